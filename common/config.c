@@ -1,0 +1,306 @@
+/* config: the HERALD_* settings table; parsing, validation, help and a redacted log line. */
+#include "common/config.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_LEVEL };
+
+struct cfg_entry {
+    const char *env;
+    enum cfg_type type;
+    const char *def; /* NULL: unset by default */
+    long min, max;
+    bool secret;
+    size_t off;
+    const char *help;
+};
+
+#define F(field) offsetof(struct cfg, field)
+
+static const struct cfg_entry cfg_table[] = {
+    {"HERALD_DATABASE_URL", CFG_STR, "postgresql://herald@127.0.0.1:5432/herald", 0, 0, true,
+     F(database_url), "libpq URI"},
+    {"HERALD_DB_TIMEOUT_MS", CFG_INT, "5000", 50, 600000, false, F(db_timeout_ms),
+     "deadline for connecting and for each statement"},
+    {"HERALD_REDIS_URL", CFG_STR, "redis://127.0.0.1:6379/0", 0, 0, true, F(redis_url),
+     "Redis URL (redis:// only)"},
+    {"HERALD_REDIS_TIMEOUT_MS", CFG_INT, "1000", 10, 600000, false, F(redis_timeout_ms),
+     "deadline for each Redis command"},
+    {"HERALD_LISTEN", CFG_STR, "127.0.0.1:8080", 0, 0, false, F(listen), "API address host:port"},
+    {"HERALD_METRICS_LISTEN", CFG_STR, NULL, 0, 0, false, F(metrics_listen),
+     "separate /metrics and /healthz address (port 0 picks one)"},
+    {"HERALD_PUBLIC_URL", CFG_STR, NULL, 0, 0, false, F(public_url),
+     "base URL providers call back on"},
+    {"HERALD_SMTP_URL", CFG_STR, "smtp://127.0.0.1:1025", 0, 0, false, F(smtp_url),
+     "SMTP server (smtp:// or smtps://)"},
+    {"HERALD_SMTP_FROM", CFG_STR, "herald@localhost", 0, 0, false, F(smtp_from), "From address"},
+    {"HERALD_SMTP_USER", CFG_STR, NULL, 0, 0, false, F(smtp_user), "SMTP login"},
+    {"HERALD_SMTP_PASSWORD", CFG_STR, NULL, 0, 0, true, F(smtp_password), "SMTP password"},
+    {"HERALD_SMS_BASE_URL", CFG_STR, "https://api.twilio.com", 0, 0, false, F(sms_base_url),
+     "Twilio-compatible API base URL"},
+    {"HERALD_SMS_ACCOUNT_SID", CFG_STR, NULL, 0, 0, false, F(sms_account_sid), "account SID"},
+    {"HERALD_SMS_AUTH_TOKEN", CFG_STR, NULL, 0, 0, true, F(sms_auth_token), "auth token"},
+    {"HERALD_SMS_FROM", CFG_STR, NULL, 0, 0, false, F(sms_from), "sender number"},
+    {"HERALD_FCM_BASE_URL", CFG_STR, "https://fcm.googleapis.com", 0, 0, false, F(fcm_base_url),
+     "FCM base URL"},
+    {"HERALD_FCM_PROJECT_ID", CFG_STR, NULL, 0, 0, false, F(fcm_project_id), "FCM project"},
+    {"HERALD_FCM_CREDENTIALS_FILE", CFG_STR, NULL, 0, 0, false, F(fcm_credentials_file),
+     "service-account JSON"},
+    {"HERALD_FCM_ACCESS_TOKEN", CFG_STR, NULL, 0, 0, true, F(fcm_access_token),
+     "static access token"},
+    {"HERALD_DELIVERY_TIMEOUT_MS", CFG_INT, "15000", 10, 600000, false, F(delivery_timeout_ms),
+     "total time for one delivery attempt"},
+    {"HERALD_MAX_ATTEMPTS", CFG_INT, "10", 1, 1000, false, F(max_attempts),
+     "attempts before dead-lettering"},
+    {"HERALD_RETRY_BASE_MS", CFG_INT, "5000", 1, 86400000, false, F(retry_base_ms),
+     "first retry delay"},
+    {"HERALD_RETRY_MAX_MS", CFG_INT, "36000000", 1, INT_MAX, false, F(retry_max_ms),
+     "longest retry delay"},
+    {"HERALD_VISIBILITY_TIMEOUT_MS", CFG_INT, "60000", 100, 86400000, false,
+     F(visibility_timeout_ms), "reclaim entries held this long"},
+    {"HERALD_SHUTDOWN_GRACE_MS", CFG_INT, "25000", 0, 3600000, false, F(shutdown_grace_ms),
+     "time to finish in-flight work on SIGTERM"},
+    {"HERALD_WEBHOOK_ALLOW_PRIVATE", CFG_BOOL, "false", 0, 0, false, F(webhook_allow_private),
+     "allow webhooks to private addresses"},
+    {"HERALD_RATE_LIMIT_PER_SEC", CFG_INT, "1000", 1, 100000000, false, F(rate_limit_per_sec),
+     "per-key token refill rate"},
+    {"HERALD_RATE_LIMIT_BURST", CFG_INT, "2000", 1, 100000000, false, F(rate_limit_burst),
+     "per-key bucket size"},
+    {"HERALD_RETENTION_DAYS", CFG_INT, "30", 1, 3650, false, F(retention_days),
+     "days final notifications are kept"},
+    {"HERALD_CORS_ORIGINS", CFG_STR, "", 0, 0, false, F(cors_origins), "allowed CORS origins"},
+    {"HERALD_LOG_LEVEL", CFG_LEVEL, "info", 0, 0, false, F(log_level),
+     "debug, info, warn or error"},
+    {"HERALD_SECRET_GRACE_S", CFG_INT, "86400", 0, 31536000, false, F(secret_grace_s),
+     "seconds webhooks carry the old signature after a rotation"},
+    {"HERALD_SWEEP_INTERVAL_MS", CFG_INT, "1000", 10, 3600000, false, F(sweep_interval_ms),
+     "how often due and orphaned rows are enqueued"},
+    {"HERALD_SWEEP_GRACE_MS", CFG_INT, "60000", 10, 86400000, false, F(sweep_grace_ms),
+     "a pending row in no stream for this long is enqueued again"},
+    {"HERALD_AUTH_CACHE_MS", CFG_INT, "30000", 0, 30000, false, F(auth_cache_ms),
+     "API key and secret cache lifetime"},
+    {"HERALD_DB_CONNECTIONS", CFG_INT, "4", 2, 64, false, F(db_connections),
+     "PostgreSQL connections per process"},
+    {"HERALD_COMMIT_QUEUE_MAX", CFG_INT, "20000", 1, 1000000, false, F(commit_queue_max),
+     "notifications waiting for a commit before 503"},
+    {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
+     "deliveries in flight per destination host"},
+};
+
+static int cfg_set(struct cfg *c, const struct cfg_entry *e, const char *val, char *err,
+                   size_t errlen) {
+    void *field = (char *)c + e->off;
+    switch (e->type) {
+    case CFG_STR:
+        *(char **)field = val ? mem_strdup(val) : NULL;
+        return 0;
+    case CFG_INT: {
+        errno = 0;
+        char *end;
+        long v = strtol(val, &end, 10);
+        if (errno || end == val || *end || v < e->min || v > e->max) {
+            snprintf(err, errlen, "%s: expected an integer from %ld to %ld, got \"%.40s\"", e->env,
+                     e->min, e->max, val);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case CFG_BOOL:
+        if (!strcasecmp(val, "true") || !strcmp(val, "1") || !strcasecmp(val, "yes")) {
+            *(bool *)field = true;
+        } else if (!strcasecmp(val, "false") || !strcmp(val, "0") || !strcasecmp(val, "no")) {
+            *(bool *)field = false;
+        } else {
+            snprintf(err, errlen, "%s: expected true or false, got \"%.40s\"", e->env, val);
+            return -1;
+        }
+        return 0;
+    case CFG_LEVEL: {
+        int lvl = hlog_parse_level(val);
+        if (lvl < 0) {
+            snprintf(err, errlen, "%s: expected debug, info, warn or error, got \"%.40s\"", e->env,
+                     val);
+            return -1;
+        }
+        *(int *)field = lvl;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* cfg_parse_redis: redis://[[user]:password@]host[:port][/db] */
+static int cfg_parse_redis(struct cfg *c, char *err, size_t errlen) {
+    const char *u = c->redis_url;
+    if (!strncmp(u, "rediss://", 9)) {
+        snprintf(err, errlen,
+                 "HERALD_REDIS_URL: rediss:// is not supported (this Redis client has no TLS)");
+        return -1;
+    }
+    if (strncmp(u, "redis://", 8) != 0) {
+        snprintf(err, errlen, "HERALD_REDIS_URL: expected redis://host:port/db");
+        return -1;
+    }
+    const char *p = u + 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon && at - colon > 1)
+            c->redis_password = mem_strndup(colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, ":/");
+    if (end == p) {
+        snprintf(err, errlen, "HERALD_REDIS_URL: missing host");
+        return -1;
+    }
+    c->redis_host = mem_strndup(p, (size_t)(end - p));
+    c->redis_port = 6379;
+    c->redis_db = 0;
+    p = end;
+    if (*p == ':') {
+        char *e2;
+        long port = strtol(p + 1, &e2, 10);
+        if (e2 == p + 1 || port < 1 || port > 65535 || (*e2 && *e2 != '/')) {
+            snprintf(err, errlen, "HERALD_REDIS_URL: bad port");
+            return -1;
+        }
+        c->redis_port = (int)port;
+        p = e2;
+    }
+    if (*p == '/' && p[1]) {
+        char *e2;
+        long db = strtol(p + 1, &e2, 10);
+        if (*e2 || db < 0 || db > 1000) {
+            snprintf(err, errlen, "HERALD_REDIS_URL: bad database number");
+            return -1;
+        }
+        c->redis_db = (int)db;
+    }
+    return 0;
+}
+
+static int cfg_check_listen(const char *env, const char *v, char *err, size_t errlen) {
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v) {
+        snprintf(err, errlen, "%s: expected host:port, got \"%.40s\"", env, v);
+        return -1;
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "%s: bad port in \"%.40s\"", env, v);
+        return -1;
+    }
+    return 0;
+}
+
+static bool cfg_has_prefix(const char *s, const char *p) {
+    return s && strncmp(s, p, strlen(p)) == 0;
+}
+
+int cfg_load(struct cfg *c, char *err, size_t errlen) {
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < HD_ARRAY_LEN(cfg_table); i++) {
+        const struct cfg_entry *e = &cfg_table[i];
+        const char *val = getenv(e->env);
+        if (val && !*val && e->type == CFG_STR && !e->def)
+            val = NULL;
+        if (!val)
+            val = e->def;
+        if (!val && e->type != CFG_STR)
+            continue;
+        if (cfg_set(c, e, val, err, errlen) < 0)
+            return -1;
+    }
+    if (cfg_parse_redis(c, err, errlen) < 0)
+        return -1;
+    if (cfg_check_listen("HERALD_LISTEN", c->listen, err, errlen) < 0)
+        return -1;
+    if (c->metrics_listen &&
+        cfg_check_listen("HERALD_METRICS_LISTEN", c->metrics_listen, err, errlen) < 0)
+        return -1;
+    if (c->public_url) {
+        size_t n = strlen(c->public_url);
+        if (!cfg_has_prefix(c->public_url, "http://") &&
+            !cfg_has_prefix(c->public_url, "https://")) {
+            snprintf(err, errlen, "HERALD_PUBLIC_URL: expected an http:// or https:// URL");
+            return -1;
+        }
+        if (c->public_url[n - 1] == '/') {
+            snprintf(err, errlen, "HERALD_PUBLIC_URL: must not end with a slash");
+            return -1;
+        }
+    }
+    if (!cfg_has_prefix(c->smtp_url, "smtp://") && !cfg_has_prefix(c->smtp_url, "smtps://")) {
+        snprintf(err, errlen, "HERALD_SMTP_URL: expected smtp:// or smtps://");
+        return -1;
+    }
+    if (!cfg_has_prefix(c->sms_base_url, "http://") &&
+        !cfg_has_prefix(c->sms_base_url, "https://")) {
+        snprintf(err, errlen, "HERALD_SMS_BASE_URL: expected an http:// or https:// URL");
+        return -1;
+    }
+    if (!cfg_has_prefix(c->fcm_base_url, "http://") &&
+        !cfg_has_prefix(c->fcm_base_url, "https://")) {
+        snprintf(err, errlen, "HERALD_FCM_BASE_URL: expected an http:// or https:// URL");
+        return -1;
+    }
+    if (c->retry_max_ms < c->retry_base_ms) {
+        snprintf(err, errlen, "HERALD_RETRY_MAX_MS: must be at least HERALD_RETRY_BASE_MS");
+        return -1;
+    }
+    if (c->rate_limit_burst < 1) {
+        snprintf(err, errlen, "HERALD_RATE_LIMIT_BURST: must be at least 1");
+        return -1;
+    }
+    return 0;
+}
+
+void cfg_free(struct cfg *c) {
+    for (size_t i = 0; i < HD_ARRAY_LEN(cfg_table); i++)
+        if (cfg_table[i].type == CFG_STR)
+            mem_free(*(char **)((char *)c + cfg_table[i].off));
+    mem_free(c->redis_host);
+    mem_free(c->redis_password);
+    memset(c, 0, sizeof(*c));
+}
+
+void cfg_print_env_help(FILE *out) {
+    fprintf(out, "Environment:\n");
+    for (size_t i = 0; i < HD_ARRAY_LEN(cfg_table); i++) {
+        const struct cfg_entry *e = &cfg_table[i];
+        fprintf(out, "  %-30s %s (default: %s)\n", e->env, e->help, e->def ? e->def : "unset");
+    }
+}
+
+void cfg_log_startup(const struct cfg *c, const char *event) {
+    static const char *const lvls[] = {"debug", "info", "warn", "error"};
+    struct buf b = {0};
+    for (size_t i = 0; i < HD_ARRAY_LEN(cfg_table); i++) {
+        const struct cfg_entry *e = &cfg_table[i];
+        const void *field = (const char *)c + e->off;
+        buf_printf(&b, "%s%s=", i ? " " : "", e->env);
+        switch (e->type) {
+        case CFG_STR: {
+            const char *s = *(char *const *)field;
+            buf_puts(&b, !s ? "(unset)" : e->secret ? "(set)" : s);
+            break;
+        }
+        case CFG_INT: buf_printf(&b, "%d", *(const int *)field); break;
+        case CFG_BOOL: buf_puts(&b, *(const bool *)field ? "true" : "false"); break;
+        case CFG_LEVEL: buf_puts(&b, lvls[*(const int *)field]); break;
+        }
+    }
+    HLOG(HLOG_INFO, event, NULL, "%s", b.data);
+    buf_free(&b);
+}

@@ -1,0 +1,61 @@
+/* config: every HERALD_* setting, read once from the environment through one table. */
+#ifndef HERALD_COMMON_CONFIG_H
+#define HERALD_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Process exit codes for start-up failures (documented in README). */
+#define HD_EXIT_USAGE 2
+#define HD_EXIT_CONFIG 3
+#define HD_EXIT_DB 4
+#define HD_EXIT_REDIS 5
+
+struct cfg {
+    char *database_url;
+    int db_timeout_ms;
+    char *redis_url;
+    int redis_timeout_ms;
+    char *listen;
+    char *metrics_listen; /* NULL when unset */
+    char *public_url;     /* NULL when unset; no trailing slash */
+    char *smtp_url, *smtp_from, *smtp_user, *smtp_password;
+    char *sms_base_url, *sms_account_sid, *sms_auth_token, *sms_from;
+    char *fcm_base_url, *fcm_project_id, *fcm_credentials_file, *fcm_access_token;
+    int delivery_timeout_ms;
+    int max_attempts;
+    int retry_base_ms;
+    int retry_max_ms;
+    int visibility_timeout_ms;
+    int shutdown_grace_ms;
+    bool webhook_allow_private;
+    int rate_limit_per_sec;
+    int rate_limit_burst;
+    int retention_days;
+    char *cors_origins;
+    int log_level; /* enum hlog_level */
+    int secret_grace_s;
+    /* internal tunables, in ms unless named otherwise */
+    int sweep_interval_ms;   /* how often the scheduler/sweeper runs */
+    int sweep_grace_ms;      /* a row due this long and in no stream is re-enqueued */
+    int auth_cache_ms;       /* API key and tenant secret cache lifetime (<= 30000) */
+    int db_connections;      /* PostgreSQL connections per API process */
+    int commit_queue_max;    /* requests waiting for a group commit before 503 */
+    int host_concurrency;    /* deliveries in flight per destination host */
+    /* derived from redis_url */
+    char *redis_host;
+    int redis_port;
+    int redis_db;
+    char *redis_password; /* NULL when none */
+};
+
+/* cfg_load: reads the environment into c. On a bad value returns -1 with a
+ * one-line message naming the variable in err. Caller frees with cfg_free(). */
+int cfg_load(struct cfg *c, char *err, size_t errlen);
+void cfg_free(struct cfg *c);
+/* cfg_print_env_help: the variables, their defaults and meaning, for --help. */
+void cfg_print_env_help(FILE *out);
+/* cfg_log_startup: one info line with every setting, secrets redacted. */
+void cfg_log_startup(const struct cfg *c, const char *event);
+
+#endif

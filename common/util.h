@@ -1,0 +1,35 @@
+/* util: clocks, RFC 3339 times and UUIDv7 ids. */
+#ifndef HERALD_COMMON_UTIL_H
+#define HERALD_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_TIME_LEN 32 /* buffer for a formatted time, NUL included */
+#define UTIL_UUID_LEN 37 /* 36 characters + NUL */
+
+/* util_now_ms: wall clock, ms since the Unix epoch. */
+int64_t util_now_ms(void);
+/* util_mono_ms: monotonic clock, ms. */
+int64_t util_mono_ms(void);
+/* util_fmt_time_ms: "2026-11-24T10:00:00.123Z" into out[UTIL_TIME_LEN]. */
+void util_fmt_time_ms(int64_t ms, char *out);
+/* util_parse_time: RFC 3339 with a required offset ("Z" or +hh:mm); fractional
+ * seconds truncated to ms. Returns 0 and sets *ms, or -1. */
+int util_parse_time(const char *s, int64_t *ms);
+
+/* util_uuid7: a new version 7 UUID, monotonic within this process. */
+void util_uuid7(uint8_t out[16]);
+void util_uuid_fmt(const uint8_t id[16], char *out);
+/* util_uuid_valid: 36 characters, lowercase or uppercase hex, in 8-4-4-4-12 form. */
+bool util_uuid_valid(const char *s);
+/* util_uuid7_ms: the millisecond timestamp in a UUIDv7 string; -1 if not valid. */
+int64_t util_uuid7_ms(const char *s);
+
+/* util_random: fills buf from the OS CSPRNG; aborts if it cannot. */
+void util_random(void *buf, size_t n);
+/* util_jitter: a uniform double in [lo, hi]. */
+double util_rand_range(double lo, double hi);
+
+#endif
