@@ -1,0 +1,60 @@
+/* db: a pool of asynchronous libpq connections driven by the process's event_base. */
+#ifndef HERALD_COMMON_DB_H
+#define HERALD_COMMON_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct buf;
+typedef struct db db;
+
+enum db_status {
+    DB_OK = 0,      /* the statement ran; res holds its result */
+    DB_ERROR,       /* the server refused the statement; nothing it did was kept */
+    DB_UNAVAILABLE, /* never sent: no connection could be had in time */
+    DB_LOST,        /* sent, then the connection broke or timed out: outcome unknown */
+};
+
+struct db_result {
+    enum db_status status;
+    PGresult *res;        /* DB_OK: borrowed, valid only during the callback */
+    const char *sqlstate; /* DB_ERROR: five-character SQLSTATE, borrowed */
+    const char *message;  /* every status but DB_OK: borrowed, valid during the callback */
+};
+
+/* A query callback runs exactly once per db_query, on the loop, never inside
+ * db_query itself. Copy what you keep from r. */
+typedef void (*db_cb)(void *arg, const struct db_result *r);
+
+/* db_open: starts nconns connections in the background (never blocks; a
+ * hostname in url is resolved by libpq itself, so use numeric addresses on
+ * the hot path). Connections that fail or break are re-made with backoff.
+ * timeout_ms bounds connecting and each statement (queue time included).
+ * Caller frees with db_close(). */
+db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms);
+
+/* db_close: drops every connection; queued and running queries get
+ * DB_UNAVAILABLE / DB_LOST synchronously. */
+void db_close(db *d);
+
+/* db_query: runs one parameterised statement (text parameters, NULL for SQL
+ * NULL; lens NULL means NUL-terminated) in its own implicit transaction on
+ * the first free connection. sql and params are copied. */
+void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg);
+
+/* db_up: true while at least one connection is established. */
+bool db_up(const db *d);
+/* db_busy: queries sent or waiting for a connection. */
+int db_pending(const db *d);
+
+/* db_array_add: appends s (n bytes; s NULL for SQL NULL) as an element of a
+ * PostgreSQL array literal being built in b ("{" and "}" are the caller's). */
+void db_array_add(struct buf *b, const char *s, size_t n);
+
+/* db_get: the text of a cell, "" for NULL; borrowed from res. */
+const char *db_get(const PGresult *res, int row, int col);
+bool db_isnull(const PGresult *res, int row, int col);
+
+#endif
