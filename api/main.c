@@ -1,1 +1,118 @@
-int main(void) { return 0; }
+/* herald-api: loads configuration, starts the subsystems in order, runs the
+ * event loop, and on SIGTERM stops accepting, drains and exits. */
+#include "api/app.h"
+#include "api/auth.h"
+#include "api/http_server.h"
+#include "api/routes.h"
+#include "api/writer.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/rds.h"
+#include "common/util.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+struct api_main {
+    struct api_app app;
+    struct http_srv *http;
+    struct event *drain;
+    int64_t drain_deadline;
+};
+
+static void api_usage(FILE *out) {
+    fprintf(out, "Usage: herald-api [--help]\n\n"
+                 "Serves Herald's HTTP API on HERALD_LISTEN. Every setting comes from the\n"
+                 "environment. Exit codes: 0 after a clean shutdown, 2 bad usage, 3 bad\n"
+                 "configuration, 1 the listener could not be opened.\n\n");
+    cfg_print_env_help(out);
+}
+
+static void api_drain_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct api_main *m = arg;
+    /* wait until every accepted notification got its commit answered */
+    if (writer_pending(m->app.writer) == 0 || util_mono_ms() >= m->drain_deadline)
+        event_base_loopexit(m->app.base, NULL);
+}
+
+static void api_signal_cb(evutil_socket_t sig, short what, void *arg) {
+    (void)what;
+    struct api_main *m = arg;
+    if (m->app.shutting_down) {
+        event_base_loopexit(m->app.base, NULL);
+        return;
+    }
+    m->app.shutting_down = true;
+    HLOG(HLOG_INFO, "api.shutdown", NULL, "signal %d: draining", (int)sig);
+    m->drain_deadline = util_mono_ms() + m->app.cfg->shutdown_grace_ms;
+    m->drain = event_new(m->app.base, -1, EV_PERSIST, api_drain_cb, m);
+    struct timeval tv = {0, 50000};
+    event_add(m->drain, &tv);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            api_usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "herald-api: unknown argument '%s' (see --help)\n", argv[i]);
+        return HD_EXIT_USAGE;
+    }
+    struct cfg cfg;
+    char err[HD_ERR_LEN];
+    if (cfg_load(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "herald-api: %s\n", err);
+        return HD_EXIT_CONFIG;
+    }
+    hlog_init("api", (enum hlog_level)cfg.log_level);
+    cfg_log_startup(&cfg, "api.config");
+    signal(SIGPIPE, SIG_IGN);
+
+    struct api_main m = {0};
+    m.app.cfg = &cfg;
+    /* order matters: the loop, then PostgreSQL and Redis (both connect in the
+     * background and never stop start-up), then the subsystems that use
+     * them, and the listener last so no request arrives before they exist */
+    m.app.base = event_base_new();
+    m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms);
+    m.app.rds = rds_open(m.app.base, &cfg);
+    m.app.auth = auth_new(&m.app);
+    m.app.writer = writer_new(&m.app);
+    m.http = http_srv_start(&m.app, cfg.listen, routes_table(), err, sizeof(err));
+    int rc = 0;
+    if (!m.http) {
+        HLOG(HLOG_ERROR, "api.listen_failed", NULL, "%s", err);
+        rc = 1;
+        goto out;
+    }
+    struct event *sigterm = evsignal_new(m.app.base, SIGTERM, api_signal_cb, &m);
+    struct event *sigint = evsignal_new(m.app.base, SIGINT, api_signal_cb, &m);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    HLOG(HLOG_INFO, "api.started", NULL, "listening on %s", cfg.listen);
+
+    event_base_dispatch(m.app.base);
+
+    HLOG(HLOG_INFO, "api.stopped", NULL, "bye");
+    event_free(sigterm);
+    event_free(sigint);
+    if (m.drain)
+        event_free(m.drain);
+    http_srv_stop(m.http);
+out:
+    /* reverse order */
+    writer_free(m.app.writer);
+    auth_free(m.app.auth);
+    rds_close(m.app.rds);
+    db_close(m.app.db);
+    event_base_free(m.app.base);
+    cfg_free(&cfg);
+    return rc;
+}

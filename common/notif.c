@@ -1,6 +1,11 @@
 /* notif: channel names and the request model's lifetime. */
 #include "common/notif.h"
+#include "common/buf.h"
 #include "common/mem.h"
+#include "common/util.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -23,4 +28,74 @@ void notif_input_free(struct notif_input *in) {
     mem_free(in->body);
     mem_free(in->metadata_json);
     memset(in, 0, sizeof(*in));
+}
+
+static void notif_time(struct buf *b, const char *key, int64_t ms) {
+    buf_printf(b, ",\"%s\":", key);
+    if (!ms) {
+        buf_puts(b, "null");
+        return;
+    }
+    char t[UTIL_TIME_LEN];
+    util_fmt_time_ms(ms, t);
+    buf_printf(b, "\"%s\"", t);
+}
+
+static void notif_str(struct buf *b, const char *key, const char *s) {
+    buf_printf(b, ",\"%s\":", key);
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
+}
+
+void notif_json(struct buf *b, const struct notif_view *v) {
+    buf_puts(b, "{\"id\":");
+    buf_json_str(b, v->id, strlen(v->id));
+    if (v->tenant)
+        notif_str(b, "tenant", v->tenant);
+    notif_str(b, "channel", v->channel);
+    notif_str(b, "recipient", v->recipient);
+    notif_str(b, "subject", v->subject);
+    notif_str(b, "body", v->body);
+    buf_puts(b, ",\"metadata\":");
+    buf_puts(b, v->metadata_json ? v->metadata_json : "null");
+    notif_str(b, "status", v->status);
+    buf_printf(b, ",\"attempts\":%d", v->attempts);
+    notif_str(b, "last_error", v->last_error);
+    notif_time(b, "send_at", v->send_at);
+    notif_time(b, "created_at", v->created_at);
+    notif_time(b, "updated_at", v->updated_at);
+    notif_time(b, "sent_at", v->sent_at);
+    notif_time(b, "delivered_at", v->delivered_at);
+    notif_time(b, "failed_at", v->failed_at);
+    buf_putc(b, '}');
+}
+
+static const char *notif_cell(const PGresult *res, int row, int col) {
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static int64_t notif_ms(const PGresult *res, int row, int col) {
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+void notif_view_from_row(const struct pg_result *res, int row, int col, bool with_tenant,
+                         struct notif_view *v) {
+    v->id = notif_cell(res, row, col);
+    v->tenant = with_tenant ? notif_cell(res, row, col + 1) : NULL;
+    v->channel = notif_cell(res, row, col + 2);
+    v->recipient = notif_cell(res, row, col + 3);
+    v->subject = notif_cell(res, row, col + 4);
+    v->body = notif_cell(res, row, col + 5);
+    v->metadata_json = notif_cell(res, row, col + 6);
+    v->status = notif_cell(res, row, col + 7);
+    v->attempts = atoi(PQgetvalue(res, row, col + 8));
+    v->last_error = notif_cell(res, row, col + 9);
+    v->send_at = notif_ms(res, row, col + 10);
+    v->created_at = notif_ms(res, row, col + 11);
+    v->updated_at = notif_ms(res, row, col + 12);
+    v->sent_at = notif_ms(res, row, col + 13);
+    v->delivered_at = notif_ms(res, row, col + 14);
+    v->failed_at = notif_ms(res, row, col + 15);
 }

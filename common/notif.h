@@ -24,4 +24,36 @@ struct notif_input {
 
 void notif_input_free(struct notif_input *in);
 
+/* A notification as the API shows it. Strings are borrowed; NULL is JSON
+ * null (or, for tenant, leaves the field out); times are ms since the epoch,
+ * 0 for null. */
+struct notif_view {
+    const char *id, *tenant, *channel, *recipient, *subject, *body, *metadata_json, *status;
+    int attempts;
+    const char *last_error;
+    int64_t send_at, created_at, updated_at, sent_at, delivered_at, failed_at;
+};
+
+/* notif_json: appends the resource object of API.md ("The notification resource"). */
+struct buf;
+void notif_json(struct buf *b, const struct notif_view *v);
+
+/* NOTIF_COLS: the select list notif_view_from_row() reads, for a notifications
+ * table aliased n joined with tenants aliased t. */
+#define NOTIF_COLS                                                                                 \
+    "n.id, t.name, n.channel, n.recipient, n.subject, n.body, n.metadata, n.status, n.attempts, "  \
+    "n.last_error, floor(extract(epoch FROM n.send_at) * 1000)::bigint, "                         \
+    "floor(extract(epoch FROM n.created_at) * 1000)::bigint, "                                    \
+    "floor(extract(epoch FROM n.updated_at) * 1000)::bigint, "                                    \
+    "floor(extract(epoch FROM n.sent_at) * 1000)::bigint, "                                       \
+    "floor(extract(epoch FROM n.delivered_at) * 1000)::bigint, "                                  \
+    "floor(extract(epoch FROM n.failed_at) * 1000)::bigint"
+#define NOTIF_NCOLS 16
+
+/* notif_view_from_row: fills v from columns col..col+NOTIF_NCOLS-1 of row
+ * (strings borrowed from res). with_tenant=false leaves tenant out. */
+struct pg_result;
+void notif_view_from_row(const struct pg_result *res, int row, int col, bool with_tenant,
+                         struct notif_view *v);
+
 #endif

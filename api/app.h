@@ -1,0 +1,26 @@
+/* app: the API process's subsystems, created in main.c and passed to every handler. */
+#ifndef HERALD_API_APP_H
+#define HERALD_API_APP_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct cfg;
+struct auth;
+struct writer;
+struct sweep;
+typedef struct db db;
+typedef struct rds rds;
+
+struct api_app {
+    const struct cfg *cfg;
+    struct event_base *base;
+    db *db;
+    rds *rds;
+    struct auth *auth;
+    struct writer *writer;
+    struct sweep *sweep;
+    bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
+};
+
+#endif

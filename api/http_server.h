@@ -1,0 +1,77 @@
+/* http_server: evhttp set-up, the request context, routing order and replies. */
+#ifndef HERALD_API_HTTP_SERVER_H
+#define HERALD_API_HTTP_SERVER_H
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/app.h"
+
+
+/* What authentication found; valid for the request's lifetime. */
+struct api_auth {
+    int64_t tenant_id;
+    char tenant[65];
+    char key_id[33];
+    bool admin;
+};
+
+struct api_req {
+    struct api_app *app;
+    struct evhttp_request *req; /* NULL once the client has gone away */
+    char req_id[129];
+    enum evhttp_cmd_type method;
+    char *path;                 /* owned, decoded */
+    struct evkeyvalq query;     /* parsed query string */
+    const struct api_route *route;
+    char param[64];             /* the {id} or {channel} path segment */
+    struct api_auth auth;
+    char *body;                 /* owned, NUL-terminated copy; NULL if none */
+    size_t body_len;
+    struct evkeyvalq extra;     /* response headers to add */
+    int64_t started_mono_ms;
+};
+
+typedef void (*api_handler)(struct api_req *r);
+
+enum api_auth_kind { API_AUTH_NONE = 0, API_AUTH_KEY, API_AUTH_ADMIN };
+enum api_param_kind { API_PARAM_NONE = 0, API_PARAM_UUID, API_PARAM_CHANNEL };
+
+struct api_route {
+    enum evhttp_cmd_type method;
+    const char *pattern; /* segments; "{}" marks the one parameter */
+    enum api_param_kind param;
+    enum api_auth_kind auth;
+    size_t max_body;     /* 0: the route takes no body */
+    api_handler handler;
+    const char *name;    /* for logs and metrics */
+};
+
+struct http_srv;
+
+/* http_srv_start: binds listen ("host:port") and serves routes (terminated by
+ * a NULL handler; borrowed for the server's lifetime). Returns NULL with err
+ * filled on failure. Caller frees with http_srv_stop(). */
+struct http_srv *http_srv_start(struct api_app *app, const char *listen,
+                                const struct api_route *routes, char *err, size_t errlen);
+/* http_srv_stop: closes the listener and every connection. */
+void http_srv_stop(struct http_srv *srv);
+
+/* api_reply: sends status and body (JSON) and frees r; r must not be used
+ * after. If the client has gone away, only frees r. */
+void api_reply(struct api_req *r, int status, const char *body, size_t len);
+/* api_reply_error: the error envelope; details_json is a JSON array of
+ * {"field","message"} objects, or NULL. Frees r. */
+void api_reply_error(struct api_req *r, int status, const char *code, const char *message,
+                     const char *details_json);
+/* api_header: adds a response header (copied) for the coming reply. */
+void api_header(struct api_req *r, const char *name, const char *value);
+/* api_query: a query parameter; borrowed; NULL if absent. */
+const char *api_query(struct api_req *r, const char *name);
+/* api_req_header: a request header; borrowed; NULL if absent or gone. */
+const char *api_req_header(struct api_req *r, const char *name);
+
+#endif

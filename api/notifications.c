@@ -1,0 +1,502 @@
+/* notifications: create (single and batch, with idempotency), get, list with
+ * keyset cursors, cancel, and the attempt history. */
+#include "api/notifications.h"
+#include "api/writer.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/crypto.h"
+#include "common/cursor.h"
+#include "common/db.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/util.h"
+#include "common/validate.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTIF_BATCH_MAX 500
+
+char *notif_h_errors_json(const struct val_errors *errs) {
+    struct buf b = {0};
+    buf_putc(&b, '[');
+    for (size_t i = 0; i < errs->len; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        buf_puts(&b, "{\"field\":");
+        buf_json_str(&b, errs->items[i].field, strlen(errs->items[i].field));
+        buf_puts(&b, ",\"message\":");
+        buf_json_str(&b, errs->items[i].message, strlen(errs->items[i].message));
+        buf_putc(&b, '}');
+    }
+    buf_putc(&b, ']');
+    return buf_steal(&b);
+}
+
+static void notif_h_reply_invalid(struct api_req *r, const struct val_errors *errs) {
+    char *details = notif_h_errors_json(errs);
+    api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
+    mem_free(details);
+}
+
+static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
+    if (res->status == DB_ERROR) {
+        HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
+             res->message);
+        api_reply_error(r, 500, "internal_error", "internal error", NULL);
+    } else {
+        api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
+    }
+}
+
+/* notif_h_parse: strict JSON; answers 400 itself and returns NULL. */
+static struct json_object *notif_h_parse(struct api_req *r) {
+    char err[128];
+    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
+    if (!obj)
+        api_reply_error(r, 400, "invalid_json", err, NULL);
+    return obj;
+}
+
+/* notif_h_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
+static int notif_h_idem_key(struct api_req *r, const char **key) {
+    const char *k = api_req_header(r, "Idempotency-Key");
+    *key = k;
+    if (!k)
+        return 0;
+    size_t n = strlen(k);
+    if (n < 1 || n > 255)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] > 0x7e)
+            return -1;
+    return 0;
+}
+
+static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
+    memset(v, 0, sizeof(*v));
+    v->id = row->id_str;
+    v->channel = notif_channel_name(row->in.channel);
+    v->recipient = row->in.recipient;
+    v->subject = row->in.subject;
+    v->body = row->in.body;
+    v->metadata_json = row->in.metadata_json;
+    v->status = "pending";
+    v->send_at = row->in.send_at_ms;
+    v->created_at = row->created_ms;
+    v->updated_at = row->created_ms;
+}
+
+static void notif_h_written(void *arg, enum wr_status st, const char *stored) {
+    struct api_req *r = arg;
+    switch (st) {
+    case WR_CREATED:
+        /* the response was rendered before the commit */
+        api_reply(r, 201, stored, strlen(stored));
+        return;
+    case WR_REPLAY:
+        api_header(r, "Idempotent-Replayed", "true");
+        api_reply(r, 201, stored, strlen(stored));
+        return;
+    case WR_KEY_REUSED:
+        api_reply_error(r, 422, "idempotency_key_reused",
+                        "this Idempotency-Key was used with a different body", NULL);
+        return;
+    case WR_IN_PROGRESS:
+        api_reply_error(r, 409, "conflict",
+                        "a request with this Idempotency-Key is still being processed", NULL);
+        return;
+    case WR_BUSY:
+        api_header(r, "Retry-After", "1");
+        api_reply_error(r, 503, "unavailable", "too many requests waiting for a commit", NULL);
+        return;
+    case WR_UNAVAILABLE:
+        api_reply_error(r, 503, "unavailable", "the database cannot be reached; nothing was stored",
+                        NULL);
+        return;
+    case WR_UNKNOWN:
+        api_reply_error(r, 503, "unavailable",
+                        "the database connection broke during the commit; retry with the same "
+                        "Idempotency-Key",
+                        NULL);
+        return;
+    case WR_ERROR:
+        api_reply_error(r, 500, "internal_error", "internal error", NULL);
+        return;
+    }
+}
+
+/* notif_h_submit: hands the rows to the writer with the 201 body rendered. */
+static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, bool batch,
+                           const char *idem) {
+    struct buf b = {0};
+    if (batch)
+        buf_puts(&b, "{\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        struct notif_view v;
+        notif_h_row_view(&rows[i], &v);
+        if (i)
+            buf_putc(&b, ',');
+        notif_json(&b, &v);
+    }
+    if (batch)
+        buf_puts(&b, "]}");
+    struct wr_item *it = mem_calloc(1, sizeof(*it));
+    it->tenant_id = r->auth.tenant_id;
+    it->route = batch ? "notifications/batch" : "notifications";
+    it->idem_key = idem ? mem_strdup(idem) : NULL;
+    crypto_sha256(r->body, r->body_len, it->body_hash);
+    it->response = buf_steal(&b);
+    it->rows = rows;
+    it->nrows = n;
+    it->cb = notif_h_written;
+    it->arg = r;
+    writer_submit(r->app->writer, it);
+}
+
+static void notif_h_new_row(struct wr_row *row, int64_t now) {
+    util_uuid7(row->id);
+    util_uuid_fmt(row->id, row->id_str);
+    row->created_ms = now;
+}
+
+void notif_h_create(struct api_req *r) {
+    struct json_object *obj = notif_h_parse(r);
+    if (!obj)
+        return;
+    struct val_errors errs = {0};
+    const char *idem;
+    if (notif_h_idem_key(r, &idem) < 0)
+        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    int64_t now = util_now_ms();
+    struct wr_row *row = mem_calloc(1, sizeof(*row));
+    int rc = val_notification(obj, "", now, &row->in, &errs);
+    json_object_put(obj);
+    if (rc < 0 || errs.len) {
+        notif_input_free(&row->in);
+        mem_free(row);
+        notif_h_reply_invalid(r, &errs);
+        val_errors_free(&errs);
+        return;
+    }
+    val_errors_free(&errs);
+    notif_h_new_row(row, now);
+    notif_h_submit(r, row, 1, false, idem);
+}
+
+void notif_h_batch(struct api_req *r) {
+    struct json_object *obj = notif_h_parse(r);
+    if (!obj)
+        return;
+    struct val_errors errs = {0};
+    const char *idem;
+    if (notif_h_idem_key(r, &idem) < 0)
+        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    struct json_object *list = NULL;
+    json_object_object_foreach(obj, key, val) {
+        if (strcmp(key, "notifications") == 0)
+            list = val;
+        else
+            val_errors_add(&errs, key, "unknown field");
+    }
+    size_t n = 0;
+    if (!list) {
+        val_errors_add(&errs, "notifications", "is required");
+    } else if (!json_object_is_type(list, json_type_array)) {
+        val_errors_add(&errs, "notifications", "must be an array");
+        list = NULL;
+    } else {
+        n = json_object_array_length(list);
+        if (n < 1 || n > NOTIF_BATCH_MAX) {
+            val_errors_add(&errs, "notifications", "must hold 1 to 500 notifications");
+            list = NULL;
+        }
+    }
+    struct wr_row *rows = NULL;
+    int64_t now = util_now_ms();
+    if (list) {
+        rows = mem_calloc(n, sizeof(*rows));
+        for (size_t i = 0; i < n; i++) {
+            char prefix[40];
+            snprintf(prefix, sizeof(prefix), "notifications[%zu].", i);
+            struct json_object *el = json_object_array_get_idx(list, i);
+            if (!json_object_is_type(el, json_type_object)) {
+                snprintf(prefix, sizeof(prefix), "notifications[%zu]", i);
+                val_errors_add(&errs, prefix, "must be an object");
+                continue;
+            }
+            val_notification(el, prefix, now, &rows[i].in, &errs);
+        }
+    }
+    json_object_put(obj);
+    if (errs.len) {
+        for (size_t i = 0; rows && i < n; i++)
+            notif_input_free(&rows[i].in);
+        mem_free(rows);
+        notif_h_reply_invalid(r, &errs);
+        val_errors_free(&errs);
+        return;
+    }
+    val_errors_free(&errs);
+    for (size_t i = 0; i < n; i++)
+        notif_h_new_row(&rows[i], now);
+    notif_h_submit(r, rows, n, true, idem);
+}
+
+/* ---- reads ---- */
+
+static void notif_h_one_done(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (res->status != DB_OK) {
+        notif_h_reply_db(r, res);
+        return;
+    }
+    if (PQntuples(res->res) != 1) {
+        api_reply_error(r, 404, "not_found", "no such notification", NULL);
+        return;
+    }
+    struct notif_view v;
+    notif_view_from_row(res->res, 0, 0, r->route->auth == API_AUTH_ADMIN, &v);
+    struct buf b = {0};
+    notif_json(&b, &v);
+    api_reply(r, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+static void notif_h_fetch(struct api_req *r, bool admin) {
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
+    const char *params[] = {r->param, tid};
+    db_query(r->app->db,
+             admin ? "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
+                     "n.tenant_id WHERE n.id = $1"
+                   : "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
+                     "n.tenant_id WHERE n.id = $1 AND n.tenant_id = $2",
+             admin ? 1 : 2, params, notif_h_one_done, r);
+}
+
+void notif_h_get(struct api_req *r) {
+    notif_h_fetch(r, false);
+}
+
+void notif_h_admin_get(struct api_req *r) {
+    notif_h_fetch(r, true);
+}
+
+struct notif_h_list_ctx {
+    struct api_req *r;
+    int limit;
+    char scope[512];
+};
+
+static void notif_h_list_done(void *arg, const struct db_result *res) {
+    struct notif_h_list_ctx *c = arg;
+    struct api_req *r = c->r;
+    if (res->status != DB_OK) {
+        notif_h_reply_db(r, res);
+        mem_free(c);
+        return;
+    }
+    int n = PQntuples(res->res);
+    int shown = n > c->limit ? c->limit : n;
+    struct buf b = {0};
+    buf_puts(&b, "{\"data\":[");
+    struct notif_view v = {0};
+    for (int i = 0; i < shown; i++) {
+        if (i)
+            buf_putc(&b, ',');
+        notif_view_from_row(res->res, i, 0, false, &v);
+        notif_json(&b, &v);
+    }
+    buf_puts(&b, "],\"next_cursor\":");
+    if (n > c->limit) {
+        char cur[CURSOR_LEN];
+        cursor_encode(v.created_at, v.id, c->scope, cur);
+        buf_printf(&b, "\"%s\"}", cur);
+    } else {
+        buf_puts(&b, "null}");
+    }
+    api_reply(r, 200, b.data, b.len);
+    buf_free(&b);
+    mem_free(c);
+}
+
+void notif_h_list(struct api_req *r) {
+    struct val_errors errs = {0};
+    const char *status = api_query(r, "status");
+    const char *channel = api_query(r, "channel");
+    const char *recipient = api_query(r, "recipient");
+    const char *limit_s = api_query(r, "limit");
+    const char *cursor = api_query(r, "cursor");
+    static const char *const statuses[] = {"pending", "sent", "delivered", "failed", "cancelled"};
+    if (status) {
+        bool ok = false;
+        for (size_t i = 0; i < HD_ARRAY_LEN(statuses); i++)
+            ok = ok || strcmp(status, statuses[i]) == 0;
+        if (!ok)
+            val_errors_add(&errs, "status",
+                           "must be pending, sent, delivered, failed or cancelled");
+    }
+    if (channel && notif_channel_parse(channel) < 0)
+        val_errors_add(&errs, "channel", "must be email, sms, push or webhook");
+    if (recipient && (strlen(recipient) < 1 || strlen(recipient) > 4096 ||
+                      !hjson_utf8_valid(recipient, strlen(recipient))))
+        val_errors_add(&errs, "recipient", "must be 1 to 4096 bytes of UTF-8");
+    int limit = 20;
+    if (limit_s) {
+        char *end;
+        long v = strtol(limit_s, &end, 10);
+        if (!*limit_s || *end || v < 1 || v > 100)
+            val_errors_add(&errs, "limit", "must be an integer from 1 to 100");
+        else
+            limit = (int)v;
+    }
+    struct notif_h_list_ctx *c = mem_calloc(1, sizeof(*c));
+    c->r = r;
+    c->limit = limit;
+    snprintf(c->scope, sizeof(c->scope), "%lld|%s|%s|%.400s", (long long)r->auth.tenant_id,
+             status ? status : "", channel ? channel : "", recipient ? recipient : "");
+    int64_t cur_ms = 0;
+    char cur_id[UTIL_UUID_LEN] = "";
+    if (cursor && cursor_decode(cursor, c->scope, &cur_ms, cur_id) < 0)
+        val_errors_add(&errs, "cursor", "is not a cursor for this list and these filters");
+    if (errs.len) {
+        mem_free(c);
+        notif_h_reply_invalid(r, &errs);
+        val_errors_free(&errs);
+        return;
+    }
+    char tid[24], lim[16], cur_t[UTIL_TIME_LEN];
+    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    if (cursor)
+        util_fmt_time_ms(cur_ms, cur_t);
+    const char *params[] = {tid,      status, channel, recipient, cursor ? cur_t : NULL,
+                            cursor ? cur_id : NULL, lim};
+    db_query(r->app->db,
+             "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id "
+             "WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2) "
+             "AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR n.recipient = $4) "
+             "AND ($5::timestamptz IS NULL OR (n.created_at, n.id) < ($5::timestamptz, $6::uuid)) "
+             "ORDER BY n.created_at DESC, n.id DESC LIMIT $7::int",
+             7, params, notif_h_list_done, c);
+}
+
+/* ---- cancel ---- */
+
+static void notif_h_cancel_why(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (res->status != DB_OK) {
+        notif_h_reply_db(r, res);
+        return;
+    }
+    if (PQntuples(res->res) != 1) {
+        api_reply_error(r, 404, "not_found", "no such notification", NULL);
+        return;
+    }
+    const char *status = db_get(res->res, 0, 0);
+    char msg[96];
+    if (strcmp(status, "pending") == 0)
+        snprintf(msg, sizeof(msg), "delivery in progress");
+    else
+        snprintf(msg, sizeof(msg), "the notification is %s", status);
+    api_reply_error(r, 409, "conflict", msg, NULL);
+}
+
+static void notif_h_cancel_done(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (res->status != DB_OK) {
+        notif_h_reply_db(r, res);
+        return;
+    }
+    if (PQntuples(res->res) == 1) {
+        notif_h_one_done(r, res);
+        return;
+    }
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
+    const char *params[] = {r->param, tid};
+    db_query(r->app->db, "SELECT status FROM notifications WHERE id = $1 AND tenant_id = $2", 2,
+             params, notif_h_cancel_why, r);
+}
+
+void notif_h_cancel(struct api_req *r) {
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
+    const char *params[] = {r->param, tid};
+    db_query(r->app->db,
+             "WITH c AS (UPDATE notifications SET status = 'cancelled', updated_at = now(), "
+             "in_stream = false WHERE id = $1 AND tenant_id = $2 AND status = 'pending' AND "
+             "(lease_until IS NULL OR lease_until < now()) RETURNING *) "
+             "SELECT " NOTIF_COLS " FROM c n JOIN tenants t ON t.id = n.tenant_id",
+             2, params, notif_h_cancel_done, r);
+}
+
+/* ---- attempts ---- */
+
+static void notif_h_attempts_done(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (res->status != DB_OK) {
+        notif_h_reply_db(r, res);
+        return;
+    }
+    int n = PQntuples(res->res);
+    if (n == 0) {
+        api_reply_error(r, 404, "not_found", "no such notification", NULL);
+        return;
+    }
+    struct buf b = {0};
+    buf_puts(&b, "{\"data\":[");
+    int shown = 0;
+    for (int i = 0; i < n; i++) {
+        if (db_isnull(res->res, i, 0))
+            continue;
+        if (shown++)
+            buf_putc(&b, ',');
+        char started[UTIL_TIME_LEN];
+        util_fmt_time_ms(strtoll(db_get(res->res, i, 1), NULL, 10), started);
+        buf_printf(&b, "{\"attempt\":%s,\"started_at\":\"%s\",\"duration_ms\":%s,\"outcome\":",
+                   db_get(res->res, i, 0), started, db_get(res->res, i, 2));
+        const char *outcome = db_get(res->res, i, 3);
+        buf_json_str(&b, outcome, strlen(outcome));
+        buf_puts(&b, ",\"status_code\":");
+        buf_puts(&b, db_isnull(res->res, i, 4) ? "null" : db_get(res->res, i, 4));
+        buf_puts(&b, ",\"error\":");
+        if (db_isnull(res->res, i, 5)) {
+            buf_puts(&b, "null");
+        } else {
+            const char *e = db_get(res->res, i, 5);
+            buf_json_str(&b, e, strlen(e));
+        }
+        buf_putc(&b, '}');
+    }
+    buf_puts(&b, "]}");
+    api_reply(r, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+static void notif_h_attempts_fetch(struct api_req *r, bool admin) {
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
+    const char *params[] = {r->param, tid};
+    db_query(r->app->db,
+             admin ? "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
+                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
+                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
+                     "WHERE n.id = $1 ORDER BY a.attempt"
+                   : "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
+                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
+                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
+                     "WHERE n.id = $1 AND n.tenant_id = $2 ORDER BY a.attempt",
+             admin ? 1 : 2, params, notif_h_attempts_done, r);
+}
+
+void notif_h_attempts(struct api_req *r) {
+    notif_h_attempts_fetch(r, false);
+}
+
+void notif_h_admin_attempts(struct api_req *r) {
+    notif_h_attempts_fetch(r, true);
+}
