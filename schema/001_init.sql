@@ -4,7 +4,9 @@
 --   1. Never edit a migration that has been released; add NNN_<what>.sql with the next number.
 --   2. A migration runs once, inside one transaction, under heraldctl's advisory lock.
 --   3. Keep each migration safe on a live table (add columns nullable or with a constant
---      default; build large indexes CONCURRENTLY in a migration of their own).
+--      default). heraldctl runs every file inside a transaction, so CREATE INDEX
+--      CONCURRENTLY cannot be used: on a large table, build the index by hand first
+--      (CONCURRENTLY) and let the migration's CREATE INDEX IF NOT EXISTS find it.
 --   4. Update ARCHITECTURE.md when a column changes meaning.
 
 CREATE TABLE tenants (
