@@ -8,9 +8,10 @@ struct event_base;
 struct cfg;
 struct auth;
 struct writer;
-struct sweep;
+struct ratelimit;
 typedef struct db db;
 typedef struct rds rds;
+typedef struct sweep sweep;
 
 struct api_app {
     const struct cfg *cfg;
@@ -19,7 +20,8 @@ struct api_app {
     rds *rds;
     struct auth *auth;
     struct writer *writer;
-    struct sweep *sweep;
+    struct ratelimit *rl;
+    sweep *sweep;
     bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
 };
 

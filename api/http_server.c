@@ -2,6 +2,7 @@
  * (route, method, auth, size, media type) and hands over to the route's handler. */
 #include "api/http_server.h"
 #include "api/auth.h"
+#include "api/ratelimit.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -102,8 +103,36 @@ static const char *http_srv_reason(int status) {
     return "Unknown";
 }
 
+void api_rate_headers(struct api_req *r, const struct rl_result *res) {
+    char v[32];
+    evhttp_remove_header(&r->extra, "RateLimit-Limit");
+    evhttp_remove_header(&r->extra, "RateLimit-Remaining");
+    evhttp_remove_header(&r->extra, "RateLimit-Reset");
+    snprintf(v, sizeof(v), "%d", r->app->cfg->rate_limit_burst);
+    api_header(r, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", (long long)(res->remaining < 0 ? 0 : res->remaining));
+    api_header(r, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", (long long)res->reset_s);
+    api_header(r, "RateLimit-Reset", v);
+}
+
+void api_reply_rate_limited(struct api_req *r, const struct rl_result *res) {
+    char v[32];
+    api_rate_headers(r, res);
+    snprintf(v, sizeof(v), "%lld", (long long)res->retry_after_s);
+    api_header(r, "Retry-After", v);
+    api_reply_error(r, 429, "rate_limited", "rate limit exceeded for this API key", NULL);
+}
+
 void api_reply(struct api_req *r, int status, const char *body, size_t len) {
     struct evhttp_request *req = r->req;
+    if (req && r->path && strncmp(r->path, "/v1/", 4) == 0 &&
+        !evhttp_find_header(&r->extra, "RateLimit-Limit")) {
+        /* not charged (refused before the limiter, or a provider callback):
+         * the key's bucket is untouched */
+        struct rl_result full = {.remaining = r->app->cfg->rate_limit_burst};
+        api_rate_headers(r, &full);
+    }
     if (req) {
         struct evhttp_connection *conn = evhttp_request_get_connection(req);
         if (conn)
@@ -194,6 +223,16 @@ static bool http_srv_is_json(const char *ct) {
 
 static void http_srv_after_auth(struct api_req *r);
 
+static void http_srv_rate_done(void *arg, const struct rl_result *res) {
+    struct api_req *r = arg;
+    if (!res->allowed) {
+        api_reply_rate_limited(r, res);
+        return;
+    }
+    api_rate_headers(r, res);
+    http_srv_after_auth(r);
+}
+
 static void http_srv_auth_done(void *arg, int status, const struct api_auth *a) {
     struct api_req *r = arg;
     if (status == 401) {
@@ -211,11 +250,13 @@ static void http_srv_auth_done(void *arg, int status, const struct api_auth *a) 
         api_reply_error(r, 403, "forbidden", "this route needs an admin key", NULL);
         return;
     }
-    http_srv_after_auth(r);
+    /* 5: the rate limit (a batch only checks for one token here and is
+     * charged its size once parsed) */
+    ratelimit_take(r->app->rl, r->auth.key_id, r->route->charge_later ? 0 : 1, http_srv_rate_done,
+                   r);
 }
 
 static void http_srv_after_auth(struct api_req *r) {
-    /* 429 (rate limiting) sits here in the check order */
     const struct api_route *rt = r->route;
     if (rt->max_body) {
         struct evbuffer *in = evhttp_request_get_input_buffer(r->req);

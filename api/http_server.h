@@ -46,6 +46,7 @@ struct api_route {
     enum api_param_kind param;
     enum api_auth_kind auth;
     size_t max_body;     /* 0: the route takes no body */
+    bool charge_later;   /* the handler charges the rate limit once it knows the cost */
     api_handler handler;
     const char *name;    /* for logs and metrics */
 };
@@ -69,6 +70,12 @@ void api_reply_error(struct api_req *r, int status, const char *code, const char
                      const char *details_json);
 /* api_header: adds a response header (copied) for the coming reply. */
 void api_header(struct api_req *r, const char *name, const char *value);
+/* api_rate_headers: sets the RateLimit-* headers from a rate-limit answer. */
+struct rl_result;
+void api_rate_headers(struct api_req *r, const struct rl_result *res);
+/* api_reply_rate_limited: 429 with Retry-After. Frees r. */
+void api_reply_rate_limited(struct api_req *r, const struct rl_result *res);
+
 /* api_query: a query parameter; borrowed; NULL if absent. */
 const char *api_query(struct api_req *r, const char *name);
 /* api_req_header: a request header; borrowed; NULL if absent or gone. */

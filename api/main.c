@@ -2,6 +2,7 @@
  * event loop, and on SIGTERM stops accepting, drains and exits. */
 #include "api/app.h"
 #include "api/auth.h"
+#include "api/ratelimit.h"
 #include "api/http_server.h"
 #include "api/routes.h"
 #include "api/writer.h"
@@ -10,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rds.h"
+#include "common/sweep.h"
 #include "common/util.h"
 
 #include <event2/event.h>
@@ -84,7 +86,10 @@ int main(int argc, char **argv) {
     m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms);
     m.app.rds = rds_open(m.app.base, &cfg);
     m.app.auth = auth_new(&m.app);
+    m.app.rl = ratelimit_new(&m.app);
     m.app.writer = writer_new(&m.app);
+    /* committed rows that no stream holds (Redis was down, or lost them) */
+    m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
     m.http = http_srv_start(&m.app, cfg.listen, routes_table(), err, sizeof(err));
     int rc = 0;
     if (!m.http) {
@@ -108,7 +113,9 @@ int main(int argc, char **argv) {
     http_srv_stop(m.http);
 out:
     /* reverse order */
+    sweep_stop(m.app.sweep);
     writer_free(m.app.writer);
+    ratelimit_free(m.app.rl);
     auth_free(m.app.auth);
     rds_close(m.app.rds);
     db_close(m.app.db);

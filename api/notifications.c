@@ -1,6 +1,7 @@
 /* notifications: create (single and batch, with idempotency), get, list with
  * keyset cursors, cancel, and the attempt history. */
 #include "api/notifications.h"
+#include "api/ratelimit.h"
 #include "api/writer.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -186,10 +187,44 @@ void notif_h_create(struct api_req *r) {
     notif_h_submit(r, row, 1, false, idem);
 }
 
+struct notif_h_batch_ctx {
+    struct api_req *r;
+    struct json_object *obj;
+};
+
+static void notif_h_batch_validate(struct api_req *r, struct json_object *obj);
+
+static void notif_h_batch_charged(void *arg, const struct rl_result *res) {
+    struct notif_h_batch_ctx *c = arg;
+    struct api_req *r = c->r;
+    struct json_object *obj = c->obj;
+    mem_free(c);
+    if (!res->allowed) {
+        json_object_put(obj);
+        api_reply_rate_limited(r, res);
+        return;
+    }
+    api_rate_headers(r, res);
+    notif_h_batch_validate(r, obj);
+}
+
 void notif_h_batch(struct api_req *r) {
     struct json_object *obj = notif_h_parse(r);
     if (!obj)
         return;
+    /* a batch costs its number of notifications, charged once parsed */
+    struct json_object *list;
+    int64_t cost = 1;
+    if (json_object_object_get_ex(obj, "notifications", &list) &&
+        json_object_is_type(list, json_type_array) && json_object_array_length(list) > 0)
+        cost = (int64_t)json_object_array_length(list);
+    struct notif_h_batch_ctx *c = mem_alloc(sizeof(*c));
+    c->r = r;
+    c->obj = obj;
+    ratelimit_take(r->app->rl, r->auth.key_id, cost, notif_h_batch_charged, c);
+}
+
+static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     struct val_errors errs = {0};
     const char *idem;
     if (notif_h_idem_key(r, &idem) < 0)

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rds.h"
+#include "common/stream.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ struct wr_xadd {
 
 static void wr_xadd_done(void *arg, redisReply *reply, const char *err) {
     struct wr_xadd *x = arg;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (!stream_reply_ok(reply)) {
         HLOG(HLOG_WARN, "enqueue.failed", &(struct hlog_ctx){.notif_id = x->id},
              "XADD failed (%s); the sweeper will enqueue it", err ? err : reply->str);
         const char *params[] = {x->id};
@@ -109,13 +110,10 @@ static void wr_enqueue(struct writer *w, const struct wr_item *it) {
         const struct wr_row *row = &it->rows[i];
         if (row->in.send_at_ms)
             continue; /* scheduled: the sweeper enqueues it when due */
-        char key[64];
-        snprintf(key, sizeof(key), "herald:stream:%s", notif_channel_name(row->in.channel));
         struct wr_xadd *x = mem_alloc(sizeof(*x));
         x->w = w;
         memcpy(x->id, row->id_str, sizeof(x->id));
-        const char *argv[] = {"XADD", key, "*", "id", row->id_str};
-        rds_command(w->app->rds, wr_xadd_done, x, 5, argv, NULL);
+        stream_add(w->app->rds, row->in.channel, row->id_str, wr_xadd_done, x);
     }
 }
 
