@@ -1,0 +1,77 @@
+/* test_netpolicy: the webhook destination ranges of API.md. */
+/* The module is worker-only and pure, so the test compiles it in directly. */
+#include "worker/netpolicy.c"
+
+#include <criterion/criterion.h>
+
+static bool priv(const char *s) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(s, ':')) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        cr_assert_eq(inet_pton(AF_INET6, s, &in6->sin6_addr), 1, "%s", s);
+        return netp_addr_private((struct sockaddr *)in6, sizeof(*in6));
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    in->sin_family = AF_INET;
+    cr_assert_eq(inet_pton(AF_INET, s, &in->sin_addr), 1, "%s", s);
+    return netp_addr_private((struct sockaddr *)in, sizeof(*in));
+}
+
+TestSuite(netpolicy);
+
+Test(netpolicy, refused_v4) {
+    const char *bad[] = {"0.0.0.0",         "0.255.1.2",     "10.0.0.1",       "10.255.255.255",
+                         "100.64.0.0",      "100.127.255.1", "127.0.0.1",      "127.9.9.9",
+                         "169.254.169.254", "172.16.0.1",    "172.31.255.255", "192.0.0.8",
+                         "192.168.1.1",     "198.18.0.1",    "198.19.255.255", "224.0.0.1",
+                         "239.1.1.1",       "240.0.0.1",     "255.255.255.255"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect(priv(bad[i]), "%s should be refused", bad[i]);
+}
+
+Test(netpolicy, allowed_v4) {
+    const char *ok[] = {"1.1.1.1",         "8.8.8.8",    "100.63.255.255",  "100.128.0.0",
+                        "126.255.255.255", "128.0.0.1",  "169.253.0.1",     "172.15.255.255",
+                        "172.32.0.0",      "192.0.1.1",  "192.0.2.1",       "192.167.1.1",
+                        "198.17.0.1",      "198.20.0.1", "223.255.255.255", "11.0.0.1"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        cr_expect(!priv(ok[i]), "%s should be allowed", ok[i]);
+}
+
+Test(netpolicy, refused_v6) {
+    const char *bad[] = {"::",
+                         "::1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:10.1.2.3",
+                         "::ffff:169.254.169.254",
+                         "64:ff9b::1.2.3.4",
+                         "fc00::1",
+                         "fd12:3456::1",
+                         "fe80::1",
+                         "febf::1",
+                         "ff02::1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect(priv(bad[i]), "%s should be refused", bad[i]);
+}
+
+Test(netpolicy, allowed_v6) {
+    const char *ok[] = {"2001:4860:4860::8888", "::ffff:8.8.8.8", "::2", "fec0::1",
+                        "2606:4700::1",         "64:ff9c::1"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        cr_expect(!priv(ok[i]), "%s should be allowed", ok[i]);
+}
+
+Test(netpolicy, unknown_family_refused_and_format) {
+    struct sockaddr sa = {.sa_family = AF_UNIX};
+    cr_expect(netp_addr_private(&sa, sizeof(sa)));
+    cr_expect(netp_addr_private(NULL, 0));
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+    char out[NETP_ADDR_LEN];
+    netp_addr_format((struct sockaddr *)&in, sizeof(in), out);
+    cr_expect_str_eq(out, "127.0.0.1");
+    netp_addr_format(&sa, sizeof(sa), out);
+    cr_expect_str_eq(out, "?");
+}

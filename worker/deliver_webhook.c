@@ -1,0 +1,250 @@
+/* deliver_webhook: the webhook channel; a signed JSON POST per Standard Webhooks v1 (API.md). */
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/crypto.h"
+#include "common/json.h"
+#include "common/mem.h"
+#include "common/retry.h"
+#include "common/template.h"
+#include "common/util.h"
+#include "worker/dlv.h"
+#include "worker/netpolicy.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define WH_SECRET_PREFIX "whsec_"
+#define WH_KEY_MAX 256 /* decoded secret bytes accepted */
+
+struct wh_state {
+    bool allow_private;
+    int timeout_ms;
+};
+
+/* Per attempt: what the socket filter saw. */
+struct wh_priv {
+    bool allow_private;
+    bool blocked;
+    char addr[NETP_ADDR_LEN]; /* the first refused address */
+};
+
+static int wh_init(const struct cfg *c, void **state, char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    struct wh_state *s = mem_calloc(1, sizeof(*s));
+    s->allow_private = c->webhook_allow_private;
+    s->timeout_ms = c->delivery_timeout_ms;
+    *state = s;
+    return 0;
+}
+
+static void wh_fini(void *state) {
+    mem_free(state);
+}
+
+/* wh_opensocket: the one place a connection's address is known for sure;
+ * refusing here leaves no second lookup that could swap the address. */
+static curl_socket_t wh_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
+    struct wh_priv *p = clientp;
+    if (!p->allow_private && purpose == CURLSOCKTYPE_IPCXN &&
+        netp_addr_private(&a->addr, (socklen_t)a->addrlen)) {
+        if (!p->blocked)
+            netp_addr_format(&a->addr, (socklen_t)a->addrlen, p->addr);
+        p->blocked = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* wh_sign: appends " v1,<base64 HMAC-SHA256(key, id.ts.body)>" for one secret. */
+static int wh_sign(struct buf *sigs, const char *secret, const char *signed_text, size_t n) {
+    if (!secret || strncmp(secret, WH_SECRET_PREFIX, strlen(WH_SECRET_PREFIX)) != 0)
+        return -1;
+    const char *b64 = secret + strlen(WH_SECRET_PREFIX);
+    uint8_t key[WH_KEY_MAX], mac[32];
+    long klen = crypto_b64_decode(b64, strlen(b64), key, sizeof(key));
+    if (klen <= 0)
+        return -1;
+    crypto_hmac_sha256(key, (size_t)klen, signed_text, n, mac);
+    char out[48];
+    crypto_b64(mac, sizeof(mac), out, false);
+    buf_printf(sigs, "%sv1,%s", sigs->len ? " " : "", out);
+    return 0;
+}
+
+/* wh_host_key: "scheme://host:port" of url, the per-host limit's key. */
+static int wh_host_key(const char *url, char *out, size_t outlen) {
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    CURLU *u = curl_url();
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
+                      struct dlv_result *res) {
+    struct wh_state *s = state;
+    int rc = -1;
+    struct json_object *meta = NULL;
+    struct buf subject = {0}, body = {0}, payload = {0}, signed_text = {0}, sigs = {0};
+    char bad[TMPL_NAME_LEN] = "";
+
+    if (wh_host_key(m->recipient, req->host, sizeof(req->host)) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error), "the recipient is not a valid URL");
+        goto out;
+    }
+    if (m->metadata)
+        meta = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
+    if ((m->subject &&
+         tmpl_render(m->subject, strlen(m->subject), meta, &subject, bad, sizeof(bad)) < 0) ||
+        tmpl_render(m->body, strlen(m->body), meta, &body, bad, sizeof(bad)) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error),
+                 "template: metadata has no usable value for {{%s}}", bad);
+        goto out;
+    }
+
+    char created[UTIL_TIME_LEN];
+    util_fmt_time_ms(m->created_at_ms, created);
+    buf_puts(&payload, "{\"id\":");
+    buf_json_str(&payload, m->id, strlen(m->id));
+    buf_puts(&payload, ",\"type\":\"notification\",\"subject\":");
+    if (m->subject)
+        buf_json_str(&payload, subject.data ? subject.data : "", subject.len);
+    else
+        buf_puts(&payload, "null");
+    buf_puts(&payload, ",\"body\":");
+    buf_json_str(&payload, body.data ? body.data : "", body.len);
+    buf_puts(&payload, ",\"metadata\":");
+    buf_puts(&payload, m->metadata ? m->metadata : "{}");
+    buf_puts(&payload, ",\"created_at\":");
+    buf_json_str(&payload, created, strlen(created));
+    buf_putc(&payload, '}');
+
+    long long ts = (long long)(util_now_ms() / 1000);
+    buf_printf(&signed_text, "%s.%lld.", m->id, ts);
+    buf_append(&signed_text, payload.data, payload.len);
+    if (wh_sign(&sigs, m->secret, signed_text.data, signed_text.len) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error), "the tenant's webhook secret is malformed");
+        goto out;
+    }
+    /* during a rotation the new signature comes first; a bad old one is skipped */
+    if (m->prev_secret)
+        (void)wh_sign(&sigs, m->prev_secret, signed_text.data, signed_text.len);
+
+    struct wh_priv *p = mem_calloc(1, sizeof(*p));
+    p->allow_private = s->allow_private;
+    req->priv = p;
+
+    char line[512];
+    req->headers = curl_slist_append(req->headers, "Content-Type: application/json");
+    snprintf(line, sizeof(line), "webhook-id: %s", m->id);
+    req->headers = curl_slist_append(req->headers, line);
+    snprintf(line, sizeof(line), "webhook-timestamp: %lld", ts);
+    req->headers = curl_slist_append(req->headers, line);
+    struct buf sig_line = {0};
+    buf_printf(&sig_line, "webhook-signature: %s", sigs.data);
+    req->headers = curl_slist_append(req->headers, sig_line.data);
+    buf_free(&sig_line);
+    req->headers = curl_slist_append(req->headers, "User-Agent: Herald-Webhooks/1");
+    req->headers = curl_slist_append(req->headers, "Expect:");
+
+    req->body_len = payload.len;
+    req->body = buf_steal(&payload);
+
+    CURL *e = req->easy;
+    curl_easy_setopt(e, CURLOPT_URL, m->recipient);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, wh_opensocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
+    rc = 0;
+out:
+    if (meta)
+        json_object_put(meta);
+    buf_free(&subject);
+    buf_free(&body);
+    buf_free(&payload);
+    buf_free(&signed_text);
+    buf_free(&sigs);
+    return rc;
+}
+
+static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_req *req,
+                        const struct dlv_resp *resp, struct dlv_result *res) {
+    struct wh_state *s = state;
+    (void)m;
+    const struct wh_priv *p = req->priv;
+    res->status_code = (int)resp->status;
+    if (resp->code != CURLE_OK) {
+        if (p && p->blocked && resp->status == 0) {
+            res->outcome = DLV_FAILED;
+            snprintf(res->error, sizeof(res->error),
+                     "destination address %s is private or reserved "
+                     "(HERALD_WEBHOOK_ALLOW_PRIVATE is false)",
+                     p->addr);
+            return;
+        }
+        res->outcome = DLV_RETRY;
+        if (resp->code == CURLE_OPERATION_TIMEDOUT)
+            snprintf(res->error, sizeof(res->error), "timed out after %d ms", s->timeout_ms);
+        else
+            snprintf(res->error, sizeof(res->error), "%s",
+                     resp->curl_error[0] ? resp->curl_error : curl_easy_strerror(resp->code));
+        return;
+    }
+    if (resp->status >= 200 && resp->status < 300) {
+        res->outcome = DLV_SENT;
+        return;
+    }
+    if (resp->status == 410) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error), "HTTP 410: the endpoint is gone");
+        return;
+    }
+    res->outcome = DLV_RETRY;
+    if (resp->status >= 300 && resp->status < 400)
+        snprintf(res->error, sizeof(res->error), "HTTP %ld (redirects are not followed)",
+                 resp->status);
+    else
+        snprintf(res->error, sizeof(res->error), "HTTP %ld", resp->status);
+    char ra[128];
+    if (dlv_http_header(resp->headers, "Retry-After", ra, sizeof(ra)))
+        res->retry_after_ms = retry_after_parse(ra, resp->now_ms);
+}
+
+static void wh_release(void *state, struct dlv_req *req) {
+    (void)state;
+    mem_free(req->priv);
+    req->priv = NULL;
+}
+
+const struct dlv_ops dlv_webhook_ops = {
+    .name = "webhook",
+    .init = wh_init,
+    .prepare = wh_prepare,
+    .classify = wh_classify,
+    .release = wh_release,
+    .fini = wh_fini,
+};

@@ -1,0 +1,53 @@
+/* engine: the channel-independent delivery loop of one worker process:
+ * stream entries in, leases claimed, one channel transfer per notification,
+ * outcomes recorded in batches, entries acknowledged. */
+#ifndef HERALD_WORKER_ENGINE_H
+#define HERALD_WORKER_ENGINE_H
+
+#include "common/db.h"
+#include "common/notif.h"
+#include "common/rds.h"
+#include "worker/dlv.h"
+
+#include <stdint.h>
+
+struct event_base;
+struct cfg;
+typedef struct eng eng;
+
+/* Counters for a future /metrics; totals since start unless noted. */
+struct eng_metrics {
+    uint64_t sent;          /* attempts that ended sent */
+    uint64_t retried;       /* attempts that will be retried */
+    uint64_t failed;        /* notifications dead-lettered */
+    uint64_t reclaimed;     /* entries taken over from other consumers */
+    uint64_t deferred;      /* claimed but given back unattempted (host queue too slow) */
+    uint64_t auth_failures; /* attempts refused for Herald's own provider credentials */
+    uint64_t lease_lost;    /* outcomes dropped because the lease had passed to another */
+    int in_flight;          /* now: entries held, from read to acknowledgement */
+};
+
+/* eng_new: starts reading ch's stream as consumer with up to concurrency
+ * transfers in flight. cfg, d, rd, wr and ops are borrowed and must outlive
+ * the engine; ops_state is the channel's init state (still the caller's).
+ * rd carries only the blocking reads. Never blocks. */
+eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *wr,
+             enum notif_channel ch, const struct dlv_ops *ops, void *ops_state,
+             const char *consumer, int concurrency);
+
+/* eng_drain: stops reading; done(arg) runs once every held entry has been
+ * delivered, recorded and acknowledged (and the consumer has left the group). */
+void eng_drain(eng *e, void (*done)(void *arg), void *arg);
+
+/* eng_abandon: the grace is over: stops transfers and every callback's work.
+ * Leases and unacknowledged entries are left to expire and be reclaimed.
+ * Call before db_close/rds_close. */
+void eng_abandon(eng *e);
+
+/* eng_metrics: borrowed; valid until eng_free. */
+const struct eng_metrics *eng_metrics(const eng *e);
+
+/* eng_free: after eng_abandon (or a finished drain) and db_close/rds_close. */
+void eng_free(eng *e);
+
+#endif

@@ -1,0 +1,112 @@
+/* ledger: the claim and outcome statements, batched with arrays and unnest. */
+#include "worker/ledger.h"
+#include "common/buf.h"
+#include "common/mem.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char ledger_claim_sql[] =
+    "WITH later AS ("
+    " UPDATE notifications SET in_stream = false"
+    " WHERE id = ANY($3::uuid[]) AND channel = $4 AND status = 'pending' AND in_stream"
+    " AND due_at > now() AND (lease_until IS NULL OR lease_until < now())),"
+    " c AS ("
+    " UPDATE notifications SET lease_owner = $1,"
+    " lease_until = now() + $2::bigint * interval '1 millisecond'"
+    " WHERE id = ANY($3::uuid[]) AND channel = $4 AND status = 'pending' AND due_at <= now()"
+    " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)"
+    " RETURNING id, tenant_id, recipient, subject, body, metadata, created_at, attempts,"
+    " budget_base)"
+    " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
+    " (extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
+    " t.name, t.webhook_secret,"
+    " CASE WHEN t.prev_webhook_secret IS NOT NULL AND t.secret_rotated_at IS NOT NULL"
+    " AND t.secret_rotated_at > now() - $5::bigint * interval '1 second'"
+    " THEN t.prev_webhook_secret END"
+    " FROM c JOIN tenants t ON t.id = c.tenant_id";
+
+void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids, int n,
+                  int visibility_ms, int secret_grace_s, db_cb cb, void *arg) {
+    struct buf arr = {0};
+    buf_putc(&arr, '{');
+    for (int i = 0; i < n; i++)
+        db_array_add(&arr, ids[i], strlen(ids[i]));
+    buf_putc(&arr, '}');
+    char vis[24], grace[24];
+    snprintf(vis, sizeof(vis), "%d", visibility_ms);
+    snprintf(grace, sizeof(grace), "%d", secret_grace_s);
+    const char *params[] = {consumer, vis, arr.data, notif_channel_name(ch), grace};
+    db_query(d, ledger_claim_sql, 5, params, cb, arg);
+    buf_free(&arr);
+}
+
+static const char ledger_record_sql[] =
+    "WITH o AS ("
+    " SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bool[], $6::bigint[],"
+    " $7::bigint[], $8::int[], $9::int[], $10::text[], $11::text[])"
+    " AS o(id, kind, attempt_no, counted, delay_ms, started_ms, duration_ms, status_code,"
+    " error, provider_ref)),"
+    " u AS ("
+    " UPDATE notifications n SET"
+    " attempts = n.attempts + CASE WHEN o.counted THEN 1 ELSE 0 END,"
+    " status = CASE o.kind WHEN 'success' THEN 'sent' WHEN 'failed' THEN 'failed'"
+    " ELSE 'pending' END,"
+    " sent_at = CASE WHEN o.kind = 'success' THEN now() ELSE n.sent_at END,"
+    " failed_at = CASE WHEN o.kind = 'failed' THEN now() ELSE n.failed_at END,"
+    " provider_ref = COALESCE(o.provider_ref, n.provider_ref),"
+    " last_error = CASE o.kind WHEN 'success' THEN NULL WHEN 'defer' THEN n.last_error"
+    " ELSE o.error END,"
+    " due_at = CASE o.kind WHEN 'retry' THEN now() + o.delay_ms * interval '1 millisecond'"
+    " WHEN 'defer' THEN now() ELSE n.due_at END,"
+    " in_stream = false, lease_owner = NULL, lease_until = NULL,"
+    " updated_at = CASE WHEN o.kind = 'defer' THEN n.updated_at ELSE now() END"
+    " FROM o WHERE n.id = o.id AND n.lease_owner = $1 AND n.status = 'pending'"
+    " RETURNING n.id, n.tenant_id),"
+    " a AS ("
+    " INSERT INTO delivery_attempts"
+    " (notification_id, attempt, started_at, duration_ms, outcome, status_code, error)"
+    " SELECT o.id, o.attempt_no, to_timestamp(o.started_ms / 1000.0), o.duration_ms, o.kind,"
+    " NULLIF(o.status_code, 0), o.error FROM o JOIN u ON u.id = o.id WHERE o.kind <> 'defer'"
+    " ON CONFLICT (notification_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at,"
+    " duration_ms = EXCLUDED.duration_ms, outcome = EXCLUDED.outcome,"
+    " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
+    " SELECT u.id, t.name, (extract(epoch FROM now()) * 1000)::bigint"
+    " FROM u JOIN tenants t ON t.id = u.tenant_id";
+
+static const char *const ledger_kind_names[] = {"success", "retry", "failed", "defer"};
+
+void ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n, db_cb cb,
+                   void *arg) {
+    struct buf a[10] = {{0}};
+    for (int k = 0; k < 10; k++)
+        buf_putc(&a[k], '{');
+    for (int i = 0; i < n; i++) {
+        char num[32];
+        const struct ledger_outcome *x = &o[i];
+        db_array_add(&a[0], x->id, strlen(x->id));
+        const char *kind = ledger_kind_names[x->kind];
+        db_array_add(&a[1], kind, strlen(kind));
+        snprintf(num, sizeof(num), "%d", x->attempt_no);
+        db_array_add(&a[2], num, strlen(num));
+        db_array_add(&a[3], x->counted ? "t" : "f", 1);
+        snprintf(num, sizeof(num), "%lld", (long long)x->delay_ms);
+        db_array_add(&a[4], num, strlen(num));
+        snprintf(num, sizeof(num), "%lld", (long long)x->started_ms);
+        db_array_add(&a[5], num, strlen(num));
+        snprintf(num, sizeof(num), "%d", x->duration_ms);
+        db_array_add(&a[6], num, strlen(num));
+        snprintf(num, sizeof(num), "%d", x->status_code);
+        db_array_add(&a[7], num, strlen(num));
+        db_array_add(&a[8], x->error, x->error ? strlen(x->error) : 0);
+        db_array_add(&a[9], x->provider_ref, x->provider_ref ? strlen(x->provider_ref) : 0);
+    }
+    const char *params[11] = {consumer};
+    for (int k = 0; k < 10; k++) {
+        buf_putc(&a[k], '}');
+        params[k + 1] = a[k].data;
+    }
+    db_query(d, ledger_record_sql, 11, params, cb, arg);
+    for (int k = 0; k < 10; k++)
+        buf_free(&a[k]);
+}
