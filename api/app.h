@@ -12,6 +12,7 @@ struct ratelimit;
 typedef struct db db;
 typedef struct rds rds;
 typedef struct sweep sweep;
+typedef struct metrics metrics;
 
 struct api_app {
     const struct cfg *cfg;
@@ -22,6 +23,7 @@ struct api_app {
     struct writer *writer;
     struct ratelimit *rl;
     sweep *sweep;
+    metrics *metrics;
     bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
 };
 

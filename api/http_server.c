@@ -6,6 +6,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "common/notif.h"
 #include "common/util.h"
@@ -139,7 +140,7 @@ void api_reply(struct api_req *r, int status, const char *body, size_t len) {
             evhttp_connection_set_closecb(conn, NULL, NULL);
         struct evkeyvalq *out = evhttp_request_get_output_headers(req);
         evhttp_add_header(out, "X-Request-Id", r->req_id);
-        if (body)
+        if (body && !evhttp_find_header(&r->extra, "Content-Type"))
             evhttp_add_header(out, "Content-Type", "application/json");
         for (struct evkeyval *kv = r->extra.tqh_first; kv; kv = kv->next.tqe_next)
             evhttp_add_header(out, kv->key, kv->value);
@@ -149,6 +150,15 @@ void api_reply(struct api_req *r, int status, const char *body, size_t len) {
         evhttp_send_reply(req, status, http_srv_reason(status), eb);
         evbuffer_free(eb);
     }
+    char labels[160];
+    snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
+             r->route ? r->route->name : "unmatched", status);
+    metrics_add(r->app->metrics, "herald_http_requests_total", labels, 1);
+    snprintf(labels, sizeof(labels), "route=\"%s\"", r->route ? r->route->name : "unmatched");
+    metrics_observe(r->app->metrics, "herald_http_request_duration_seconds", labels,
+                    (double)(util_mono_ms() - r->started_mono_ms) / 1000.0);
+    if (status == 429)
+        metrics_add(r->app->metrics, "herald_rate_limited_total", "", 1);
     if (status >= 500)
         HLOG(HLOG_ERROR, "http.error", &(struct hlog_ctx){.req_id = r->req_id}, "%s %s -> %d",
              http_srv_method_name(r->method), r->path ? r->path : "?", status);

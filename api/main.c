@@ -2,6 +2,7 @@
  * event loop, and on SIGTERM stops accepting, drains and exits. */
 #include "api/app.h"
 #include "api/auth.h"
+#include "api/metrics_h.h"
 #include "api/ratelimit.h"
 #include "api/http_server.h"
 #include "api/routes.h"
@@ -9,6 +10,7 @@
 #include "common/config.h"
 #include "common/db.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "common/rds.h"
 #include "common/sweep.h"
@@ -22,6 +24,7 @@
 struct api_main {
     struct api_app app;
     struct http_srv *http;
+    struct metrics_srv *metrics_srv;
     struct event *drain;
     int64_t drain_deadline;
 };
@@ -83,15 +86,26 @@ int main(int argc, char **argv) {
      * background and never stop start-up), then the subsystems that use
      * them, and the listener last so no request arrives before they exist */
     m.app.base = event_base_new();
+    m.app.metrics = metrics_new();
     m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms);
     m.app.rds = rds_open(m.app.base, &cfg);
     m.app.auth = auth_new(&m.app);
     m.app.rl = ratelimit_new(&m.app);
     m.app.writer = writer_new(&m.app);
     /* committed rows that no stream holds (Redis was down, or lost them) */
-    m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
-    m.http = http_srv_start(&m.app, cfg.listen, routes_table(), err, sizeof(err));
     int rc = 0;
+    m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
+    metrics_h_setup(&m.app);
+    if (cfg.metrics_listen) {
+        m.metrics_srv = metrics_srv_start(m.app.base, cfg.metrics_listen, m.app.metrics, err,
+                                          sizeof(err));
+        if (!m.metrics_srv) {
+            HLOG(HLOG_ERROR, "api.listen_failed", NULL, "%s", err);
+            rc = 1;
+            goto out;
+        }
+    }
+    m.http = http_srv_start(&m.app, cfg.listen, routes_table(), err, sizeof(err));
     if (!m.http) {
         HLOG(HLOG_ERROR, "api.listen_failed", NULL, "%s", err);
         rc = 1;
@@ -113,6 +127,7 @@ int main(int argc, char **argv) {
     http_srv_stop(m.http);
 out:
     /* reverse order */
+    metrics_srv_stop(m.metrics_srv);
     sweep_stop(m.app.sweep);
     writer_free(m.app.writer);
     ratelimit_free(m.app.rl);
@@ -120,6 +135,7 @@ out:
     rds_close(m.app.rds);
     db_close(m.app.db);
     event_base_free(m.app.base);
+    metrics_free(m.app.metrics);
     cfg_free(&cfg);
     return rc;
 }

@@ -233,8 +233,10 @@ static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     json_object_object_foreach(obj, key, val) {
         if (strcmp(key, "notifications") == 0)
             list = val;
-        else
+        else if (strlen(key) <= 128 && hjson_utf8_valid(key, strlen(key)))
             val_errors_add(&errs, key, "unknown field");
+        else
+            val_errors_add(&errs, "(unprintable field name)", "unknown field");
     }
     size_t n = 0;
     if (!list) {

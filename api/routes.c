@@ -1,6 +1,8 @@
 /* routes: (method, path pattern) -> handler, with each route's auth and body limit. */
 #include "api/routes.h"
+#include "api/admin.h"
 #include "api/health.h"
+#include "api/metrics_h.h"
 #include "api/notifications.h"
 
 #define KIB 1024
@@ -25,8 +27,17 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_GET, .pattern = "/v1/admin/notifications/{}/attempts",
      .param = API_PARAM_UUID, .auth = API_AUTH_ADMIN, .handler = notif_h_admin_attempts,
      .name = "admin.notifications.attempts"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/v1/admin/queues", .auth = API_AUTH_ADMIN,
+     .handler = admin_h_queues, .name = "admin.queues"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/v1/admin/dlq/{}", .param = API_PARAM_CHANNEL,
+     .auth = API_AUTH_ADMIN, .handler = admin_h_dlq_list, .name = "admin.dlq.list"},
+    {.method = EVHTTP_REQ_POST, .pattern = "/v1/admin/dlq/{}/replay", .param = API_PARAM_CHANNEL,
+     .auth = API_AUTH_ADMIN, .max_body = 64 * KIB, .handler = admin_h_dlq_replay,
+     .name = "admin.dlq.replay"},
     {.method = EVHTTP_REQ_GET, .pattern = "/healthz", .handler = health_h_live, .name = "healthz"},
     {.method = EVHTTP_REQ_GET, .pattern = "/readyz", .handler = health_h_ready, .name = "readyz"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/metrics", .handler = metrics_h_serve,
+     .name = "metrics"},
     {.handler = NULL},
 };
 

@@ -7,6 +7,7 @@
 #include "common/db.h"
 #include "common/hmap.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "common/rds.h"
 #include "common/stream.h"
@@ -129,8 +130,15 @@ static void wr_finish_batch(struct wr_batch *b) {
         }
         it->cb(it->arg, (enum wr_status)it->status,
                it->status == WR_CREATED ? it->response : it->stored);
-        if (it->status == WR_CREATED)
+        if (it->status == WR_CREATED) {
+            for (size_t i = 0; i < it->nrows; i++) {
+                char labels[32];
+                snprintf(labels, sizeof(labels), "channel=\"%s\"",
+                         notif_channel_name(it->rows[i].in.channel));
+                metrics_add(w->app->metrics, "herald_notifications_accepted_total", labels, 1);
+            }
             wr_enqueue(w, it);
+        }
         wr_item_free(it);
         it = next;
     }
@@ -193,7 +201,10 @@ static void wr_done(void *arg, const struct db_result *res) {
     struct writer *w = b->w;
     int st;
     switch (res->status) {
-    case DB_OK: st = WR_CREATED; break;
+    case DB_OK:
+        st = WR_CREATED;
+        metrics_observe(w->app->metrics, "herald_commit_group_size", "", (double)b->nitems);
+        break;
     case DB_UNAVAILABLE: st = WR_UNAVAILABLE; break;
     case DB_ERROR:
         HLOG(HLOG_ERROR, "commit.failed", NULL, "group insert refused: %s", res->message);

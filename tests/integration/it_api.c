@@ -588,3 +588,36 @@ Test(api, rate_limit_headers_429_and_batch_cost) {
     it_resp_free(&r);
     it_stack("redis-start");
 }
+
+static double metric_value(const char *text, const char *series) {
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
+}
+
+Test(api, metrics_move) {
+    struct it_resp m0 = call("GET", "/metrics", NULL, NULL, NULL);
+    cr_assert_eq(m0.status, 200);
+    char *ct = it_header(&m0, "Content-Type");
+    cr_expect(ct && strstr(ct, "text/plain"), "%s", ct);
+    mem_free(ct);
+    mem_free(create(key_a, EMAIL));
+    mem_free(create(key_a, EMAIL));
+    struct it_resp m1 = call("GET", "/metrics", NULL, NULL, NULL);
+    double accepted = metric_value(m1.body, "herald_notifications_accepted_total{channel=\"email\"}");
+    cr_expect_eq(accepted, 2, "accepted: %f\n%s", accepted, m1.body);
+    double reqs = metric_value(
+        m1.body, "herald_http_requests_total{route=\"notifications.create\",status=\"201\"}");
+    cr_expect_eq(reqs, 2);
+    cr_expect(strstr(m1.body, "herald_http_request_duration_seconds_bucket{route=\"notifications.create\",le=\"+Inf\"} 2"),
+              "%s", m1.body);
+    cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"redis\"}"), 1);
+    it_resp_free(&m0);
+    it_resp_free(&m1);
+}

@@ -1,0 +1,44 @@
+/* metrics: a small Prometheus registry (counters, gauges, histograms with
+ * label sets) and its text exposition. */
+#ifndef HERALD_COMMON_METRICS_H
+#define HERALD_COMMON_METRICS_H
+
+#include <stddef.h>
+
+struct buf;
+struct event_base;
+typedef struct metrics metrics;
+
+enum metrics_type { METRICS_COUNTER = 0, METRICS_GAUGE, METRICS_HISTOGRAM };
+
+/* metrics_new: caller frees with metrics_free(). */
+metrics *metrics_new(void);
+void metrics_free(metrics *m);
+
+/* metrics_define: registers a family once (name and help are copied);
+ * buckets are ascending upper bounds (seconds), histograms only. */
+void metrics_define(metrics *m, const char *name, enum metrics_type type, const char *help,
+                    const double *buckets, size_t nbuckets);
+
+/* labels: "" or a Prometheus label list without braces, e.g.
+ * route="notifications.create",status="201" (values already escaped).
+ * An undefined name is ignored. */
+void metrics_add(metrics *m, const char *name, const char *labels, double v);
+void metrics_set(metrics *m, const char *name, const char *labels, double v);
+void metrics_observe(metrics *m, const char *name, const char *labels, double v);
+
+/* metrics_on_render: fn runs before each render, to refresh gauges. */
+void metrics_on_render(metrics *m, void (*fn)(void *arg, metrics *m), void *arg);
+
+/* metrics_render: appends the text exposition format (version 0.0.4). */
+void metrics_render(metrics *m, struct buf *out);
+
+/* metrics_srv_start: serves GET /metrics and GET /healthz on listen
+ * ("host:port"; port 0 picks one and logs it). Returns NULL with err filled
+ * on failure. Caller stops it with metrics_srv_stop(). */
+struct metrics_srv;
+struct metrics_srv *metrics_srv_start(struct event_base *base, const char *listen, metrics *m,
+                                      char *err, size_t errlen);
+void metrics_srv_stop(struct metrics_srv *s);
+
+#endif
