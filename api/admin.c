@@ -17,7 +17,7 @@
 
 #define ADMIN_DLQ_LIMIT_DEFAULT 20
 #define ADMIN_DLQ_LIMIT_MAX 100
-#define ADMIN_TENANT_MAX 64    /* tenants.name is 1..64 characters */
+#define ADMIN_TENANT_MAX 64      /* tenants.name is 1..64 characters */
 #define ADMIN_FIELD_NAME_MAX 128 /* longer unknown field names are not echoed */
 
 static void admin_reply_invalid(struct api_req *r, const struct val_errors *errs) {
@@ -164,8 +164,8 @@ static void admin_replay_ids(struct json_object *arr, struct val_errors *errs, c
     size_t before = errs->len;
     for (size_t i = 0; i < n; i++) {
         struct json_object *el = json_object_array_get_idx(arr, i);
-        const char *s = json_object_is_type(el, json_type_string) ? json_object_get_string(el)
-                                                                   : NULL;
+        const char *s =
+            json_object_is_type(el, json_type_string) ? json_object_get_string(el) : NULL;
         /* get_string stops at a NUL; the length catches one */
         if (!s || (size_t)json_object_get_string_len(el) != strlen(s) || !util_uuid_valid(s)) {
             char field[32];

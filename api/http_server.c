@@ -217,13 +217,13 @@ static bool http_srv_match(const struct api_route *rt, const char *path, char *p
     return *p == '\0' && *s == '\0';
 }
 
-static bool http_srv_is_json(const char *ct) {
+static bool http_srv_is_type(const char *ct, const char *type) {
     if (!ct)
         return false;
     while (*ct == ' ')
         ct++;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ct, "application/json", n) != 0)
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0)
         return false;
     ct += n;
     while (*ct == ' ')
@@ -277,9 +277,13 @@ static void http_srv_after_auth(struct api_req *r) {
             api_reply_error(r, 413, "payload_too_large", msg, NULL);
             return;
         }
-        if (!http_srv_is_json(api_req_header(r, "Content-Type"))) {
+        const char *ct = api_req_header(r, "Content-Type");
+        if (rt->form ? !http_srv_is_type(ct, "application/x-www-form-urlencoded")
+                     : !http_srv_is_type(ct, "application/json")) {
             api_reply_error(r, 415, "unsupported_media_type",
-                            "the body must be application/json", NULL);
+                            rt->form ? "the body must be application/x-www-form-urlencoded"
+                                     : "the body must be application/json",
+                            NULL);
             return;
         }
         r->body = mem_try_alloc(n + 1);

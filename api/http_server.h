@@ -47,6 +47,7 @@ struct api_route {
     enum api_auth_kind auth;
     size_t max_body;     /* 0: the route takes no body */
     bool charge_later;   /* the handler charges the rate limit once it knows the cost */
+    bool form;           /* the body is application/x-www-form-urlencoded, not JSON */
     api_handler handler;
     const char *name;    /* for logs and metrics */
 };

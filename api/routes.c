@@ -1,6 +1,7 @@
 /* routes: (method, path pattern) -> handler, with each route's auth and body limit. */
 #include "api/routes.h"
 #include "api/admin.h"
+#include "api/callbacks.h"
 #include "api/health.h"
 #include "api/metrics_h.h"
 #include "api/notifications.h"
@@ -34,6 +35,8 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_POST, .pattern = "/v1/admin/dlq/{}/replay", .param = API_PARAM_CHANNEL,
      .auth = API_AUTH_ADMIN, .max_body = 64 * KIB, .handler = admin_h_dlq_replay,
      .name = "admin.dlq.replay"},
+    {.method = EVHTTP_REQ_POST, .pattern = "/v1/callbacks/sms", .max_body = 64 * KIB,
+     .form = true, .handler = callbacks_h_sms, .name = "callbacks.sms"},
     {.method = EVHTTP_REQ_GET, .pattern = "/healthz", .handler = health_h_live, .name = "healthz"},
     {.method = EVHTTP_REQ_GET, .pattern = "/readyz", .handler = health_h_ready, .name = "readyz"},
     {.method = EVHTTP_REQ_GET, .pattern = "/metrics", .handler = metrics_h_serve,

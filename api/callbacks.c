@@ -1,0 +1,110 @@
+/* callbacks: Twilio-style SMS status callbacks, authenticated by
+ * X-Twilio-Signature over the public URL and the sorted form fields. */
+#include "api/callbacks.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/form.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/notif.h"
+#include "common/stream.h"
+#include "common/util.h"
+
+#include <string.h>
+
+/* A receipt moves only a sent notification; one that arrives before the sid
+ * is stored waits in sms_receipts and is applied by the worker when it stores
+ * the sid. delivered is final. */
+static const char callbacks_sql[] =
+    "WITH upd AS (UPDATE notifications SET status = $2, updated_at = now(), "
+    "delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, "
+    "failed_at = CASE WHEN $2 = 'failed' THEN now() ELSE failed_at END, "
+    "last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END "
+    "WHERE provider_ref = $1 AND channel = 'sms' AND status = 'sent' "
+    "RETURNING id, tenant_id, last_error), "
+    "ins AS (INSERT INTO sms_receipts (provider_ref, status, error) SELECT $1, $2, $3 "
+    "WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE provider_ref = $1 AND channel = 'sms') "
+    "ON CONFLICT (provider_ref) DO UPDATE SET status = CASE WHEN sms_receipts.status = "
+    "'delivered' THEN 'delivered' ELSE EXCLUDED.status END, error = EXCLUDED.error, "
+    "received_at = now() RETURNING 1) "
+    "SELECT u.id, t.name, u.last_error, (SELECT count(*) FROM ins) FROM upd u "
+    "JOIN tenants t ON t.id = u.tenant_id";
+
+static void callbacks_done(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (res->status != DB_OK) {
+        HLOG(HLOG_WARN, "callback.store_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
+             res->message);
+        api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res->res); i++) {
+        const char *id = db_get(res->res, i, 0);
+        HLOG(HLOG_INFO, "callback.applied", &(struct hlog_ctx){.req_id = r->req_id, .notif_id = id,
+                                                                .channel = "sms"},
+             "delivery receipt applied");
+        if (!db_isnull(res->res, i, 2))
+            stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, 1), db_get(res->res, i, 2),
+                           util_now_ms(), r->app->cfg->retention_days, NULL, NULL);
+    }
+    api_reply(r, 204, NULL, 0);
+}
+
+void callbacks_h_sms(struct api_req *r) {
+    const struct cfg *cfg = r->app->cfg;
+    struct form f;
+    if (form_parse(r->body, r->body_len, &f) < 0) {
+        api_reply_error(r, 403, "forbidden", "malformed callback", NULL);
+        return;
+    }
+    /* the URL the provider signed: the public base, or what this request names */
+    struct buf url = {0};
+    const char *uri = r->req ? evhttp_request_get_uri(r->req) : "/v1/callbacks/sms";
+    const char *query = strchr(uri, '?');
+    if (cfg->public_url) {
+        buf_printf(&url, "%s/v1/callbacks/sms%s", cfg->public_url, query ? query : "");
+    } else {
+        const char *host = api_req_header(r, "Host");
+        buf_printf(&url, "http://%s%s", host ? host : "", uri);
+    }
+    const char *sig = api_req_header(r, "X-Twilio-Signature");
+    bool ok = cfg->sms_auth_token && form_twilio_check(cfg->sms_auth_token, url.data, &f, sig);
+    buf_free(&url);
+    if (!ok) {
+        form_free(&f);
+        HLOG(HLOG_WARN, "callback.bad_signature", &(struct hlog_ctx){.req_id = r->req_id},
+             "SMS callback refused: signature does not match");
+        api_reply_error(r, 403, "forbidden", "bad X-Twilio-Signature", NULL);
+        return;
+    }
+    const char *sid = form_get(&f, "MessageSid");
+    if (!sid)
+        sid = form_get(&f, "SmsSid");
+    const char *st = form_get(&f, "MessageStatus");
+    if (!st)
+        st = form_get(&f, "SmsStatus");
+    const char *status = NULL;
+    if (st && strcmp(st, "delivered") == 0)
+        status = "delivered";
+    else if (st && (strcmp(st, "failed") == 0 || strcmp(st, "undelivered") == 0))
+        status = "failed";
+    if (!sid || !*sid || strlen(sid) > 64 || !status) {
+        /* queued, sending, sent and the like change nothing */
+        form_free(&f);
+        api_reply(r, 204, NULL, 0);
+        return;
+    }
+    const char *code = form_get(&f, "ErrorCode");
+    const char *msg = form_get(&f, "ErrorMessage");
+    struct buf error = {0};
+    buf_printf(&error, "provider reported %s", st);
+    if (code && *code)
+        buf_printf(&error, " (error %.32s)", code);
+    if (msg && *msg)
+        buf_printf(&error, ": %.200s", msg);
+    const char *params[] = {sid, status, error.data};
+    db_query(r->app->db, callbacks_sql, 3, params, callbacks_done, r);
+    buf_free(&error);
+    form_free(&f);
+}

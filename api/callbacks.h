@@ -1,0 +1,9 @@
+/* callbacks: provider delivery receipts (POST /v1/callbacks/sms). */
+#ifndef HERALD_API_CALLBACKS_H
+#define HERALD_API_CALLBACKS_H
+
+#include "api/http_server.h"
+
+void callbacks_h_sms(struct api_req *r);
+
+#endif

@@ -1,0 +1,125 @@
+/* form: urlencoded form decoding and Twilio's X-Twilio-Signature scheme. */
+#include "common/form.h"
+#include "common/buf.h"
+#include "common/crypto.h"
+#include "common/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int form_hex(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* form_decode: returns a new string, or NULL on a bad escape or NUL. */
+static char *form_decode(const char *s, size_t n) {
+    char *out = mem_try_alloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 1 < n ? form_hex(s[i + 1]) : -1;
+            int lo = i + 2 < n ? form_hex(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                mem_free(out);
+                return NULL;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') {
+            mem_free(out);
+            return NULL;
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void form_free(struct form *f) {
+    for (size_t i = 0; i < f->len; i++) {
+        mem_free(f->fields[i].name);
+        mem_free(f->fields[i].value);
+    }
+    f->len = 0;
+}
+
+int form_parse(const char *body, size_t len, struct form *f) {
+    f->len = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&')
+            end++;
+        if (end > i) {
+            if (f->len >= FORM_MAX_FIELDS)
+                goto fail;
+            const char *eq = memchr(body + i, '=', end - i);
+            size_t nlen = eq ? (size_t)(eq - (body + i)) : end - i;
+            char *name = form_decode(body + i, nlen);
+            char *value = eq ? form_decode(eq + 1, (size_t)(body + end - eq - 1)) : mem_strdup("");
+            if (!name || !value) {
+                mem_free(name);
+                mem_free(value);
+                goto fail;
+            }
+            f->fields[f->len].name = name;
+            f->fields[f->len].value = value;
+            f->len++;
+        }
+        i = end + 1;
+    }
+    return 0;
+fail:
+    form_free(f);
+    return -1;
+}
+
+const char *form_get(const struct form *f, const char *name) {
+    for (size_t i = 0; i < f->len; i++)
+        if (strcmp(f->fields[i].name, name) == 0)
+            return f->fields[i].value;
+    return NULL;
+}
+
+static int form_cmp(const void *a, const void *b) {
+    const struct form_field *x = *(const struct form_field *const *)a;
+    const struct form_field *y = *(const struct form_field *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+void form_twilio_signature(const char *token, const char *url, const struct form *f, char *out) {
+    const struct form_field *sorted[FORM_MAX_FIELDS];
+    for (size_t i = 0; i < f->len; i++)
+        sorted[i] = &f->fields[i];
+    qsort(sorted, f->len, sizeof(sorted[0]), form_cmp);
+    struct buf b = {0};
+    buf_puts(&b, url);
+    for (size_t i = 0; i < f->len; i++) {
+        buf_puts(&b, sorted[i]->name);
+        buf_puts(&b, sorted[i]->value);
+    }
+    uint8_t mac[20];
+    crypto_hmac_sha1(token, strlen(token), b.data, b.len, mac);
+    buf_free(&b);
+    crypto_b64(mac, sizeof(mac), out, false);
+}
+
+bool form_twilio_check(const char *token, const char *url, const struct form *f, const char *sig) {
+    char want[32];
+    form_twilio_signature(token, url, f, want);
+    size_t n = strlen(want);
+    return sig && strlen(sig) == n && crypto_ct_equal(want, sig, n);
+}
