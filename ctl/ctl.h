@@ -47,6 +47,9 @@ extern const struct ctl_cmd ctl_tenants_rotate_cmd;
 extern const struct ctl_cmd ctl_keys_create_cmd;
 extern const struct ctl_cmd ctl_keys_list_cmd;
 extern const struct ctl_cmd ctl_keys_revoke_cmd;
+extern const struct ctl_cmd ctl_queues_cmd;
+extern const struct ctl_cmd ctl_dlq_list_cmd;
+extern const struct ctl_cmd ctl_dlq_replay_cmd;
 
 /* An option a command accepts: "--tenant" with a value (value != NULL) or a
  * flag (flag != NULL). Values are borrowed from argv. */

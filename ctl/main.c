@@ -12,6 +12,7 @@
 static const struct ctl_cmd *const ctl_cmds[] = {
     &ctl_migrate_cmd,     &ctl_tenants_create_cmd, &ctl_tenants_rotate_cmd,
     &ctl_keys_create_cmd, &ctl_keys_list_cmd,      &ctl_keys_revoke_cmd,
+    &ctl_queues_cmd,      &ctl_dlq_list_cmd,       &ctl_dlq_replay_cmd,
 };
 
 static bool ctl_is_help(const char *a) {
@@ -33,7 +34,7 @@ static void ctl_print_overview(FILE *out, const char *group) {
     }
     fprintf(out, "\nRun heraldctl <command> --help for details.\n"
                  "Exit codes: 0 ok, 1 failed, 2 bad usage, 3 bad configuration, "
-                 "4 database unreachable.\n\n");
+                 "4 database unreachable, 5 Redis unreachable.\n\n");
     cfg_print_env_help(out);
 }
 

@@ -1,0 +1,578 @@
+/* ops: queue statistics and dead-letter listing and replay, written once for
+ * heraldctl and the admin routes, on db.h and rds.h only. */
+#include "common/ops.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/stream.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ops_db_status: the ops status for a failed db_result. */
+static enum ops_status ops_db_status(const struct db_result *res) {
+    return res->status == DB_ERROR ? OPS_DB_ERROR : OPS_DB_UNAVAILABLE;
+}
+
+/* ---- queue statistics ---- */
+
+/* One query for every channel: "scheduled" is what no consumer can see yet,
+ * either not due (send_at or a retry wait) or due and in no stream (the
+ * sweeper's next batch). Both counts use the partial indexes on status. */
+static const char ops_counts_sql[] =
+    "SELECT channel,"
+    " count(*) FILTER (WHERE status = 'pending' AND (NOT in_stream OR due_at > now())),"
+    " count(*) FILTER (WHERE status = 'failed')"
+    " FROM notifications WHERE status IN ('pending', 'failed') GROUP BY channel";
+
+struct ops_q;
+
+/* The argument of one channel's Redis reply callbacks. */
+struct ops_q_ch {
+    struct ops_q *q;
+    enum notif_channel ch;
+};
+
+struct ops_q {
+    ops_queues_cb cb;
+    void *arg;
+    int outstanding; /* db and rds callbacks not yet run */
+    struct ops_queues q;
+    enum ops_status st;
+    char err[HD_ERR_LEN];
+    char redis_err[HD_ERR_LEN];
+    struct ops_q_ch xlen[CH_COUNT], xinfo[CH_COUNT];
+};
+
+static void ops_q_done_one(struct ops_q *q) {
+    if (--q->outstanding > 0)
+        return;
+    if (q->st != OPS_OK) {
+        q->cb(q->arg, q->st, NULL, q->err);
+    } else {
+        if (!q->q.redis_ok) {
+            /* All or nothing: half a Redis picture would mislead on-call. */
+            for (int ch = 0; ch < CH_COUNT; ch++) {
+                q->q.ch[ch].stream_length = -1;
+                q->q.ch[ch].in_flight = -1;
+                q->q.ch[ch].consumers = -1;
+                q->q.ch[ch].lag = -1;
+            }
+            q->q.redis_err = q->redis_err;
+        }
+        q->cb(q->arg, OPS_OK, &q->q, NULL);
+    }
+    mem_free(q);
+}
+
+static void ops_q_redis_failed(struct ops_q *q, const char *why) {
+    if (q->q.redis_ok)
+        snprintf(q->redis_err, sizeof(q->redis_err), "%s", why);
+    q->q.redis_ok = false;
+}
+
+static void ops_q_counts_done(void *arg, const struct db_result *res) {
+    struct ops_q *q = arg;
+    if (res->status != DB_OK) {
+        q->st = ops_db_status(res);
+        snprintf(q->err, sizeof(q->err), "%s", res->message);
+    } else {
+        for (int i = 0; i < PQntuples(res->res); i++) {
+            int ch = notif_channel_parse(db_get(res->res, i, 0));
+            if (ch < 0)
+                continue;
+            q->q.ch[ch].scheduled = strtoll(db_get(res->res, i, 1), NULL, 10);
+            q->q.ch[ch].dead_letters = strtoll(db_get(res->res, i, 2), NULL, 10);
+        }
+    }
+    ops_q_done_one(q);
+}
+
+static void ops_q_xlen_done(void *arg, redisReply *reply, const char *err) {
+    struct ops_q_ch *c = arg;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+        ops_q_redis_failed(c->q, err                                ? err
+                                 : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                    : "bad XLEN reply");
+    else
+        c->q->q.ch[c->ch].stream_length = reply->integer;
+    ops_q_done_one(c->q);
+}
+
+/* ops_q_field: the value of field name in a flat [field, value, ...] array,
+ * borrowed from a; NULL when absent. */
+static const redisReply *ops_q_field(const redisReply *a, const char *name) {
+    for (size_t i = 0; i + 1 < a->elements; i += 2) {
+        const redisReply *k = a->element[i];
+        if (k->type == REDIS_REPLY_STRING && !strcmp(k->str, name))
+            return a->element[i + 1];
+    }
+    return NULL;
+}
+
+static int64_t ops_q_int(const redisReply *v) {
+    if (!v)
+        return -1;
+    if (v->type == REDIS_REPLY_INTEGER)
+        return v->integer;
+    if (v->type == REDIS_REPLY_STRING)
+        return strtoll(v->str, NULL, 10);
+    return -1; /* nil: Redis cannot tell */
+}
+
+static void ops_q_xinfo_done(void *arg, redisReply *reply, const char *err) {
+    struct ops_q_ch *c = arg;
+    struct ops_queue_stat *s = &c->q->q.ch[c->ch];
+    /* No stream or no group: nothing is read or held, and the lag is unknown. */
+    s->consumers = 0;
+    s->in_flight = 0;
+    s->lag = -1;
+    if (!reply) {
+        ops_q_redis_failed(c->q, err ? err : "redis unavailable");
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        if (!reply->str || !strstr(reply->str, "no such key"))
+            ops_q_redis_failed(c->q, reply->str ? reply->str : "XINFO failed");
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *g = reply->element[i];
+            if (g->type != REDIS_REPLY_ARRAY)
+                continue;
+            const redisReply *name = ops_q_field(g, "name");
+            if (!name || name->type != REDIS_REPLY_STRING || strcmp(name->str, STREAM_GROUP) != 0)
+                continue;
+            s->consumers = ops_q_int(ops_q_field(g, "consumers"));
+            s->in_flight = ops_q_int(ops_q_field(g, "pending"));
+            s->lag = ops_q_int(ops_q_field(g, "lag"));
+            if (s->consumers < 0)
+                s->consumers = 0;
+            if (s->in_flight < 0)
+                s->in_flight = 0;
+        }
+    } else {
+        ops_q_redis_failed(c->q, "bad XINFO GROUPS reply");
+    }
+    ops_q_done_one(c->q);
+}
+
+static void ops_json_num(struct buf *b, const char *key, int64_t v) {
+    if (v < 0)
+        buf_printf(b, ",\"%s\":null", key);
+    else
+        buf_printf(b, ",\"%s\":%lld", key, (long long)v);
+}
+
+void ops_queues_json(struct buf *b, const struct ops_queues *q) {
+    buf_puts(b, "{\"channels\":[");
+    for (int ch = 0; ch < CH_COUNT; ch++) {
+        const struct ops_queue_stat *s = &q->ch[ch];
+        buf_printf(b, "%s{\"channel\":\"%s\"", ch ? "," : "", notif_channel_name(s->channel));
+        ops_json_num(b, "stream_length", s->stream_length);
+        ops_json_num(b, "in_flight", s->in_flight);
+        ops_json_num(b, "consumers", s->consumers);
+        ops_json_num(b, "lag", s->lag);
+        ops_json_num(b, "scheduled", s->scheduled);
+        ops_json_num(b, "dead_letters", s->dead_letters);
+        buf_putc(b, '}');
+    }
+    buf_puts(b, "]}");
+}
+
+void ops_queue_stats(db *d, rds *r, ops_queues_cb cb, void *arg) {
+    struct ops_q *q = mem_calloc(1, sizeof(*q));
+    q->cb = cb;
+    q->arg = arg;
+    q->q.redis_ok = true;
+    for (int ch = 0; ch < CH_COUNT; ch++) {
+        q->q.ch[ch].channel = (enum notif_channel)ch;
+        q->q.ch[ch].lag = -1;
+    }
+    /* Every callback runs on a later loop turn, so counting first is safe. */
+    q->outstanding = 1 + 2 * CH_COUNT;
+    db_query(d, ops_counts_sql, 0, NULL, ops_q_counts_done, q);
+    for (int ch = 0; ch < CH_COUNT; ch++) {
+        char key[STREAM_KEY_LEN];
+        stream_key((enum notif_channel)ch, key);
+        q->xlen[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
+        q->xinfo[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
+        const char *xlen[] = {"XLEN", key};
+        rds_command(r, ops_q_xlen_done, &q->xlen[ch], 2, xlen, NULL);
+        const char *xinfo[] = {"XINFO", "GROUPS", key};
+        rds_command(r, ops_q_xinfo_done, &q->xinfo[ch], 3, xinfo, NULL);
+    }
+}
+
+/* ---- dead-letter listing ---- */
+
+/* Positions are microseconds: failed_at is set by now() in PostgreSQL, so
+ * milliseconds would skip rows that failed within the same millisecond as a
+ * page's last row. The sum keeps both parts exact in a double (PostgreSQL
+ * 13 and older return double precision from extract). */
+#define OPS_FAILED_US                                                                              \
+    "(extract(epoch FROM date_trunc('second', n.failed_at))::bigint * 1000000"                     \
+    " + extract(microseconds FROM n.failed_at)::bigint % 1000000)"
+
+static const char ops_list_sql[] =
+    "SELECT " NOTIF_COLS ", " OPS_FAILED_US
+    " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
+    " WHERE n.channel = $1 AND n.status = 'failed'"
+    " AND ($2::bigint IS NULL OR n.tenant_id = $2::bigint)"
+    " AND ($3::bigint IS NULL OR (n.failed_at, n.id) <"
+    " (to_timestamp($3::bigint / 1000000) + ($3::bigint % 1000000) * interval '1 microsecond',"
+    " $4::uuid))"
+    " ORDER BY n.failed_at DESC, n.id DESC LIMIT $5::int";
+
+struct ops_list {
+    db *d;
+    enum notif_channel ch;
+    char *tenant; /* NULL: every tenant */
+    int limit;
+    bool has_cursor;
+    int64_t cur_us;
+    char cur_id[UTIL_UUID_LEN];
+    char scope[128];
+    ops_dlq_list_cb cb;
+    void *arg;
+};
+
+static void ops_dlq_scope(enum notif_channel ch, const char *tenant, char *out, size_t n) {
+    snprintf(out, n, "dlq|%s|%c|%.80s", notif_channel_name(ch), tenant ? 't' : '-',
+             tenant ? tenant : "");
+}
+
+void ops_dlq_page_json(struct buf *b, const struct ops_dlq_page *page) {
+    buf_puts(b, "{\"data\":[");
+    for (int i = 0; i < page->n; i++) {
+        struct notif_view v;
+        notif_view_from_row(page->res, i, 0, true, &v);
+        if (i)
+            buf_putc(b, ',');
+        notif_json(b, &v);
+    }
+    buf_puts(b, "],\"next_cursor\":");
+    if (page->next_cursor)
+        buf_json_str(b, page->next_cursor, strlen(page->next_cursor));
+    else
+        buf_puts(b, "null");
+    buf_putc(b, '}');
+}
+
+bool ops_dlq_cursor_ok(enum notif_channel ch, const char *tenant, const char *cursor) {
+    char scope[128], id[UTIL_UUID_LEN];
+    int64_t us;
+    ops_dlq_scope(ch, tenant, scope, sizeof(scope));
+    return cursor_decode(cursor, scope, &us, id) == 0;
+}
+
+static void ops_list_free(struct ops_list *l) {
+    mem_free(l->tenant);
+    mem_free(l);
+}
+
+static void ops_list_rows_done(void *arg, const struct db_result *res) {
+    struct ops_list *l = arg;
+    if (res->status != DB_OK) {
+        l->cb(l->arg, ops_db_status(res), NULL, res->message);
+        ops_list_free(l);
+        return;
+    }
+    int n = PQntuples(res->res);
+    struct ops_dlq_page page = {.res = res->res, .n = n > l->limit ? l->limit : n};
+    char cur[CURSOR_LEN];
+    if (n > l->limit) {
+        int last = l->limit - 1;
+        cursor_encode(strtoll(db_get(res->res, last, NOTIF_NCOLS), NULL, 10),
+                      db_get(res->res, last, 0), l->scope, cur);
+        page.next_cursor = cur;
+    }
+    l->cb(l->arg, OPS_OK, &page, NULL);
+    ops_list_free(l);
+}
+
+static void ops_list_rows(struct ops_list *l, const char *tenant_id) {
+    char ch_lim[16], us[24];
+    snprintf(ch_lim, sizeof(ch_lim), "%d", l->limit + 1);
+    snprintf(us, sizeof(us), "%lld", (long long)l->cur_us);
+    const char *params[] = {notif_channel_name(l->ch), tenant_id, l->has_cursor ? us : NULL,
+                            l->has_cursor ? l->cur_id : NULL, ch_lim};
+    db_query(l->d, ops_list_sql, 5, params, ops_list_rows_done, l);
+}
+
+static void ops_list_tenant_done(void *arg, const struct db_result *res) {
+    struct ops_list *l = arg;
+    if (res->status != DB_OK) {
+        l->cb(l->arg, ops_db_status(res), NULL, res->message);
+        ops_list_free(l);
+        return;
+    }
+    if (PQntuples(res->res) != 1) {
+        l->cb(l->arg, OPS_UNKNOWN_TENANT, NULL, "no tenant has this name");
+        ops_list_free(l);
+        return;
+    }
+    char tid[24];
+    snprintf(tid, sizeof(tid), "%s", db_get(res->res, 0, 0));
+    ops_list_rows(l, tid);
+}
+
+void ops_dlq_list(db *d, enum notif_channel ch, const char *tenant, int limit, const char *cursor,
+                  ops_dlq_list_cb cb, void *arg) {
+    struct ops_list *l = mem_calloc(1, sizeof(*l));
+    l->d = d;
+    l->ch = ch;
+    l->tenant = tenant ? mem_strdup(tenant) : NULL;
+    l->limit = limit < 1 ? 1 : limit > OPS_DLQ_LIMIT_MAX ? OPS_DLQ_LIMIT_MAX : limit;
+    l->cb = cb;
+    l->arg = arg;
+    ops_dlq_scope(ch, tenant, l->scope, sizeof(l->scope));
+    if (cursor && cursor_decode(cursor, l->scope, &l->cur_us, l->cur_id) == 0)
+        l->has_cursor = true;
+    if (tenant) {
+        /* A separate look-up, so an unknown name is told from an empty list. */
+        const char *params[] = {tenant};
+        db_query(d, "SELECT id FROM tenants WHERE name = $1", 1, params, ops_list_tenant_done, l);
+        return;
+    }
+    ops_list_rows(l, NULL);
+}
+
+/* ---- dead-letter replay ---- */
+
+/* One statement: lock the failed rows in a fixed order (no deadlock between
+ * two replays), number them, flip them back to pending unless dry ($3), and
+ * report the count, the ids this call XADDs (the first $4, which are marked
+ * in_stream like a new notification; the rest stay in_stream = false for the
+ * sweeper) and the given ids that were not failed rows of this channel, in
+ * the order given, each once. The lease is cleared so the next claim cannot
+ * be refused by a stale one; last_error stays until the next attempt;
+ * delivery_attempts is not touched. */
+static const char ops_replay_sql[] =
+    "WITH l AS (SELECT id FROM notifications"
+    " WHERE channel = $1 AND status = 'failed' AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))"
+    " ORDER BY failed_at, id FOR UPDATE),"
+    " f AS (SELECT id, row_number() OVER () AS rn FROM l),"
+    " u AS (UPDATE notifications n SET status = 'pending', due_at = now(), updated_at = now(),"
+    " failed_at = NULL, budget_base = n.attempts, lease_owner = NULL, lease_until = NULL,"
+    " in_stream = f.rn <= $4::int,"
+    " enqueued_at = CASE WHEN f.rn <= $4::int THEN now() ELSE n.enqueued_at END"
+    " FROM f WHERE n.id = f.id AND NOT $3::boolean RETURNING n.id, f.rn)"
+    " SELECT (SELECT count(*) FROM f),"
+    " (SELECT coalesce(array_agg(u.id ORDER BY u.rn), '{}') FROM u WHERE u.rn <= $4::int)::text,"
+    " (SELECT coalesce(array_agg(x.id ORDER BY x.ord), '{}') FROM"
+    " (SELECT g.id, min(g.ord) AS ord FROM unnest($2::uuid[]) WITH ORDINALITY AS g(id, ord)"
+    " GROUP BY g.id) x WHERE x.id NOT IN (SELECT id FROM f))::text";
+
+struct ops_rp;
+
+/* The argument of one XADD's reply: failure paths (no connection, a
+ * deadline) may answer out of order, so each reply names its id. */
+struct ops_rp_x {
+    struct ops_rp *p;
+    size_t i; /* index into xadd */
+};
+
+enum ops_rp_state {
+    RP_UPDATE = 0, /* the replay statement */
+    RP_XADD,       /* XADD of the replayed rows */
+    RP_UNDO,       /* in_stream = false for rows whose XADD failed */
+    RP_STATE_COUNT
+};
+static const char *const ops_rp_state_names[RP_STATE_COUNT] = {"update", "xadd", "undo"};
+
+struct ops_rp {
+    db *d;
+    rds *r;
+    enum notif_channel ch;
+    bool dry;
+    enum ops_rp_state state;
+    ops_replay_cb cb;
+    void *arg;
+    int64_t replayed;
+    char **not_found; /* owned, each owned */
+    size_t n_not_found;
+    char **xadd; /* owned, each owned: ids to XADD */
+    size_t n_xadd;
+    struct ops_rp_x *xargs; /* owned: one reply argument per XADD */
+    size_t xadd_left;       /* XADD replies still expected */
+    int64_t enqueued;
+    struct buf failed; /* array literal of ids whose XADD failed */
+    bool redis_ok;
+    char redis_err[HD_ERR_LEN];
+};
+
+void ops_replay_json(struct buf *b, const struct ops_replay_result *res) {
+    buf_printf(b, "{\"replayed\":%lld,\"not_found\":[", (long long)res->replayed);
+    for (size_t i = 0; i < res->n_not_found; i++) {
+        if (i)
+            buf_putc(b, ',');
+        buf_json_str(b, res->not_found[i], strlen(res->not_found[i]));
+    }
+    buf_puts(b, "]}");
+}
+
+static void ops_rp_set_state(struct ops_rp *p, enum ops_rp_state st) {
+    if ((unsigned)st >= RP_STATE_COUNT)
+        st = RP_UPDATE;
+    if (p->state != st)
+        HLOG(HLOG_DEBUG, "dlq.replay_state",
+             &(struct hlog_ctx){.channel = notif_channel_name(p->ch)}, "replay: %s -> %s",
+             ops_rp_state_names[p->state], ops_rp_state_names[st]);
+    p->state = st;
+}
+
+static void ops_rp_free(struct ops_rp *p) {
+    for (size_t i = 0; i < p->n_not_found; i++)
+        mem_free(p->not_found[i]);
+    mem_free(p->not_found);
+    for (size_t i = 0; i < p->n_xadd; i++)
+        mem_free(p->xadd[i]);
+    mem_free(p->xadd);
+    mem_free(p->xargs);
+    buf_free(&p->failed);
+    mem_free(p);
+}
+
+static void ops_rp_finish(struct ops_rp *p, enum ops_status st, const char *err) {
+    if (st != OPS_OK) {
+        p->cb(p->arg, st, NULL, err);
+    } else {
+        struct ops_replay_result res = {
+            .replayed = p->replayed,
+            .not_found = (const char *const *)p->not_found,
+            .n_not_found = p->n_not_found,
+            .enqueued = p->enqueued,
+            .redis_ok = p->redis_ok,
+            .redis_err = p->redis_ok ? NULL : p->redis_err,
+        };
+        if (!p->dry)
+            HLOG(HLOG_INFO, "dlq.replayed",
+                 &(struct hlog_ctx){.channel = notif_channel_name(p->ch)},
+                 "replayed %lld dead letters, %lld enqueued now, %zu ids not found",
+                 (long long)p->replayed, (long long)p->enqueued, p->n_not_found);
+        p->cb(p->arg, OPS_OK, &res, NULL);
+    }
+    ops_rp_free(p);
+}
+
+/* ops_uuid_array: splits a PostgreSQL uuid[] text ("{a,b}"; uuids need no
+ * quoting) into *out (owned strings); returns the count. */
+static size_t ops_uuid_array(const char *s, char ***out) {
+    size_t n = 0, cap = 0;
+    char **v = NULL;
+    if (*s == '{')
+        s++;
+    while (*s && *s != '}') {
+        size_t len = strcspn(s, ",}");
+        if (len) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                v = mem_realloc(v, cap * sizeof(*v));
+            }
+            v[n++] = mem_strndup(s, len);
+        }
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    *out = v;
+    return n;
+}
+
+static void ops_rp_undo_done(void *arg, const struct db_result *res) {
+    struct ops_rp *p = arg;
+    if (res->status != DB_OK)
+        HLOG(HLOG_WARN, "dlq.replay_mark_failed",
+             &(struct hlog_ctx){.channel = notif_channel_name(p->ch), .err = res->message},
+             "could not hand unenqueued rows to the sweeper; its orphan step finds them after "
+             "its grace period");
+    /* The replay itself is committed either way. */
+    ops_rp_finish(p, OPS_OK, NULL);
+}
+
+static void ops_rp_xadd_done(void *arg, redisReply *reply, const char *err) {
+    struct ops_rp_x *x = arg;
+    struct ops_rp *p = x->p;
+    size_t i = x->i;
+    if (stream_reply_ok(reply)) {
+        p->enqueued++;
+    } else {
+        if (p->redis_ok)
+            snprintf(p->redis_err, sizeof(p->redis_err), "%s",
+                     err                   ? err
+                     : reply && reply->str ? reply->str
+                                           : "XADD failed");
+        p->redis_ok = false;
+        if (p->failed.len == 0)
+            buf_putc(&p->failed, '{');
+        db_array_add(&p->failed, p->xadd[i], strlen(p->xadd[i]));
+    }
+    if (--p->xadd_left > 0)
+        return;
+    if (p->redis_ok) {
+        ops_rp_finish(p, OPS_OK, NULL);
+        return;
+    }
+    buf_putc(&p->failed, '}');
+    ops_rp_set_state(p, RP_UNDO);
+    const char *params[] = {p->failed.data};
+    db_query(p->d,
+             "UPDATE notifications SET in_stream = false"
+             " WHERE id = ANY($1::uuid[]) AND status = 'pending' AND in_stream",
+             1, params, ops_rp_undo_done, p);
+}
+
+static void ops_rp_update_done(void *arg, const struct db_result *res) {
+    struct ops_rp *p = arg;
+    if (res->status != DB_OK) {
+        ops_rp_finish(p, ops_db_status(res), res->message);
+        return;
+    }
+    if (PQntuples(res->res) != 1) {
+        ops_rp_finish(p, OPS_DB_ERROR, "unexpected replay result");
+        return;
+    }
+    p->replayed = strtoll(db_get(res->res, 0, 0), NULL, 10);
+    p->n_xadd = ops_uuid_array(db_get(res->res, 0, 1), &p->xadd);
+    p->n_not_found = ops_uuid_array(db_get(res->res, 0, 2), &p->not_found);
+    if (p->dry || p->n_xadd == 0) {
+        ops_rp_finish(p, OPS_OK, NULL);
+        return;
+    }
+    /* After the commit, like a new notification: a slow or absent Redis only
+     * delays delivery until the sweeper runs. */
+    ops_rp_set_state(p, RP_XADD);
+    p->xadd_left = p->n_xadd;
+    p->xargs = mem_calloc(p->n_xadd, sizeof(*p->xargs));
+    for (size_t i = 0; i < p->n_xadd; i++) {
+        p->xargs[i] = (struct ops_rp_x){p, i};
+        stream_add(p->r, p->ch, p->xadd[i], ops_rp_xadd_done, &p->xargs[i]);
+    }
+}
+
+void ops_dlq_replay(db *d, rds *r, enum notif_channel ch, const char *const *ids, size_t n,
+                    bool dry_run, ops_replay_cb cb, void *arg) {
+    struct ops_rp *p = mem_calloc(1, sizeof(*p));
+    p->d = d;
+    p->r = r;
+    p->ch = ch;
+    p->dry = dry_run;
+    p->cb = cb;
+    p->arg = arg;
+    p->redis_ok = true;
+    p->state = RP_UPDATE;
+
+    struct buf arr = {0};
+    if (ids) {
+        buf_putc(&arr, '{');
+        for (size_t i = 0; i < n; i++)
+            db_array_add(&arr, ids[i], strlen(ids[i]));
+        buf_putc(&arr, '}');
+    }
+    char cap[16];
+    snprintf(cap, sizeof(cap), "%d", OPS_REPLAY_IDS_MAX);
+    const char *params[] = {notif_channel_name(ch), ids ? arr.data : NULL,
+                            dry_run ? "true" : "false", cap};
+    db_query(d, ops_replay_sql, 4, params, ops_rp_update_done, p);
+    buf_free(&arr);
+}

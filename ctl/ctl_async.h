@@ -1,0 +1,45 @@
+/* ctl_async: runs one common/ops operation from heraldctl on a private event
+ * loop with the same asynchronous db.h/rds.h clients the services use. */
+#ifndef HERALD_CTL_CTL_ASYNC_H
+#define HERALD_CTL_CTL_ASYNC_H
+
+#include <stdbool.h>
+
+#include "ctl/ctl.h"
+#include "common/db.h"
+#include "common/rds.h"
+
+struct event_base;
+
+struct ctl_async {
+    struct event_base *base; /* owned */
+    db *db;                  /* owned; one connection */
+    rds *rds;                /* owned; NULL unless asked for */
+    bool redis_up;           /* Redis answered the connect within HERALD_REDIS_TIMEOUT_MS */
+    bool done;
+};
+
+/* ctl_async_open: loads the configuration into c (freed by ctl_db_close(),
+ * as main() does for every command), creates the loop and starts connecting
+ * to PostgreSQL and, with redis, to Redis, waiting up to
+ * HERALD_REDIS_TIMEOUT_MS (at least 1 s) for Redis. Blocks for that wait.
+ * PostgreSQL being down shows later, as OPS_DB_UNAVAILABLE. Returns 0, or
+ * HD_EXIT_CONFIG after printing why. Release with ctl_async_close() either way. */
+int ctl_async_open(struct ctl *c, struct ctl_async *a, bool redis) HD_MUSTCHECK;
+
+/* ctl_async_run: runs the loop until ctl_async_done(). Blocks; every db and
+ * rds call has its own deadline, so this ends. Returns 0, or CTL_EXIT_FAIL
+ * after saying so if the loop ran dry before the callback (a bug). */
+int ctl_async_run(struct ctl_async *a) HD_MUSTCHECK;
+
+/* ctl_async_done: called from the operation's callback: stops the loop. */
+void ctl_async_done(struct ctl_async *a);
+
+/* ctl_async_close: closes the clients and the loop; safe after a failed open. */
+void ctl_async_close(struct ctl_async *a);
+
+/* ctl_write_out: writes b's n bytes to stdout and flushes; CTL_EXIT_OK, or
+ * CTL_EXIT_FAIL after saying it could not. what names the command. */
+int ctl_write_out(const char *what, const char *s, size_t n);
+
+#endif
