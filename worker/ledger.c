@@ -19,7 +19,7 @@ static const char ledger_claim_sql[] =
     " RETURNING id, tenant_id, recipient, subject, body, metadata, created_at, attempts,"
     " budget_base)"
     " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
-    " (extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
+    " floor(extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
     " t.name, t.webhook_secret,"
     " CASE WHEN t.prev_webhook_secret IS NOT NULL AND t.secret_rotated_at IS NOT NULL"
     " AND t.secret_rotated_at > now() - $5::bigint * interval '1 second'"

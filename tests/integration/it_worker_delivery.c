@@ -1,0 +1,254 @@
+/* it_worker_delivery: what herald-worker sends to a webhook and how it reads the answers. */
+#include "it_worker_support.h"
+
+TestSuite(worker_delivery, .init = wt_setup, .fini = wt_teardown, .timeout = 120);
+
+/* verify: the Standard Webhooks signature of a stored request, with secret. */
+static bool verify(struct json_object *req, const char *secret, const char *sig_header) {
+    struct json_object *h;
+    cr_assert(json_object_object_get_ex(req, "headers", &h));
+    const char *id = wt_str(h, "webhook-id");
+    const char *ts = wt_str(h, "webhook-timestamp");
+    const char *body = wt_str(req, "body");
+    cr_assert(id && ts && body && sig_header);
+    uint8_t key[64];
+    long klen = crypto_b64_decode(secret + 6, strlen(secret + 6), key, sizeof(key));
+    cr_assert_gt(klen, 0);
+    struct buf signed_text = {0};
+    buf_printf(&signed_text, "%s.%s.%s", id, ts, body);
+    uint8_t mac[32];
+    crypto_hmac_sha256(key, (size_t)klen, signed_text.data, signed_text.len, mac);
+    buf_free(&signed_text);
+    char want[64], expect[80];
+    crypto_b64(mac, sizeof(mac), want, false);
+    snprintf(expect, sizeof(expect), "v1,%s", want);
+    return strcmp(sig_header, expect) == 0;
+}
+
+Test(worker_delivery, body_headers_and_signature) {
+    char *id = wt_insert("/hook", "Hi {{name}}", "Hello {{name}}, you are {{age}}",
+                         "{\"name\":\"Ada\",\"age\":36}", 0);
+    wt_xadd(id);
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+
+    struct json_object *reqs = wt_requests("/hook");
+    cr_assert_eq(json_object_array_length(reqs), 1);
+    struct json_object *req = json_object_array_get_idx(reqs, 0), *h;
+    cr_assert_str_eq(wt_str(req, "method"), "POST");
+    cr_assert(json_object_object_get_ex(req, "headers", &h));
+    cr_assert_str_eq(wt_str(h, "content-type"), "application/json");
+    cr_assert_str_eq(wt_str(h, "webhook-id"), id);
+    long ts = atol(wt_str(h, "webhook-timestamp"));
+    cr_assert_lt(labs(ts - (long)time(NULL)), 60);
+    cr_assert(verify(req, wt.secret, wt_str(h, "webhook-signature")), "bad signature: %s",
+              wt_str(h, "webhook-signature"));
+
+    struct json_object *body = json_tokener_parse(wt_str(req, "body"));
+    cr_assert(body);
+    cr_assert_str_eq(wt_str(body, "id"), id);
+    cr_assert_str_eq(wt_str(body, "type"), "notification");
+    cr_assert_str_eq(wt_str(body, "subject"), "Hi Ada");
+    cr_assert_str_eq(wt_str(body, "body"), "Hello Ada, you are 36");
+    struct json_object *meta;
+    cr_assert(json_object_object_get_ex(body, "metadata", &meta));
+    cr_assert_str_eq(wt_str(meta, "name"), "Ada");
+    char *created = it_sql_value("SELECT to_char(created_at AT TIME ZONE 'UTC',"
+                                 " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM notifications"
+                                 " WHERE id = $1",
+                                 id, NULL);
+    cr_assert_str_eq(wt_str(body, "created_at"), created);
+
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1"
+                        " AND outcome = 'success' AND status_code = 200",
+                        id),
+                 1);
+    char *lease = wt_field(id, "coalesce(lease_owner, 'none')");
+    cr_assert_str_eq(lease, "none");
+    mem_free(lease);
+    mem_free(created);
+    json_object_put(body);
+    json_object_put(reqs);
+    mem_free(id);
+}
+
+Test(worker_delivery, signs_with_both_secrets_during_rotation) {
+    /* the old secret becomes prev; the new one signs first */
+    uint8_t key[32];
+    memset(key, 7, sizeof(key));
+    char b64[64], fresh[80];
+    crypto_b64(key, sizeof(key), b64, false);
+    snprintf(fresh, sizeof(fresh), "whsec_%s", b64);
+    it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1,"
+                " secret_rotated_at = now()",
+                fresh, NULL);
+    char *id = wt_enqueue("/rot", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000));
+    struct json_object *reqs = wt_requests("/rot");
+    struct json_object *req = json_object_array_get_idx(reqs, 0), *h;
+    cr_assert(json_object_object_get_ex(req, "headers", &h));
+    char sigs[256];
+    snprintf(sigs, sizeof(sigs), "%s", wt_str(h, "webhook-signature"));
+    char *space = strchr(sigs, ' ');
+    cr_assert(space, "expected two signatures, got %s", sigs);
+    *space = '\0';
+    cr_assert(verify(req, fresh, sigs), "first signature is not the new secret's");
+    cr_assert(verify(req, wt.secret, space + 1), "second signature is not the old secret's");
+    json_object_put(reqs);
+    mem_free(id);
+}
+
+Test(worker_delivery, retries_500_then_sends_with_same_webhook_id) {
+    wt_control("{\"path\": \"/flaky\", \"responses\": [500, 500, 200]}");
+    char *id = wt_enqueue("/flaky", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    struct json_object *reqs = wt_requests("/flaky");
+    cr_assert_eq(json_object_array_length(reqs), 3);
+    for (size_t i = 0; i < 3; i++) {
+        struct json_object *h;
+        cr_assert(json_object_object_get_ex(json_object_array_get_idx(reqs, i), "headers", &h));
+        cr_assert_str_eq(wt_str(h, "webhook-id"), id);
+    }
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    char *outcomes = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0),"
+                                  " ',' ORDER BY attempt) FROM delivery_attempts"
+                                  " WHERE notification_id = $1",
+                                  id, NULL);
+    cr_assert_str_eq(outcomes, "retry:500,retry:500,success:200");
+    char *err = wt_field(id, "coalesce(last_error, 'none')");
+    cr_assert_str_eq(err, "none");
+    mem_free(err);
+    mem_free(outcomes);
+    json_object_put(reqs);
+    mem_free(id);
+}
+
+Test(worker_delivery, honours_retry_after) {
+    wt_control("{\"path\": \"/busy\", \"responses\": [429], \"retry_after\": 2}");
+    char *id = wt_enqueue("/busy", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    /* recorded start times, and the receiver's clock, at least 2 s apart */
+    char *gap = it_sql_value("SELECT (extract(epoch FROM max(started_at) - min(started_at)) *"
+                             " 1000)::bigint FROM delivery_attempts WHERE notification_id = $1",
+                             id, NULL);
+    cr_assert_geq(atol(gap), 2000, "attempts only %s ms apart", gap);
+    struct json_object *reqs = wt_requests("/busy");
+    cr_assert_eq(json_object_array_length(reqs), 2);
+    double t0 =
+        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 0), "time"));
+    double t1 =
+        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 1), "time"));
+    cr_assert_geq(t1 - t0, 1.95);
+    json_object_put(reqs);
+    mem_free(gap);
+    mem_free(id);
+}
+
+Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
+    wt_control("{\"path\": \"/down\", \"default\": 500}");
+    char *id = wt_enqueue("/down", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    cr_assert_eq(wt_count("/down"), 3);
+    cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id),
+                 3);
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, "500"), "last_error %s", err);
+    char *failed_at = wt_field(id, "coalesce(failed_at::text, 'none')");
+    cr_assert_str_neq(failed_at, "none");
+    /* and in the dead-letter feed */
+    redisReply *r = it_redis_cmd("XRANGE herald:dlq:webhook - +");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "dlq entries: %zu",
+              r ? r->elements : 0);
+    redisReply *fields = r->element[0]->element[1];
+    bool found = false;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (!strcmp(fields->element[i]->str, "id") && !strcmp(fields->element[i + 1]->str, id))
+            found = true;
+    cr_assert(found);
+    freeReplyObject(r);
+    mem_free(failed_at);
+    mem_free(err);
+    mem_free(id);
+}
+
+Test(worker_delivery, gone_410_fails_at_once) {
+    wt_control("{\"path\": \"/gone\", \"default\": 410}");
+    char *id = wt_enqueue("/gone", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_count("/gone"), 1);
+    mem_free(id);
+}
+
+Test(worker_delivery, redirect_is_not_followed) {
+    char target[128];
+    snprintf(target, sizeof(target),
+             "{\"path\": \"/moved\", \"responses\": [302], \"redirect\": "
+             "\"http://127.0.0.1:%d/elsewhere\"}",
+             wt.port);
+    wt_control(target);
+    char *id = wt_enqueue("/moved", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    cr_assert_eq(wt_count("/elsewhere"), 0);
+    cr_assert_eq(wt_count("/moved"), 2);
+    char *first = it_sql_value("SELECT outcome || ':' || status_code FROM delivery_attempts"
+                               " WHERE notification_id = $1 AND attempt = 1",
+                               id, NULL);
+    cr_assert_str_eq(first, "retry:302");
+    mem_free(first);
+    mem_free(id);
+}
+
+Test(worker_delivery, send_at_is_respected) {
+    char *id = wt_insert("/later", NULL, "x", NULL, 2000);
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    struct json_object *reqs = wt_requests("/later");
+    cr_assert_eq(json_object_array_length(reqs), 1);
+    double got =
+        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 0), "time"));
+    char *send_at = it_sql_value("SELECT extract(epoch FROM send_at) FROM notifications"
+                                 " WHERE id = $1",
+                                 id, NULL);
+    cr_assert_geq(got, atof(send_at), "delivered %.3f s before send_at", atof(send_at) - got);
+    json_object_put(reqs);
+    mem_free(send_at);
+    mem_free(id);
+}
+
+Test(worker_delivery, cancelled_is_never_delivered) {
+    char *cancelled = wt_enqueue("/cancelled", "x");
+    it_sql_exec("UPDATE notifications SET status = 'cancelled' WHERE id = $1", cancelled, NULL);
+    char *after = wt_enqueue("/after", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(after, "sent", 30000), "not sent");
+    usleep(500 * 1000);
+    cr_assert_eq(wt_count("/cancelled"), 0);
+    char *st = wt_field(cancelled, "status");
+    cr_assert_str_eq(st, "cancelled");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", cancelled), 0);
+    mem_free(st);
+    mem_free(cancelled);
+    mem_free(after);
+}
+
+Test(worker_delivery, private_address_refused) {
+    const char *env[] = {"HERALD_WEBHOOK_ALLOW_PRIVATE=false", NULL};
+    char *id = wt_enqueue("/private", "x");
+    wt_start_worker(env);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    cr_assert_eq(wt_count("/private"), 0);
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, "127.0.0.1"), "last_error does not name the address: %s", err);
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    mem_free(err);
+    mem_free(id);
+}

@@ -1,0 +1,254 @@
+/* it_worker_support: what the worker integration tests share: a webhook
+ * receiver stand-in, rows inserted the way the API inserts them, and
+ * herald-worker processes. Every helper fails the test on errors. */
+#ifndef HERALD_TESTS_IT_WORKER_SUPPORT_H
+#define HERALD_TESTS_IT_WORKER_SUPPORT_H
+
+#include "support/itsup.h"
+#include "common/buf.h"
+#include "common/crypto.h"
+#include "common/mem.h"
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WT_MAX_WORKERS 4
+
+struct wt {
+    pid_t receiver;
+    int port;
+    pid_t workers[WT_MAX_WORKERS];
+    int nworkers;
+    long tenant_id;
+    char secret[80]; /* whsec_... */
+};
+
+static struct wt wt;
+
+/* The settings every test worker runs with; a test's extra ones win. */
+static const char *const wt_env[] = {"HERALD_RETRY_BASE_MS=50",
+                                     "HERALD_RETRY_MAX_MS=200",
+                                     "HERALD_VISIBILITY_TIMEOUT_MS=1500",
+                                     "HERALD_DELIVERY_TIMEOUT_MS=1000",
+                                     "HERALD_SWEEP_INTERVAL_MS=100",
+                                     "HERALD_SWEEP_GRACE_MS=500",
+                                     "HERALD_WEBHOOK_ALLOW_PRIVATE=true",
+                                     "HERALD_MAX_ATTEMPTS=3",
+                                     "HERALD_SHUTDOWN_GRACE_MS=10000",
+                                     "HERALD_LOG_LEVEL=debug",
+                                     NULL};
+
+static inline char *wt_url(const char *path) {
+    char *u = mem_alloc(strlen(path) + 64);
+    sprintf(u, "http://127.0.0.1:%d%s", wt.port, path);
+    return u;
+}
+
+static inline void wt_start_receiver(void) {
+    wt.port = it_free_port();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", wt.port);
+    char script[1024];
+    snprintf(script, sizeof(script), "%s/tests/receivers/webhook_receiver.py", HERALD_SOURCE_DIR);
+    const char *argv[] = {"python3", script, port, NULL};
+    wt.receiver = it_spawn(argv, NULL);
+    char *h = wt_url("/_health");
+    cr_assert(it_wait_http_ok(h, 10000), "webhook receiver did not start");
+    mem_free(h);
+}
+
+/* wt_control: sets the receiver's answers for a path (see webhook_receiver.py). */
+static inline void wt_control(const char *json) {
+    char *u = wt_url("/_control");
+    struct it_resp r = it_http("POST", u, NULL, json, strlen(json));
+    cr_assert_eq(r.status, 204, "receiver control failed: %ld %s", r.status, r.body);
+    it_resp_free(&r);
+    mem_free(u);
+}
+
+/* wt_requests: what the receiver got on path (NULL: every path), a json-c
+ * array; caller releases with json_object_put. */
+static inline struct json_object *wt_requests(const char *path) {
+    char q[512];
+    snprintf(q, sizeof(q), "/_requests%s%s", path ? "?path=" : "", path ? path : "");
+    char *u = wt_url(q);
+    struct it_resp r = it_http("GET", u, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    struct json_object *a = json_tokener_parse(r.body);
+    cr_assert(a && json_object_is_type(a, json_type_array));
+    it_resp_free(&r);
+    mem_free(u);
+    return a;
+}
+
+static inline int wt_count(const char *path) {
+    struct json_object *a = wt_requests(path);
+    int n = (int)json_object_array_length(a);
+    json_object_put(a);
+    return n;
+}
+
+static inline const char *wt_str(struct json_object *o, const char *key) {
+    struct json_object *v;
+    if (!json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* wt_tenant: a tenant with a known secret (32 bytes 1..32). */
+static inline void wt_tenant(void) {
+    uint8_t key[32];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i + 1);
+    char b64[64];
+    crypto_b64(key, sizeof(key), b64, false);
+    snprintf(wt.secret, sizeof(wt.secret), "whsec_%s", b64);
+    char *id = it_sql_value("INSERT INTO tenants (name, webhook_secret) VALUES ('acme', $1) "
+                            "RETURNING id",
+                            wt.secret, NULL);
+    wt.tenant_id = atol(id);
+    mem_free(id);
+}
+
+/* wt_insert: a row as the API stores it. send_in_ms > 0 makes it scheduled
+ * (send_at in the future, not in the stream); returns its id (mem_free). */
+static inline char *wt_insert(const char *path, const char *subject, const char *body,
+                              const char *metadata, int send_in_ms) {
+    char *url = wt_url(path);
+    char tenant[32], delay[32];
+    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
+    snprintf(delay, sizeof(delay), "%d", send_in_ms);
+    char *id = it_sql_value(
+        "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata,"
+        " send_at, created_at, updated_at, due_at, in_stream, enqueued_at)"
+        " SELECT gen_random_uuid(), $1, 'webhook', $2, $3, $4, $5, s, now(), now(),"
+        " coalesce(s, now()), s IS NULL, CASE WHEN s IS NULL THEN now() END"
+        " FROM (SELECT CASE WHEN $6::int > 0 THEN now() + $6::int * interval '1 millisecond'"
+        " END AS s) x RETURNING id",
+        tenant, url, subject ? subject : IT_SQL_NULL, body, metadata ? metadata : IT_SQL_NULL,
+        delay, NULL);
+    mem_free(url);
+    return id;
+}
+
+static inline void wt_xadd(const char *id) {
+    redisReply *r = it_redis_cmd("XADD herald:stream:webhook * id %s", id);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
+    freeReplyObject(r);
+}
+
+/* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
+static inline char *wt_enqueue(const char *path, const char *body) {
+    char *id = wt_insert(path, NULL, body, NULL, 0);
+    wt_xadd(id);
+    return id;
+}
+
+static inline pid_t wt_start_worker(const char *const extra[]) {
+    const char *env[32];
+    int n = 0;
+    for (int i = 0; wt_env[i]; i++) {
+        /* a test's own value replaces the default (the first one would win) */
+        size_t klen = strcspn(wt_env[i], "=") + 1;
+        bool overridden = false;
+        for (int k = 0; extra && extra[k]; k++)
+            overridden |= strncmp(extra[k], wt_env[i], klen) == 0;
+        if (!overridden)
+            env[n++] = wt_env[i];
+    }
+    for (int i = 0; extra && extra[i] && n < 31; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    const char *argv[] = {"herald-worker", "--channel", "webhook", "--concurrency", "8", NULL};
+    pid_t pid = it_spawn(argv, env);
+    cr_assert_lt(wt.nworkers, WT_MAX_WORKERS);
+    wt.workers[wt.nworkers++] = pid;
+    return pid;
+}
+
+/* wt_stop_worker: sig to worker i, waits for it; returns its exit status. */
+static inline int wt_stop_worker(int i, int sig, int timeout_ms) {
+    it_kill(wt.workers[i], sig);
+    int st = it_wait_exit(wt.workers[i], timeout_ms);
+    if (st != -1)
+        wt.workers[i] = 0;
+    return st;
+}
+
+static inline char *wt_field(const char *id, const char *col) {
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT %s::text FROM notifications WHERE id = $1", col);
+    return it_sql_value(sql, id, NULL);
+}
+
+struct wt_wait {
+    const char *id;
+    const char *status;
+};
+
+static inline bool wt_has_status(void *arg) {
+    struct wt_wait *w = arg;
+    char *s = wt_field(w->id, "status");
+    bool ok = s && strcmp(s, w->status) == 0;
+    mem_free(s);
+    return ok;
+}
+
+/* wt_wait_status: polls until the row has status; generous timeouts only. */
+static inline bool wt_wait_status(const char *id, const char *status, int timeout_ms) {
+    struct wt_wait w = {id, status};
+    return it_eventually(wt_has_status, &w, timeout_ms);
+}
+
+struct wt_count_arg {
+    const char *path;
+    int n;
+};
+
+static inline bool wt_has_requests(void *arg) {
+    struct wt_count_arg *c = arg;
+    return wt_count(c->path) >= c->n;
+}
+
+static inline bool wt_wait_requests(const char *path, int n, int timeout_ms) {
+    struct wt_count_arg c = {path, n};
+    return it_eventually(wt_has_requests, &c, timeout_ms);
+}
+
+static inline int wt_int(const char *sql, const char *param) {
+    char *v = it_sql_value(sql, param, NULL);
+    int n = v ? atoi(v) : -1;
+    mem_free(v);
+    return n;
+}
+
+static inline void wt_setup(void) {
+    it_require_stack();
+    memset(&wt, 0, sizeof(wt));
+    it_reset_db();
+    it_redis_flush();
+    wt_tenant();
+    wt_start_receiver();
+}
+
+static inline void wt_teardown(void) {
+    for (int i = 0; i < wt.nworkers; i++) {
+        if (wt.workers[i] <= 0)
+            continue;
+        it_kill(wt.workers[i], SIGKILL);
+        it_wait_exit(wt.workers[i], 5000);
+    }
+    wt.nworkers = 0;
+    if (wt.receiver > 0) {
+        it_kill(wt.receiver, SIGKILL);
+        it_wait_exit(wt.receiver, 5000);
+    }
+}
+
+#endif
