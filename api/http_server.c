@@ -2,6 +2,7 @@
  * (route, method, auth, size, media type) and hands over to the route's handler. */
 #include "api/http_server.h"
 #include "api/auth.h"
+#include "api/conn_guard.h"
 #include "api/ratelimit.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -24,6 +25,7 @@
 struct http_srv {
     struct api_app *app;
     struct evhttp *http;
+    struct guard *guard;
     const struct api_route *routes;
 };
 
@@ -138,6 +140,7 @@ void api_reply(struct api_req *r, int status, const char *body, size_t len) {
         struct evhttp_connection *conn = evhttp_request_get_connection(req);
         if (conn)
             evhttp_connection_set_closecb(conn, NULL, NULL);
+        guard_request_done(r->srv->guard, conn);
         struct evkeyvalq *out = evhttp_request_get_output_headers(req);
         evhttp_add_header(out, "X-Request-Id", r->req_id);
         if (body && !evhttp_find_header(&r->extra, "Content-Type"))
@@ -317,9 +320,11 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
         util_uuid7(id);
         util_uuid_fmt(id, r->req_id);
     }
+    r->srv = srv;
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     if (conn)
         evhttp_connection_set_closecb(conn, http_srv_conn_closed, r);
+    guard_request_started(srv->guard, conn);
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -373,17 +378,8 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
     auth_check(r->app->auth, api_req_header(r, "Authorization"), http_srv_auth_done, r);
 }
 
-struct http_srv *http_srv_start(struct api_app *app, const char *listen, const struct api_route *routes,
-                              char *err, size_t errlen) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    size_t hl = (size_t)(colon - listen);
-    if (hl >= sizeof(host))
-        hl = sizeof(host) - 1;
-    memcpy(host, listen, hl);
-    host[hl] = '\0';
-    int port = atoi(colon + 1);
-
+struct http_srv *http_srv_start(struct api_app *app, const char *listen,
+                                const struct api_route *routes, char *err, size_t errlen) {
     struct evhttp *http = evhttp_new(app->base);
     if (!http) {
         snprintf(err, errlen, "cannot create the HTTP server");
@@ -401,8 +397,9 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen, const s
     evhttp_set_default_content_type(http, "application/json");
     evhttp_set_timeout(http, 60);
     evhttp_set_gencb(http, http_srv_cb, srv);
-    if (!evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port)) {
-        snprintf(err, errlen, "cannot listen on %s", listen);
+    srv->guard = guard_start(app->base, http, listen, app->cfg->http_max_connections,
+                             app->cfg->http_read_timeout_ms, err, errlen);
+    if (!srv->guard) {
         evhttp_free(http);
         mem_free(srv);
         return NULL;
@@ -415,5 +412,6 @@ void http_srv_stop(struct http_srv *srv) {
     if (!srv)
         return;
     evhttp_free(srv->http);
+    guard_stop(srv->guard);
     mem_free(srv);
 }

@@ -19,8 +19,11 @@ struct api_auth {
     bool admin;
 };
 
+struct http_srv;
+
 struct api_req {
     struct api_app *app;
+    struct http_srv *srv;
     struct evhttp_request *req; /* NULL once the client has gone away */
     char req_id[129];
     enum evhttp_cmd_type method;
@@ -51,8 +54,6 @@ struct api_route {
     api_handler handler;
     const char *name;    /* for logs and metrics */
 };
-
-struct http_srv;
 
 /* http_srv_start: binds listen ("host:port") and serves routes (terminated by
  * a NULL handler; borrowed for the server's lifetime). Returns NULL with err

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,6 +80,12 @@ int main(int argc, char **argv) {
     hlog_init("api", (enum hlog_level)cfg.log_level);
     cfg_log_startup(&cfg, "api.config");
     signal(SIGPIPE, SIG_IGN);
+    /* room for HERALD_HTTP_MAX_CONNECTIONS and the database and Redis sockets */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     struct api_main m = {0};
     m.app.cfg = &cfg;

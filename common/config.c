@@ -91,6 +91,10 @@ static const struct cfg_entry cfg_table[] = {
      "PostgreSQL connections per process"},
     {"HERALD_COMMIT_QUEUE_MAX", CFG_INT, "20000", 1, 1000000, false, F(commit_queue_max),
      "notifications waiting for a commit before 503"},
+    {"HERALD_HTTP_MAX_CONNECTIONS", CFG_INT, "4096", 1, 1000000, false, F(http_max_connections),
+     "open API connections before accepting pauses"},
+    {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false,
+     F(http_read_timeout_ms), "time to send a whole request (headers and body)"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
 };

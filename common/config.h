@@ -42,6 +42,8 @@ struct cfg {
     int db_connections;      /* PostgreSQL connections per API process */
     int commit_queue_max;    /* requests waiting for a group commit before 503 */
     int host_concurrency;    /* deliveries in flight per destination host */
+    int http_max_connections; /* open API connections before accepting pauses */
+    int http_read_timeout_ms; /* to read a whole request, from accept or the last answer */
     /* derived from redis_url */
     char *redis_host;
     int redis_port;
