@@ -113,6 +113,21 @@ static struct hlog_ctx job_ctx(const struct job *j) {
                              .attempt = j->attempts + 1};
 }
 
+/* eng_lease_ms: how long a claim leases a row. A little less than the
+ * visibility timeout: the entry's idle time (which XAUTOCLAIM goes by) started
+ * when it was read, before the claim, so a lease as long as the visibility
+ * timeout would still hold when another consumer reclaims the entry, and
+ * that consumer would find nothing to claim and drop the entry. */
+static int eng_lease_ms(const eng *e) {
+    int v = e->cfg->visibility_timeout_ms;
+    int margin = v / 10;
+    if (margin < 50)
+        margin = 50;
+    if (margin > 2000)
+        margin = 2000;
+    return v - margin;
+}
+
 /* ---- job lifetime ------------------------------------------------------ */
 
 static void job_release_attempt(struct job *j) {
@@ -400,9 +415,9 @@ static void job_send(struct job *j) {
     }
     /* a transfer must be able to finish well before the lease ends */
     const struct cfg *c = e->cfg;
-    int64_t room = (int64_t)c->visibility_timeout_ms - c->delivery_timeout_ms - ENG_LEASE_MARGIN_MS;
-    if (room < c->visibility_timeout_ms / 2)
-        room = c->visibility_timeout_ms / 2;
+    int64_t room = (int64_t)eng_lease_ms(e) - c->delivery_timeout_ms - ENG_LEASE_MARGIN_MS;
+    if (room < eng_lease_ms(e) / 2)
+        room = eng_lease_ms(e) / 2;
     xfer_start(e->x, easy, j->req.host, j->leased_mono + room, job_xfer_cb, j);
 }
 
@@ -573,8 +588,8 @@ static void eng_claim_send(struct batch *b) {
     for (int i = 0; i < b->n; i++)
         ids[i] = b->jobs[i]->id;
     b->in_query = true;
-    ledger_claim(e->d, e->consumer, e->ch, ids, b->n, e->cfg->visibility_timeout_ms,
-                 e->cfg->secret_grace_s, eng_claim_cb, b);
+    ledger_claim(e->d, e->consumer, e->ch, ids, b->n, eng_lease_ms(e), e->cfg->secret_grace_s,
+                 eng_claim_cb, b);
     mem_free(ids);
 }
 
