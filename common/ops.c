@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ops_db_status: the ops status for a failed db_result. */
 static enum ops_status ops_db_status(const struct db_result *res) {
@@ -92,12 +93,13 @@ static void ops_q_counts_done(void *arg, const struct db_result *res) {
 
 static void ops_q_xlen_done(void *arg, redisReply *reply, const char *err) {
     struct ops_q_ch *c = arg;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
-        ops_q_redis_failed(c->q, err                                ? err
-                                 : reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                                    : "bad XLEN reply");
-    else
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
         c->q->q.ch[c->ch].stream_length = reply->integer;
+    else if (!reply)
+        ops_q_redis_failed(c->q, err ? err : "redis unavailable");
+    else
+        ops_q_redis_failed(c->q, reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                                                : "bad XLEN reply");
     ops_q_done_one(c->q);
 }
 
@@ -385,6 +387,8 @@ struct ops_rp {
     rds *r;
     enum notif_channel ch;
     bool dry;
+    char **given; /* owned, each owned: the ids as the caller spelled them */
+    size_t n_given;
     enum ops_rp_state state;
     ops_replay_cb cb;
     void *arg;
@@ -422,6 +426,9 @@ static void ops_rp_set_state(struct ops_rp *p, enum ops_rp_state st) {
 }
 
 static void ops_rp_free(struct ops_rp *p) {
+    for (size_t i = 0; i < p->n_given; i++)
+        mem_free(p->given[i]);
+    mem_free(p->given);
     for (size_t i = 0; i < p->n_not_found; i++)
         mem_free(p->not_found[i]);
     mem_free(p->not_found);
@@ -535,6 +542,16 @@ static void ops_rp_update_done(void *arg, const struct db_result *res) {
     p->replayed = strtoll(db_get(res->res, 0, 0), NULL, 10);
     p->n_xadd = ops_uuid_array(db_get(res->res, 0, 1), &p->xadd);
     p->n_not_found = ops_uuid_array(db_get(res->res, 0, 2), &p->not_found);
+    /* PostgreSQL prints uuids in lowercase: answer with the caller's spelling. */
+    for (size_t i = 0; i < p->n_not_found; i++) {
+        for (size_t j = 0; j < p->n_given; j++) {
+            if (!strcasecmp(p->not_found[i], p->given[j])) {
+                mem_free(p->not_found[i]);
+                p->not_found[i] = mem_strdup(p->given[j]);
+                break;
+            }
+        }
+    }
     if (p->dry || p->n_xadd == 0) {
         ops_rp_finish(p, OPS_OK, NULL);
         return;
@@ -564,9 +581,13 @@ void ops_dlq_replay(db *d, rds *r, enum notif_channel ch, const char *const *ids
 
     struct buf arr = {0};
     if (ids) {
+        p->given = mem_calloc(n ? n : 1, sizeof(*p->given));
+        p->n_given = n;
         buf_putc(&arr, '{');
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            p->given[i] = mem_strdup(ids[i]);
             db_array_add(&arr, ids[i], strlen(ids[i]));
+        }
         buf_putc(&arr, '}');
     }
     char cap[16];
