@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/mem.h"
 #include "common/rds.h"
+#include "common/retention.h"
 #include "common/sweep.h"
 #include "common/util.h"
 
@@ -26,6 +27,7 @@ struct api_main {
     struct api_app app;
     struct http_srv *http;
     struct metrics_srv *metrics_srv;
+    retention *retention;
     struct event *drain;
     int64_t drain_deadline;
 };
@@ -102,6 +104,7 @@ int main(int argc, char **argv) {
     /* committed rows that no stream holds (Redis was down, or lost them) */
     int rc = 0;
     m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
+    m.retention = retention_start(m.app.base, m.app.db, &cfg);
     metrics_h_setup(&m.app);
     if (cfg.metrics_listen) {
         m.metrics_srv = metrics_srv_start(m.app.base, cfg.metrics_listen, m.app.metrics, err,
@@ -135,6 +138,7 @@ int main(int argc, char **argv) {
 out:
     /* reverse order */
     metrics_srv_stop(m.metrics_srv);
+    retention_stop(m.retention);
     sweep_stop(m.app.sweep);
     writer_free(m.app.writer);
     ratelimit_free(m.app.rl);

@@ -32,6 +32,7 @@ struct cfg {
     int rate_limit_per_sec;
     int rate_limit_burst;
     int retention_days;
+    int retention_interval_ms; /* how often the retention purge runs */
     char *cors_origins;
     int log_level; /* enum hlog_level */
     int secret_grace_s;
