@@ -131,7 +131,7 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     buf_puts(&payload, ",\"body\":");
     buf_json_str(&payload, body.data ? body.data : "", body.len);
     buf_puts(&payload, ",\"metadata\":");
-    buf_puts(&payload, m->metadata ? m->metadata : "{}");
+    buf_puts(&payload, m->metadata ? m->metadata : "null"); /* as the API's resource shows it */
     buf_puts(&payload, ",\"created_at\":");
     buf_json_str(&payload, created, strlen(created));
     buf_putc(&payload, '}');

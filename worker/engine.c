@@ -580,6 +580,9 @@ static void eng_claim_cb(void *arg, const struct db_result *r) {
         job_send(j);
     }
     batch_free(b);
+    /* jobs that wait for a busy host leave their slot to others */
+    if (!e->draining)
+        cons_kick(e->k);
 }
 
 static void eng_claim_send(struct batch *b) {

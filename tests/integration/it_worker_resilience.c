@@ -153,3 +153,54 @@ Test(worker_resilience, starts_without_redis_and_delivers_once_it_is_back) {
     cr_assert(wt_wait_status(id, "sent", 60000), "not delivered after Redis came back");
     mem_free(id);
 }
+
+Test(worker_resilience, postgres_down_at_start_and_during_delivery) {
+    char *first = wt_enqueue("/pg", "x");
+    it_stack("pg-stop");
+    it_db_close();
+    pid_t pid = wt_start_worker(slow_env);
+    cr_assert_eq(it_wait_exit(pid, 1500), -1, "worker exited while PostgreSQL was down");
+    it_stack("pg-start");
+    cr_assert(wt_wait_status(first, "sent", 60000), "not delivered after PostgreSQL came back");
+    /* an outage while the receiver takes its time: the outcome is recorded later */
+    wt_control("{\"path\": \"/pg\", \"delay_ms\": 1500}");
+    char *second = wt_enqueue("/pg", "y");
+    cr_assert(wt_wait_requests("/pg", 2, 30000), "second never delivered");
+    it_stack("pg-stop");
+    it_db_close();
+    usleep(2500 * 1000);
+    it_stack("pg-start");
+    cr_assert(wt_wait_status(second, "sent", 60000), "outcome not recorded after the outage");
+    cr_assert_eq(wt_count("/pg"), 2, "delivered again instead of recorded");
+    mem_free(first);
+    mem_free(second);
+}
+
+Test(worker_resilience, host_limit_queues_then_hands_back) {
+    /* one transfer per host at a time; a job that cannot start within its
+     * lease goes back to PostgreSQL unattempted and comes round again */
+    const char *env[] = {"HERALD_HOST_CONCURRENCY=1", "HERALD_DELIVERY_TIMEOUT_MS=2000",
+                         "HERALD_VISIBILITY_TIMEOUT_MS=3000", NULL};
+    wt_control("{\"path\": \"/one\", \"delay_ms\": 1000}");
+    char *ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] = wt_enqueue("/one", "x");
+    wt_start_worker(env);
+    for (int i = 0; i < 3; i++)
+        cr_assert(wt_wait_status(ids[i], "sent", 60000), "row %d not sent", i);
+    struct json_object *reqs = wt_requests("/one");
+    size_t n = json_object_array_length(reqs);
+    cr_assert_eq(n, 3, "%zu requests", n);
+    for (size_t i = 1; i < n; i++) {
+        double t0 = json_object_get_double(
+            json_object_object_get(json_object_array_get_idx(reqs, i - 1), "time"));
+        double t1 = json_object_get_double(
+            json_object_object_get(json_object_array_get_idx(reqs, i), "time"));
+        cr_assert_geq(t1 - t0, 0.95, "two transfers to one host overlapped");
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[i]), 1);
+        mem_free(ids[i]);
+    }
+    json_object_put(reqs);
+}
