@@ -25,12 +25,15 @@ static void ctl_print_overview(FILE *out, const char *group) {
     fprintf(out, "usage: heraldctl <command> [options]\n\nCommands:\n");
     for (size_t i = 0; i < HD_ARRAY_LEN(ctl_cmds); i++) {
         const struct ctl_cmd *cmd = ctl_cmds[i];
-        char name[64];
+        char name[128];
         if (group && strcmp(group, cmd->group) != 0)
             continue;
         snprintf(name, sizeof(name), "%s%s%s %s", cmd->group, cmd->verb ? " " : "",
                  cmd->verb ? cmd->verb : "", cmd->synopsis);
-        fprintf(out, "  %-44s %s\n", name, cmd->summary);
+        if (strlen(name) > 44) /* a long synopsis gets a line of its own */
+            fprintf(out, "  %s\n  %-44s %s\n", name, "", cmd->summary);
+        else
+            fprintf(out, "  %-44s %s\n", name, cmd->summary);
     }
     fprintf(out, "\nRun heraldctl <command> --help for details.\n"
                  "Exit codes: 0 ok, 1 failed, 2 bad usage, 3 bad configuration, "
