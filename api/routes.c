@@ -5,6 +5,7 @@
 #include "api/health.h"
 #include "api/metrics_h.h"
 #include "api/notifications.h"
+#include "api/static_h.h"
 
 #define KIB 1024
 
@@ -41,6 +42,11 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_GET, .pattern = "/readyz", .handler = health_h_ready, .name = "readyz"},
     {.method = EVHTTP_REQ_GET, .pattern = "/metrics", .handler = metrics_h_serve,
      .name = "metrics"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/openapi.json", .handler = static_h_openapi,
+     .name = "openapi"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/docs", .handler = static_h_docs, .name = "docs"},
+    {.method = EVHTTP_REQ_GET, .pattern = "/admin", .handler = static_h_admin,
+     .name = "admin.page"},
     {.handler = NULL},
 };
 

@@ -1,0 +1,382 @@
+// The on-call page: queues, dead letters, attempt history and replay, through
+// the /v1/admin routes with the admin key kept in this tab's sessionStorage.
+// Everything from the server goes into the page as text (textContent), never
+// as HTML; the page's Content-Security-Policy refuses HTML sinks anyway.
+'use strict';
+
+(function () {
+  const KEY_STORE = 'herald.adminKey';
+  const REFRESH_MS = 5000;
+  const CHANNELS = ['email', 'sms', 'push', 'webhook'];
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    key: null,
+    timer: null,
+    channel: 'email',
+    cursors: [null], // cursor of each page seen; the last is the current page's
+    next: null,
+    selected: null, // id whose attempts are shown
+    loadSeq: 0,
+  };
+
+  // ---- small DOM helpers ----
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null) continue;
+      if (k === 'class') e.className = v;
+      else if (k.startsWith('data-')) e.setAttribute(k, String(v));
+      else if (k === 'text') e.textContent = String(v);
+      else e.setAttribute(k, String(v));
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function setStatus(text, kind) {
+    const s = $('status');
+    s.textContent = text || '';
+    s.dataset.kind = kind || 'info';
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  // ---- the key ----
+
+  function loadKey() {
+    try {
+      return sessionStorage.getItem(KEY_STORE);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function setKey(key) {
+    state.key = key;
+    try {
+      if (key) sessionStorage.setItem(KEY_STORE, key);
+      else sessionStorage.removeItem(KEY_STORE);
+    } catch (e) {
+      // storage refused (private mode): the key lives in memory only
+    }
+    const have = Boolean(key);
+    show($('key-section'), !have);
+    show($('app'), have);
+    show($('key-forget'), have);
+    // show which key (its id, never the secret)
+    const m = have ? /^hk_([^_]+)_/.exec(key) : null;
+    $('key-state').textContent = have ? 'key ' + (m ? m[1] : '(unrecognised format)') : '';
+    if (state.timer) {
+      clearInterval(state.timer);
+      state.timer = null;
+    }
+    if (have) {
+      refreshQueues();
+      loadDlq(true);
+      state.timer = setInterval(refreshQueues, REFRESH_MS);
+    } else {
+      $('admin-key').value = '';
+      $('admin-key').focus();
+    }
+  }
+
+  // ---- API calls ----
+
+  class ApiError extends Error {
+    constructor(status, code, message, requestId) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.requestId = requestId;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Authorization: 'Bearer ' + state.key, Accept: 'application/json' };
+    const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new ApiError(0, 'network', 'cannot reach the API: ' + e.message, null);
+    }
+    const rid = res.headers.get('X-Request-Id');
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!res.ok) {
+      const err = data && data.error ? data.error : null;
+      let msg = err ? err.code + ': ' + err.message : 'HTTP ' + res.status;
+      if (err && Array.isArray(err.details)) {
+        msg += ' (' + err.details.map((d) => d.field + ' ' + d.message).join('; ') + ')';
+      }
+      throw new ApiError(res.status, err ? err.code : null, msg, rid);
+    }
+    return data;
+  }
+
+  // handleError: shows err; a refused key is forgotten so the form comes back.
+  function handleError(what, err) {
+    if (err.status === 401 || err.status === 403) {
+      setKey(null);
+      setStatus(
+        what + ': the key was refused (' + err.status + '). Enter an admin key.', 'error');
+      return;
+    }
+    const rid = err.requestId ? ' [request ' + err.requestId + ']' : '';
+    setStatus(what + ': ' + err.message + rid, 'error');
+  }
+
+  // ---- queues ----
+
+  function countCell(v, field, hot) {
+    const unknown = v === null || v === undefined;
+    const td = el('td', {
+      class: 'num' + (unknown ? ' unknown' : '') + (hot && !unknown && v > 0 ? ' hot' : ''),
+      'data-field': field,
+      title: unknown ? 'Redis cannot tell' : null,
+    });
+    td.textContent = unknown ? '–' : String(v);
+    return td;
+  }
+
+  async function refreshQueues() {
+    if (!state.key) return;
+    let data;
+    try {
+      data = await api('GET', '/v1/admin/queues');
+    } catch (e) {
+      handleError('Queues', e);
+      return;
+    }
+    const body = $('queues-body');
+    const rows = [];
+    for (const q of data.channels || []) {
+      const pick = el('button', {
+        type: 'button', class: 'link', 'data-action': 'show-dlq', 'data-channel': q.channel,
+        title: 'Show this channel\'s dead letters',
+      }, q.channel);
+      pick.addEventListener('click', () => {
+        $('dlq-channel').value = q.channel;
+        loadDlq(true);
+      });
+      rows.push(el('tr', { 'data-channel': q.channel },
+        el('th', { scope: 'row' }, pick),
+        countCell(q.stream_length, 'stream_length'),
+        countCell(q.lag, 'lag'),
+        countCell(q.in_flight, 'in_flight'),
+        countCell(q.consumers, 'consumers'),
+        countCell(q.scheduled, 'scheduled'),
+        countCell(q.dead_letters, 'dead_letters', true)));
+    }
+    body.replaceChildren(...rows);
+    $('queues-updated').textContent = new Date().toLocaleTimeString();
+  }
+
+  // ---- dead letters ----
+
+  function dlqPath() {
+    const p = new URLSearchParams();
+    p.set('limit', $('dlq-limit').value);
+    const tenant = $('dlq-tenant').value.trim();
+    if (tenant) p.set('tenant', tenant);
+    const cur = state.cursors[state.cursors.length - 1];
+    if (cur) p.set('cursor', cur);
+    return '/v1/admin/dlq/' + encodeURIComponent(state.channel) + '?' + p.toString();
+  }
+
+  // loadDlq: from the first page when reset, else the page state.cursors names.
+  async function loadDlq(reset) {
+    if (!state.key) return;
+    const ch = $('dlq-channel').value;
+    if (!CHANNELS.includes(ch)) return;
+    if (reset) {
+      state.channel = ch;
+      state.cursors = [null];
+    }
+    const seq = ++state.loadSeq;
+    let data;
+    try {
+      data = await api('GET', dlqPath());
+    } catch (e) {
+      if (seq === state.loadSeq) handleError('Dead letters', e);
+      return;
+    }
+    if (seq !== state.loadSeq) return; // a newer load is on its way
+    renderDlq(data);
+  }
+
+  function renderDlq(data) {
+    const rows = (data.data || []).map((n) => {
+      const replay = el('button', {
+        type: 'button', class: 'danger', 'data-action': 'replay', 'data-id': n.id,
+      }, 'Replay…');
+      replay.addEventListener('click', (ev) => {
+        ev.stopPropagation();
+        confirmReplay([n.id]);
+      });
+      const tr = el('tr', { 'data-id': n.id, tabindex: '0' },
+        el('td', { class: 'mono', 'data-field': 'id' }, n.id),
+        el('td', { 'data-field': 'tenant' }, n.tenant || ''),
+        el('td', { class: 'recipient', 'data-field': 'recipient' }, n.recipient),
+        el('td', { class: 'num', 'data-field': 'attempts' }, n.attempts),
+        el('td', { class: 'err', 'data-field': 'last_error' }, n.last_error || ''),
+        el('td', { class: 'mono', 'data-field': 'failed_at' }, n.failed_at || ''),
+        el('td', {}, replay));
+      if (n.id === state.selected) tr.classList.add('selected');
+      tr.addEventListener('click', () => showAttempts(n.id));
+      tr.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter') showAttempts(n.id);
+      });
+      return tr;
+    });
+    $('dlq-body').replaceChildren(...rows);
+    show($('dlq-empty'), rows.length === 0);
+    state.next = data.next_cursor || null;
+    $('dlq-next').disabled = !state.next;
+    $('dlq-prev').disabled = state.cursors.length <= 1;
+    $('dlq-page').textContent = 'page ' + state.cursors.length + ' · ' + state.channel;
+    $('dlq-replay-all').textContent = 'Replay all of ' + state.channel + '…';
+  }
+
+  // ---- attempts ----
+
+  async function showAttempts(id) {
+    state.selected = id;
+    for (const tr of $('dlq-body').querySelectorAll('tr')) {
+      tr.classList.toggle('selected', tr.dataset.id === id);
+    }
+    let n, a;
+    try {
+      [n, a] = await Promise.all([
+        api('GET', '/v1/admin/notifications/' + encodeURIComponent(id)),
+        api('GET', '/v1/admin/notifications/' + encodeURIComponent(id) + '/attempts'),
+      ]);
+    } catch (e) {
+      handleError('Attempts', e);
+      return;
+    }
+    if (state.selected !== id) return;
+    $('attempts-id').textContent = id;
+    for (const dd of $('attempts-summary').querySelectorAll('dd[data-field]')) {
+      const v = n[dd.dataset.field];
+      dd.textContent = v === null || v === undefined || v === '' ? '–' : String(v);
+    }
+    const rows = (a.data || []).map((t) => el('tr', { 'data-attempt': t.attempt },
+      el('td', { class: 'num', 'data-field': 'attempt' }, t.attempt),
+      el('td', { class: 'mono', 'data-field': 'started_at' }, t.started_at),
+      el('td', { 'data-field': 'outcome' }, el('span', { class: 'badge ' + t.outcome }, t.outcome)),
+      el('td', { class: 'num', 'data-field': 'status_code' },
+        t.status_code === null ? '–' : t.status_code),
+      el('td', { class: 'num', 'data-field': 'duration_ms' }, t.duration_ms + ' ms'),
+      el('td', { class: 'err', 'data-field': 'error' }, t.error || '')));
+    $('attempts-body').replaceChildren(...rows);
+    show($('attempts-empty'), rows.length === 0);
+    show($('attempts-section'), true);
+  }
+
+  // ---- replay ----
+
+  function confirmReplay(ids) {
+    const ch = state.channel;
+    const text = ids
+      ? 'Replay dead letter ' + ids[0] + ' (' + ch + ')? It goes back to pending with a fresh ' +
+        'attempt budget; its attempt history is kept.'
+      : 'Replay EVERY dead letter of the ' + ch + ' channel, of every tenant? They go back to ' +
+        'pending with a fresh attempt budget.';
+    const dlg = $('confirm');
+    $('confirm-text').textContent = text;
+    $('confirm-ok').textContent = ids ? 'Replay' : 'Replay all';
+    dlg.dataset.ids = ids ? JSON.stringify(ids) : '';
+    dlg.dataset.channel = ch;
+    dlg.showModal();
+    $('confirm-cancel').focus();
+  }
+
+  async function doReplay() {
+    const dlg = $('confirm');
+    const ids = dlg.dataset.ids ? JSON.parse(dlg.dataset.ids) : null;
+    const ch = dlg.dataset.channel;
+    dlg.close('ok');
+    let res;
+    try {
+      res = await api('POST', '/v1/admin/dlq/' + encodeURIComponent(ch) + '/replay',
+        ids ? { ids } : { all: true });
+    } catch (e) {
+      handleError('Replay', e);
+      return;
+    }
+    let msg = 'Replayed ' + res.replayed + ' dead letter' + (res.replayed === 1 ? '' : 's') +
+      ' of ' + ch + '.';
+    if (res.not_found && res.not_found.length) {
+      msg += ' Not a dead letter (any more): ' + res.not_found.join(', ') + '.';
+    }
+    setStatus(msg, res.replayed > 0 ? 'ok' : 'info');
+    loadDlq(false);
+    refreshQueues();
+  }
+
+  // ---- wiring ----
+
+  function init() {
+    $('key-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const k = $('admin-key').value.trim();
+      if (!k) return;
+      setStatus('', 'info');
+      setKey(k);
+    });
+    $('key-forget').addEventListener('click', () => {
+      setKey(null);
+      setStatus('Key forgotten.', 'info');
+    });
+    $('queues-refresh').addEventListener('click', refreshQueues);
+    $('dlq-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      loadDlq(true);
+    });
+    $('dlq-channel').addEventListener('change', () => loadDlq(true));
+    $('dlq-limit').addEventListener('change', () => loadDlq(true));
+    $('dlq-next').addEventListener('click', () => {
+      if (!state.next) return;
+      state.cursors.push(state.next);
+      loadDlq(false);
+    });
+    $('dlq-prev').addEventListener('click', () => {
+      if (state.cursors.length <= 1) return;
+      state.cursors.pop();
+      loadDlq(false);
+    });
+    $('dlq-replay-all').addEventListener('click', () => confirmReplay(null));
+    $('confirm-cancel').addEventListener('click', () => $('confirm').close('cancel'));
+    $('confirm-ok').addEventListener('click', doReplay);
+    $('attempts-close').addEventListener('click', () => {
+      state.selected = null;
+      show($('attempts-section'), false);
+      for (const tr of $('dlq-body').querySelectorAll('tr.selected')) {
+        tr.classList.remove('selected');
+      }
+    });
+    setKey(loadKey());
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();
