@@ -144,32 +144,30 @@ Test(worker_resilience, sigterm_drains_in_flight_and_exits_0) {
 }
 
 Test(worker_resilience, starts_without_redis_and_delivers_once_it_is_back) {
-    it_stack("redis-stop");
+    wt_redis_stop();
     char *id = wt_insert("/late", NULL, "x", NULL, 0);
     wt_start_worker(NULL);
     usleep(1500 * 1000);
     cr_assert_eq(wt_count("/late"), 0);
-    it_stack("redis-start");
+    wt_redis_start();
     cr_assert(wt_wait_status(id, "sent", 60000), "not delivered after Redis came back");
     mem_free(id);
 }
 
 Test(worker_resilience, postgres_down_at_start_and_during_delivery) {
     char *first = wt_enqueue("/pg", "x");
-    it_stack("pg-stop");
-    it_db_close();
+    wt_pg_stop();
     pid_t pid = wt_start_worker(slow_env);
     cr_assert_eq(it_wait_exit(pid, 1500), -1, "worker exited while PostgreSQL was down");
-    it_stack("pg-start");
+    wt_pg_start();
     cr_assert(wt_wait_status(first, "sent", 60000), "not delivered after PostgreSQL came back");
     /* an outage while the receiver takes its time: the outcome is recorded later */
     wt_control("{\"path\": \"/pg\", \"delay_ms\": 1500}");
     char *second = wt_enqueue("/pg", "y");
     cr_assert(wt_wait_requests("/pg", 2, 30000), "second never delivered");
-    it_stack("pg-stop");
-    it_db_close();
+    wt_pg_stop();
     usleep(2500 * 1000);
-    it_stack("pg-start");
+    wt_pg_start();
     cr_assert(wt_wait_status(second, "sent", 60000), "outcome not recorded after the outage");
     cr_assert_eq(wt_count("/pg"), 2, "delivered again instead of recorded");
     mem_free(first);

@@ -26,7 +26,8 @@ struct wt {
     pid_t workers[WT_MAX_WORKERS];
     int nworkers;
     long tenant_id;
-    char secret[80]; /* whsec_... */
+    bool redis_stopped, pg_stopped; /* restarted by wt_teardown if a test failed midway */
+    char secret[80];                /* whsec_... */
 };
 
 static struct wt wt;
@@ -237,7 +238,34 @@ static inline void wt_setup(void) {
     wt_start_receiver();
 }
 
+/* wt_redis_stop, wt_redis_start, wt_pg_stop, wt_pg_start: outages the
+ * teardown undoes even when the test fails in the middle. */
+static inline void wt_redis_stop(void) {
+    wt.redis_stopped = true;
+    it_stack("redis-stop");
+}
+
+static inline void wt_redis_start(void) {
+    it_stack("redis-start");
+    wt.redis_stopped = false;
+}
+
+static inline void wt_pg_stop(void) {
+    wt.pg_stopped = true;
+    it_stack("pg-stop");
+    it_db_close();
+}
+
+static inline void wt_pg_start(void) {
+    it_stack("pg-start");
+    wt.pg_stopped = false;
+}
+
 static inline void wt_teardown(void) {
+    if (wt.redis_stopped)
+        wt_redis_start();
+    if (wt.pg_stopped)
+        wt_pg_start();
     for (int i = 0; i < wt.nworkers; i++) {
         if (wt.workers[i] <= 0)
             continue;
