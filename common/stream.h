@@ -16,7 +16,10 @@
  *                            id <uuid> tenant <name> error <last_error> failed_at <RFC 3339>
  * An entry carries only the id: PostgreSQL holds everything else, so a lost or
  * repeated entry never loses or changes a notification (the claim query
- * decides whether an entry still means work).
+ * decides whether an entry still means work). Workers acknowledge with XACK
+ * and remove acknowledged entries with XTRIM MINID (never XDEL, whose
+ * tombstones make XINFO GROUPS report the lag as unknown), so the stream
+ * holds what waits plus what is in flight.
  *
  * How to change this:
  *   1. Only ever add fields to an entry; readers ignore fields they do not know

@@ -1,4 +1,4 @@
-/* consumer: XREADGROUP / XAUTOCLAIM / XACK+XDEL for one channel stream. */
+/* consumer: XREADGROUP / XAUTOCLAIM / XACK / XTRIM MINID for one channel stream. */
 #include "worker/consumer.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -11,8 +11,9 @@
 
 #define CONS_READ_MAX 1000   /* entries asked for in one read */
 #define CONS_RETRY_MS 500    /* wait after a failed read before the next */
-#define CONS_ACK_BATCH 500   /* ids per XACK/XDEL command */
+#define CONS_ACK_BATCH 500   /* ids per XACK command */
 #define CONS_RECLAIM_MAX 100 /* entries asked for in one XAUTOCLAIM */
+#define CONS_TRIM_MS 500     /* how often acknowledged entries are trimmed */
 
 struct cons {
     struct event_base *base;
@@ -27,11 +28,14 @@ struct cons {
     struct event *retry;   /* next read after a failure */
     struct event *reclaim; /* periodic XAUTOCLAIM */
     struct event *flush;   /* zero-delay: send queued acks */
+    struct event *trim;    /* periodic XTRIM MINID of acknowledged entries */
     char cursor[48];       /* XAUTOCLAIM position */
     char **acks;           /* entry ids waiting for XACK */
     int nacks, capacks;
     int outstanding; /* commands whose callback has not run */
     bool reading, reclaiming, creating;
+    bool acked;    /* entries acknowledged since the last trim */
+    bool trimming; /* a trim is in progress */
     bool stopped, detached, freed;
     bool failing; /* the last read failed: log recovery once */
     void (*leave_fn)(void *);
@@ -47,6 +51,7 @@ static void cons_really_free(cons *k) {
     event_free(k->retry);
     event_free(k->reclaim);
     event_free(k->flush);
+    event_free(k->trim);
     mem_free(k->consumer);
     mem_free(k);
 }
@@ -250,18 +255,98 @@ static void cons_flush_cb(evutil_socket_t fd, short what, void *arg) {
             argv[3 + i] = k->acks[start + i];
         k->outstanding++;
         rds_command(k->wr, cons_ack_cb, k, n + 3, argv, NULL);
-        /* XDEL too: the stream's length then is the backlog, and memory stays flat */
-        argv[0] = "XDEL";
-        argv[1] = k->key;
-        for (int i = 0; i < n; i++)
-            argv[2 + i] = k->acks[start + i];
-        k->outstanding++;
-        rds_command(k->wr, cons_ack_cb, k, n + 2, argv, NULL);
         mem_free(argv);
     }
     for (int i = 0; i < k->nacks; i++)
         mem_free(k->acks[i]);
     k->nacks = 0;
+    k->acked = true;
+}
+
+/* Trimming. Acknowledged entries are removed from the head of the stream
+ * with XTRIM MINID rather than one by one with XDEL: XDEL leaves tombstones
+ * that make Redis report the group's lag as unknown, and the lag drives the
+ * sweeper's orphan cutoff, heraldctl queues and autoscaling. Entries below
+ * the group's oldest pending entry (or up to its last delivered one when
+ * nothing is pending) were all delivered and acknowledged. */
+
+static void cons_trim_done_cb(void *arg, redisReply *reply, const char *err) {
+    (void)reply;
+    (void)err;
+    cons *k = arg;
+    if (cons_done(k))
+        return;
+    k->trimming = false;
+}
+
+static void cons_trim_to(cons *k, const char *minid) {
+    const char *argv[] = {"XTRIM", k->key, "MINID", minid};
+    k->outstanding++;
+    rds_command(k->wr, cons_trim_done_cb, k, 4, argv, NULL);
+}
+
+static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    cons *k = arg;
+    if (cons_done(k))
+        return; /* k may be gone; a detached consumer never trims again */
+    const char *last = NULL;
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const redisReply *g = reply->element[i];
+        const char *name = NULL, *ld = NULL;
+        for (size_t f = 0; g->type == REDIS_REPLY_ARRAY && f + 1 < g->elements; f += 2) {
+            const redisReply *key = g->element[f], *val = g->element[f + 1];
+            if (key->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+                continue;
+            if (!strcmp(key->str, "name"))
+                name = val->str;
+            else if (!strcmp(key->str, "last-delivered-id"))
+                ld = val->str;
+        }
+        if (name && ld && !strcmp(name, STREAM_GROUP))
+            last = ld;
+    }
+    unsigned long long ms, seq;
+    if (!last || sscanf(last, "%llu-%llu", &ms, &seq) != 2 || (ms == 0 && seq == 0)) {
+        k->trimming = false;
+        return;
+    }
+    char next[48];
+    snprintf(next, sizeof(next), "%llu-%llu", ms, seq + 1);
+    cons_trim_to(k, next);
+}
+
+static void cons_trim_pending_cb(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    cons *k = arg;
+    if (cons_done(k))
+        return; /* k may be gone; a detached consumer never trims again */
+    /* summary form: [count, smallest id, greatest id, [[consumer, count], ...]] */
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        k->trimming = false;
+        return;
+    }
+    if (reply->element[0]->integer > 0 && reply->element[1]->type == REDIS_REPLY_STRING) {
+        cons_trim_to(k, reply->element[1]->str);
+        return;
+    }
+    const char *argv[] = {"XINFO", "GROUPS", k->key};
+    k->outstanding++;
+    rds_command(k->wr, cons_trim_info_cb, k, 3, argv, NULL);
+}
+
+static void cons_trim_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cons *k = arg;
+    if (!k->acked || k->trimming || k->detached || !rds_up(k->wr))
+        return;
+    k->acked = false;
+    k->trimming = true;
+    const char *argv[] = {"XPENDING", k->key, STREAM_GROUP};
+    k->outstanding++;
+    rds_command(k->wr, cons_trim_pending_cb, k, 3, argv, NULL);
 }
 
 void cons_ack(cons *k, const char *entry_id) {
@@ -304,6 +389,9 @@ cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
         every = 15000;
     struct timeval tv = {every / 1000, (every % 1000) * 1000};
     event_add(k->reclaim, &tv);
+    k->trim = event_new(base, -1, EV_PERSIST, cons_trim_tick, k);
+    struct timeval trim_every = {CONS_TRIM_MS / 1000, (CONS_TRIM_MS % 1000) * 1000};
+    event_add(k->trim, &trim_every);
     rds_on_connect(rd, cons_on_connect, k);
     cons_read(k);
     return k;
@@ -341,6 +429,7 @@ void cons_detach(cons *k) {
     k->detached = true;
     cons_stop(k);
     evtimer_del(k->flush);
+    event_del(k->trim);
 }
 
 void cons_free(cons *k) {

@@ -42,8 +42,9 @@ cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
 /* cons_kick: capacity grew; read more if no read is outstanding. */
 void cons_kick(cons *k);
 
-/* cons_ack: XACK and XDEL entry_id (copied), batched with others on the next
- * loop turn. */
+/* cons_ack: XACK entry_id (copied), batched with others on the next loop
+ * turn. Acknowledged entries leave the stream with a periodic XTRIM MINID
+ * below the group's oldest pending entry. */
 void cons_ack(cons *k, const char *entry_id);
 
 /* cons_stop: no more reads or reclaims; a read already sent still delivers
