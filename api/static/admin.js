@@ -328,6 +328,8 @@
     setStatus(msg, res.replayed > 0 ? 'ok' : 'info');
     loadDlq(false);
     refreshQueues();
+    // the open history shows the old status otherwise
+    if (state.selected && (!ids || ids.includes(state.selected))) showAttempts(state.selected);
   }
 
   // ---- wiring ----

@@ -209,15 +209,21 @@
         d);
     });
     return el('div', {}, el('h4', {}, 'Parameters'),
-      el('table', {},
+      el('table', { class: 'params' },
         el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'In'), el('th', {}, 'Type'), el('th', {}, 'Description'))),
         el('tbody', {}, ...rows)));
   }
 
-  function renderContent(content) {
+  // renderContent: each media type and its schema; with expand, a named
+  // schema is shown in full under its link (request bodies, success answers).
+  function renderContent(content, expand) {
     const box = el('div', {});
     for (const [media, m] of Object.entries(content || {})) {
       box.append(el('div', { class: 'small muted' }, el('code', {}, media)), renderSchema(m.schema, 0));
+      if (expand && m.schema && m.schema.$ref) {
+        box.append(el('details', {}, el('summary', {}, 'Fields of ' + refName(m.schema.$ref)),
+          renderSchema(resolve(m.schema), 1)));
+      }
     }
     return box;
   }
@@ -232,7 +238,7 @@
         hs.forEach((h, i) => hl.append(i ? ', ' : '', el('code', {}, h)));
         detail.append(hl);
       }
-      if (r.content) detail.append(renderContent(r.content));
+      if (r.content) detail.append(renderContent(r.content, status.startsWith('2')));
       return el('tr', {}, el('td', {}, el('span', { class: 'status s' + status[0] }, status)), detail);
     });
     return el('div', {}, el('h4', {}, 'Responses'),
@@ -256,7 +262,7 @@
     box.append(renderParams(o.parameters) || '');
     if (o.requestBody) {
       const rb = resolve(o.requestBody);
-      box.append(el('h4', {}, 'Request body'), markdown(rb.description || ''), renderContent(rb.content));
+      box.append(el('h4', {}, 'Request body'), markdown(rb.description || ''), renderContent(rb.content, true));
     }
     box.append(renderResponses(o.responses || {}));
     return box;

@@ -3,7 +3,7 @@
 // playwright-core): enters the admin key, finds a dead letter, opens its
 // attempt history, replays it after the confirmation, and sees it leave the
 // list. Screenshots go to tests/openapi/out/ (admin.png, admin-replayed.png,
-// docs.png). Starts no server.
+// docs.png, docs-operation.png, docs-schema.png). Starts no server.
 //
 // Environment:
 //   HERALD_TEST_BASE_URL    e.g. http://127.0.0.1:8080
@@ -178,6 +178,8 @@ async function main() {
       const msg = await page.locator('#status').textContent();
       assert(/Replayed 1 dead letter/.test(msg), `status says: ${msg}`);
       await row.waitFor({ state: 'detached' });
+      await page.waitForFunction(() =>
+        document.querySelector('#attempts-summary dd[data-field="status"]')?.textContent === 'pending');
       await page.screenshot({ path: join(OUT, 'admin-replayed.png'), fullPage: true });
     });
 
@@ -219,6 +221,8 @@ async function main() {
         }
       }
       await docs.screenshot({ path: join(OUT, 'docs.png') });
+      await docs.locator('#op-createNotification').screenshot({ path: join(OUT, 'docs-operation.png') });
+      await docs.locator('#schema-Notification').screenshot({ path: join(OUT, 'docs-schema.png') });
     });
 
     report.check('no script errors or CSP violations on either page', problems);
