@@ -236,6 +236,25 @@ static bool http_srv_is_type(const char *ct, const char *type) {
 
 static void http_srv_after_auth(struct api_req *r);
 
+/* http_srv_origin_allowed: origin is one of the comma-separated list (exact,
+ * case-sensitive, spaces around commas ignored); "*" is never implied. */
+static bool http_srv_origin_allowed(const char *list, const char *origin) {
+    size_t olen = strlen(origin);
+    const char *p = list;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m && p[m - 1] == ' ')
+            m--;
+        if (m && m == olen && memcmp(p, origin, olen) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
 static void http_srv_rate_done(void *arg, const struct rl_result *res) {
     struct api_req *r = arg;
     if (!res->allowed) {
@@ -358,6 +377,27 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
                 strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
             strncat(allow, http_srv_method_name(rt->method), sizeof(allow) - strlen(allow) - 1);
         }
+    }
+    /* CORS: only for HERALD_CORS_ORIGINS; a preflight is answered here */
+    const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    bool cors = origin && http_srv_origin_allowed(r->app->cfg->cors_origins, origin);
+    if (cors) {
+        api_header(r, "Access-Control-Allow-Origin", origin);
+        api_header(r, "Access-Control-Expose-Headers",
+                   "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+                   "Retry-After, Idempotent-Replayed, Allow");
+    }
+    if (origin)
+        api_header(r, "Vary", "Origin");
+    if (!match && cors && r->method == EVHTTP_REQ_OPTIONS && allow[0] &&
+        evhttp_find_header(evhttp_request_get_input_headers(req),
+                           "Access-Control-Request-Method")) {
+        api_header(r, "Access-Control-Allow-Methods", allow);
+        api_header(r, "Access-Control-Allow-Headers",
+                   "Authorization, Content-Type, Idempotency-Key, X-Request-Id");
+        api_header(r, "Access-Control-Max-Age", "600");
+        api_reply(r, 204, NULL, 0);
+        return;
     }
     if (!match) {
         if (allow[0]) {

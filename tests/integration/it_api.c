@@ -621,3 +621,38 @@ Test(api, metrics_move) {
     it_resp_free(&m0);
     it_resp_free(&m1);
 }
+
+Test(api, cors_only_for_configured_origins) {
+    teardown();
+    const char *env[] = {"HERALD_CORS_ORIGINS=https://app.example, https://ops.example", NULL};
+    start_api(env);
+    struct it_resp r;
+    char *u = url("/v1/notifications");
+    const char *pre[] = {"Origin: https://ops.example", "Access-Control-Request-Method: POST",
+                         NULL};
+    r = it_http("OPTIONS", u, pre, NULL, 0);
+    cr_expect_eq(r.status, 204);
+    char *acao = it_header(&r, "Access-Control-Allow-Origin");
+    cr_expect_str_eq(acao, "https://ops.example");
+    mem_free(acao);
+    char *methods = it_header(&r, "Access-Control-Allow-Methods");
+    cr_expect(methods && strstr(methods, "POST"));
+    mem_free(methods);
+    it_resp_free(&r);
+    const char *evil[] = {"Origin: https://evil.example", "Access-Control-Request-Method: POST",
+                          NULL};
+    r = it_http("OPTIONS", u, evil, NULL, 0);
+    cr_expect_neq(r.status, 204);
+    cr_expect_null(it_header(&r, "Access-Control-Allow-Origin"));
+    it_resp_free(&r);
+    char auth[200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key_a);
+    const char *get[] = {auth, "Origin: https://app.example", NULL};
+    r = it_http("GET", u, get, NULL, 0);
+    cr_expect_eq(r.status, 200);
+    acao = it_header(&r, "Access-Control-Allow-Origin");
+    cr_expect_str_eq(acao, "https://app.example");
+    mem_free(acao);
+    it_resp_free(&r);
+    mem_free(u);
+}
