@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh: installs what the OpenAPI and admin-page tests need: the pinned npm
 # packages (npm ci into tests/openapi/node_modules, skipped when the lock file
-# has not changed since the last install) and Debian's chromium (apt is only
+# and package.json have not changed since the last install) and Debian's chromium (apt is only
 # touched when /usr/bin/chromium is missing). Idempotent; safe to run often.
 #
 # Usage: tests/openapi/setup.sh
@@ -15,9 +15,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     exit 1
 fi
 
-# npm ci wipes node_modules first, so only run it when the lock changed.
+# npm ci wipes node_modules first, so only run it when the manifest or the
+# lock changed since the last successful install.
 STAMP=node_modules/.herald-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
     echo "openapi setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
