@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh: installs what the OpenAPI and admin-page tests need: the pinned npm
-# packages (npm ci into tests/openapi/node_modules, skipped when the lock file
-# and package.json have not changed since the last install) and Debian's chromium (apt is only
-# touched when /usr/bin/chromium is missing). Idempotent; safe to run often.
+# packages (npm ci into tests/openapi/node_modules, skipped when package.json
+# and package-lock.json have not changed since the last install) and Debian's
+# chromium (apt is only touched when /usr/bin/chromium is missing).
+# Idempotent; safe to run often.
 #
 # Usage: tests/openapi/setup.sh
 set -euo pipefail
