@@ -286,7 +286,10 @@
       el('td', { class: 'err', 'data-field': 'error' }, t.error || '')));
     $('attempts-body').replaceChildren(...rows);
     show($('attempts-empty'), rows.length === 0);
-    show($('attempts-section'), true);
+    const section = $('attempts-section');
+    const first = section.hidden;
+    show(section, true);
+    if (first) section.scrollIntoView({ block: 'nearest' });
   }
 
   // ---- replay ----

@@ -132,19 +132,8 @@ static void teardown(void) {
 
 TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 1200);
 
-Test(openapi, responses_match_the_document) {
-    char base[128], e_base[160], e_key[200], e_admin[200];
-    base_url(base, sizeof(base));
-    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=%s", base);
-    snprintf(e_key, sizeof(e_key), "HERALD_TEST_KEY=%s", key_tenant);
-    snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", key_admin);
-    const char *env[] = {e_base, e_key, e_admin, NULL};
-    const char *argv[] = {"node", OPENAPI_DIR "/responses.mjs", NULL};
-    run("tests/openapi/responses.mjs", argv, env, SCRIPT_TIMEOUT_MS);
-}
-
 /* dead_letter: a webhook notification of tenant acme, made through the API
- * and then marked failed (as a worker would after its last attempt), with
+ * and then marked failed now (as a worker would after its last attempt), with
  * two attempts. Returns its id (caller frees with mem_free()). */
 static char *dead_letter(void) {
     char url[128], auth[200];
@@ -173,7 +162,49 @@ static char *dead_letter(void) {
     return id;
 }
 
+/* older_dead_letters: n more webhook dead letters of tenant acme (one batch),
+ * failed an hour ago, so they sort after dead_letter()'s on the list. */
+static void older_dead_letters(int n) {
+    char url[128], auth[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications/batch", api_port);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key_tenant);
+    const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
+    char *body = mem_alloc((size_t)n * 128 + 32);
+    size_t len = (size_t)sprintf(body, "{\"notifications\":[");
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(body + len,
+                               "%s{\"channel\":\"webhook\",\"recipient\":"
+                               "\"https://hooks.example.com/old/%d\",\"body\":\"{}\"}",
+                               i ? "," : "", i);
+    len += (size_t)sprintf(body + len, "]}");
+    struct it_resp r = it_http("POST", url, hdrs, body, len);
+    cr_assert_eq(r.status, 201, "batch: %ld %s", r.status, r.body);
+    it_resp_free(&r);
+    mem_free(body);
+    it_sql_exec("UPDATE notifications SET status = 'failed', attempts = 1, "
+                "failed_at = now() - interval '1 hour', updated_at = now(), in_stream = false, "
+                "last_error = 'HTTP 502' WHERE recipient LIKE $1",
+                "https://hooks.example.com/old/%", NULL);
+}
+
+Test(openapi, responses_match_the_document) {
+    char *id = dead_letter();
+    char base[128], e_base[160], e_key[200], e_admin[200], e_id[96];
+    snprintf(e_id, sizeof(e_id), "HERALD_TEST_DLQ_ID=%s", id);
+    mem_free(id);
+    base_url(base, sizeof(base));
+    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=%s", base);
+    snprintf(e_key, sizeof(e_key), "HERALD_TEST_KEY=%s", key_tenant);
+    snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", key_admin);
+    const char *env[] = {e_base, e_key, e_admin, e_id, "HERALD_TEST_DLQ_CHANNEL=webhook", NULL};
+    const char *argv[] = {"node", OPENAPI_DIR "/responses.mjs", NULL};
+    run("tests/openapi/responses.mjs", argv, env, SCRIPT_TIMEOUT_MS);
+}
+
+#define OLDER_DEAD_LETTERS 21 /* one more than the page's first page size */
+
 Test(openapi, admin_page_replays_a_dead_letter) {
+    older_dead_letters(OLDER_DEAD_LETTERS);
     char *id = dead_letter();
     char base[128], e_base[160], e_key[200], e_admin[200], e_id[96];
     base_url(base, sizeof(base));
@@ -181,12 +212,15 @@ Test(openapi, admin_page_replays_a_dead_letter) {
     snprintf(e_key, sizeof(e_key), "HERALD_TEST_KEY=%s", key_tenant);
     snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", key_admin);
     snprintf(e_id, sizeof(e_id), "HERALD_TEST_DLQ_ID=%s", id);
+    char e_more[64];
+    snprintf(e_more, sizeof(e_more), "HERALD_TEST_DLQ_MORE=%d", OLDER_DEAD_LETTERS);
     const char *env[] = {e_base,
                          e_key,
                          e_admin,
                          e_id,
                          "HERALD_TEST_DLQ_CHANNEL=webhook",
                          "HERALD_TEST_DLQ_ERROR=" HOSTILE_ERROR,
+                         e_more,
                          NULL};
     const char *argv[] = {"node", OPENAPI_DIR "/admin_page.mjs", NULL};
     run("tests/openapi/admin_page.mjs", argv, env, SCRIPT_TIMEOUT_MS);
@@ -198,5 +232,9 @@ Test(openapi, admin_page_replays_a_dead_letter) {
         it_sql_value("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id, NULL);
     cr_expect_str_eq(n, "2");
     mem_free(n);
+    /* "replay all" took the others */
+    char *left = it_sql_value("SELECT count(*) FROM notifications WHERE status = 'failed'", NULL);
+    cr_expect_str_eq(left, "0");
+    mem_free(left);
     mem_free(id);
 }

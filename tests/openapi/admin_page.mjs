@@ -11,6 +11,8 @@
 //   HERALD_TEST_DLQ_ID      a failed notification (dead letter) to find and replay, with
 //   HERALD_TEST_DLQ_CHANNEL its channel (default webhook) and
 //   HERALD_TEST_DLQ_ERROR   its last_error as stored (checked to show as text), optional.
+//   HERALD_TEST_DLQ_MORE    optional: how many older dead letters the channel also has
+//                           (more than 20: pagination is checked, then "replay all").
 //   Without HERALD_TEST_DLQ_ID the script makes one itself from HERALD_TEST_KEY and
 //   HERALD_TEST_DATABASE_URL (a webhook notification marked failed with psql).
 //   HERALD_TEST_CHROMIUM    the browser (default /usr/bin/chromium)
@@ -146,6 +148,21 @@ async function main() {
       if (dl.error) assert((await text('last_error')) === dl.error, `last_error cell: ${await text('last_error')}`);
     });
 
+    const more = Number(process.env.HERALD_TEST_DLQ_MORE || 0);
+    if (more + 1 > 20) {
+      await step('pagination: older dead letters on page 2, and back', async () => {
+        assert(await page.locator('#dlq-next').isEnabled(), 'no next page');
+        await page.click('#dlq-next');
+        await page.waitForFunction(() => document.querySelector('#dlq-page')?.textContent.startsWith('page 2'));
+        await page.waitForFunction((n) => document.querySelectorAll('#dlq-body tr[data-id]').length === n,
+          Math.min(more + 1 - 20, 20));
+        assert((await row.count()) === 0, 'the newest dead letter is on page 2');
+        await page.click('#dlq-prev');
+        await row.waitFor();
+        assert(await page.locator('#dlq-prev').isDisabled(), 'page 1 offers a newer page');
+      });
+    }
+
     await step('server text is shown as text, never as HTML', async () => {
       assert((await page.locator('#dlq-body img, #dlq-body [data-probe]').count()) === 0,
         'an element was created from data');
@@ -190,6 +207,20 @@ async function main() {
       const n = await res.json();
       assert(res.status === 200 && n.status === 'pending', `${res.status} ${JSON.stringify(n).slice(0, 200)}`);
     });
+
+    if (more > 0) {
+      await step('replay all, after confirming, empties the list', async () => {
+        await page.click('#dlq-replay-all');
+        await page.locator('#confirm[open]').waitFor();
+        assert(/EVERY/.test(await page.locator('#confirm-text').textContent()), 'dialog says every');
+        await page.click('#confirm-ok');
+        await page.waitForFunction((n) => document.querySelector('#status')?.textContent
+          .startsWith(`Replayed ${n} dead letters`), more);
+        await page.locator('#dlq-empty').waitFor({ state: 'visible' });
+        await page.waitForFunction((ch) => document.querySelector(
+          `#queues-body tr[data-channel="${ch}"] td[data-field="dead_letters"]`)?.textContent === '0', dl.channel);
+      });
+    }
 
     await step('the key lasts for the tab (reload), not for a new tab', async () => {
       await page.reload();

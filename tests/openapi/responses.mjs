@@ -7,6 +7,9 @@
 //   HERALD_TEST_BASE_URL   e.g. http://127.0.0.1:8080 (no trailing slash)
 //   HERALD_TEST_KEY        a tenant's (non-admin) API key
 //   HERALD_TEST_ADMIN_KEY  an admin API key
+//   HERALD_TEST_DLQ_ID     optional: a dead letter (failed, with attempts) of channel
+//   HERALD_TEST_DLQ_CHANNEL (default webhook), so that the dead-letter list and the
+//                          attempt history are checked with real rows, not only empty
 // Exit status 0 when every check passed; the last line is "N passed, N failed".
 import { randomUUID } from 'node:crypto';
 import { DOC, DOC_TEXT, Report, deref, env, pointerOf, validator } from './lib.mjs';
@@ -242,6 +245,22 @@ async function main() {
     'email,sms,push,webhook');
   for (const ch of ['email', 'sms', 'push', 'webhook']) {
     await expect(`dead letters of ${ch}`, 'GET', `/v1/admin/dlq/${ch}?limit=5`, 200, { key: ADMIN });
+  }
+  const dlqId = process.env.HERALD_TEST_DLQ_ID;
+  if (dlqId) {
+    const ch = process.env.HERALD_TEST_DLQ_CHANNEL || 'webhook';
+    const list = await expect('dead letters with a row', 'GET', `/v1/admin/dlq/${ch}?limit=100`, 200, { key: ADMIN });
+    const row = list.body && list.body.data.find((n) => n.id === dlqId);
+    same('the dead letter is listed, failed, with its tenant',
+      row ? `${row.status} ${typeof row.tenant} ${typeof row.failed_at}` : 'absent', 'failed string string');
+    const hist = await expect('attempts with rows', 'GET', `/v1/admin/notifications/${dlqId}/attempts`, 200, { key: ADMIN });
+    same('the attempt history has rows', Boolean(hist.body && hist.body.data.length > 0), true);
+    const tenant = row && row.tenant;
+    if (tenant) {
+      await expect('dead letters of one tenant', 'GET',
+        `/v1/admin/dlq/${ch}?tenant=${encodeURIComponent(tenant)}&limit=1`, 200, { key: ADMIN });
+    }
+    await expect('tenant attempts with rows', 'GET', `/v1/notifications/${dlqId}/attempts`, undefined, { key: KEY });
   }
   await expect('dead letters, unknown tenant', 'GET', '/v1/admin/dlq/email?tenant=no-such-tenant', 422, { key: ADMIN });
   await expect('dead letters, no such channel', 'GET', '/v1/admin/dlq/fax', 404, { key: ADMIN });
