@@ -1,0 +1,235 @@
+/* it_channels_email: what herald-worker --channel email puts on the SMTP wire and how it reads the
+ * server's replies, against tests/receivers/smtp_server.py. */
+#include "it_channels_support.h"
+
+static int smtp_port;
+static char smtp_url[64];
+
+static void setup(void) {
+    ct_setup();
+    smtp_port = it_free_port();
+    int control = it_free_port();
+    char sp[16], cp[16];
+    snprintf(sp, sizeof(sp), "%d", smtp_port);
+    snprintf(cp, sizeof(cp), "%d", control);
+    snprintf(smtp_url, sizeof(smtp_url), "HERALD_SMTP_URL=smtp://127.0.0.1:%d", smtp_port);
+    const char *args[] = {sp, cp, NULL};
+    ct_start_standin("smtp_server.py", control, args);
+}
+
+TestSuite(channels_email, .init = setup, .fini = wt_teardown, .timeout = 120);
+
+static pid_t start_email_worker(const char *const more[]) {
+    const char *env[16] = {smtp_url, "HERALD_SMTP_FROM=Herald Tests <herald@example.com>"};
+    int n = 2;
+    for (int i = 0; more && more[i] && n < 15; i++)
+        env[n++] = more[i];
+    env[n] = NULL;
+    return ct_start_worker("email", env);
+}
+
+/* the single message the server accepted */
+static struct json_object *only_message(struct json_object **all) {
+    *all = wt_requests(NULL);
+    cr_assert_eq(json_object_array_length(*all), 1, "messages: %zu",
+                 json_object_array_length(*all));
+    return json_object_array_get_idx(*all, 0);
+}
+
+Test(channels_email, exact_message_on_the_wire) {
+    char *id =
+        ct_insert("email", "ada@example.org", "Grüße, {{name}}",
+                  "Hello {{name}},\n.hidden line\n"
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                  "xxxxxxxxxxxxxxxxxxxx\nCafé = 5 €\n",
+                  "{\"name\":\"Ada\"}");
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+
+    struct json_object *all, *msg = only_message(&all);
+    cr_assert_str_eq(wt_str(msg, "mail_from"), "herald@example.com");
+    struct json_object *rcpt = json_object_object_get(msg, "rcpt_to");
+    cr_assert_eq(json_object_array_length(rcpt), 1);
+    cr_assert_str_eq(json_object_get_string(json_object_array_get_idx(rcpt, 0)), "ada@example.org");
+
+    /* the message as sent, with the Date line checked apart */
+    const char *m = wt_str(msg, "message");
+    const char *date = strstr(m, "\r\nDate: ");
+    cr_assert(date, "no Date header");
+    const char *date_end = strstr(date + 2, "\r\n");
+    char datev[64];
+    snprintf(datev, sizeof(datev), "%.*s", (int)(date_end - date - 8), date + 8);
+    struct tm tm = {0};
+    char *rest = strptime(datev, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    cr_assert(rest && *rest == '\0', "Date \"%s\" is not RFC 5322 UTC", datev);
+    cr_assert_lt(labs((long)(timegm(&tm) - time(NULL))), 300);
+    struct buf got = {0};
+    buf_append(&got, m, (size_t)(date - m));
+    buf_puts(&got, date_end);
+    struct buf want = {0};
+    buf_printf(&want,
+               "From: Herald Tests <herald@example.com>\r\n"
+               "To: ada@example.org\r\n"
+               "Subject: =?UTF-8?B?R3LDvMOfZSwgQWRh?=\r\n"
+               "Message-ID: <%s@example.com>\r\n"
+               "MIME-Version: 1.0\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: quoted-printable\r\n"
+               "\r\n"
+               "Hello Ada,\r\n"
+               ".hidden line\r\n"
+               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=\r\n"
+               "xxxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+               "Caf=C3=A9 =3D 5 =E2=82=AC\r\n",
+               id);
+    cr_assert_str_eq(got.data, want.data);
+
+    /* on the wire: the line starting with "." was dot-stuffed by the client,
+     * every line ends CRLF and none is long */
+    const char *raw = wt_str(msg, "raw");
+    cr_assert(strstr(raw, "\r\n..hidden line\r\n"), "not dot-stuffed");
+    size_t line = 0;
+    for (const char *p = raw; *p; p++) {
+        if (*p == '\r') {
+            cr_assert_eq(p[1], '\n', "bare CR");
+            cr_assert_leq(line, 78);
+            line = 0;
+            p++;
+        } else {
+            cr_assert_neq(*p, '\n', "bare LF");
+            cr_assert_lt((unsigned char)*p, 0x80, "8-bit byte on the wire");
+            line++;
+        }
+    }
+    char *outcomes = ct_outcomes(id);
+    cr_assert_str_eq(outcomes, "success:250");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    mem_free(outcomes);
+    buf_free(&got);
+    buf_free(&want);
+    json_object_put(all);
+    mem_free(id);
+}
+
+Test(channels_email, temporary_failure_at_rcpt_is_retried) {
+    wt_control("{\"recipient\": \"grey@example.org\","
+               " \"rcpt\": [\"451 4.7.1 Greylisted, try again later\"]}");
+    char *id = ct_insert("email", "grey@example.org", "Hi", "x", NULL);
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    char *outcomes = ct_outcomes(id);
+    cr_assert_str_eq(outcomes, "retry:451,success:250");
+    char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
+                             " AND attempt = 1",
+                             id, NULL);
+    cr_assert(err && strstr(err, "451") && strstr(err, "RCPT TO") && strstr(err, "Greylisted"),
+              "error: %s", err);
+    struct json_object *all;
+    only_message(&all);
+    json_object_put(all);
+    mem_free(err);
+    mem_free(outcomes);
+    mem_free(id);
+}
+
+Test(channels_email, always_temporary_is_dead_lettered_after_max_attempts) {
+    char *id = ct_insert("email", "tempfail@example.org", "Hi", "x", NULL);
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    char *outcomes = ct_outcomes(id);
+    cr_assert_str_eq(outcomes, "retry:451,retry:451,failed:451");
+    mem_free(outcomes);
+    mem_free(id);
+}
+
+Test(channels_email, rejected_recipient_fails_at_once) {
+    char *id = ct_insert("email", "reject@example.org", "Hi", "x", NULL);
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, "550") && strstr(err, "recipient"), "last_error: %s", err);
+    char *outcomes = ct_outcomes(id);
+    cr_assert_str_eq(outcomes, "failed:550");
+    cr_assert(ct_dlq_has("email", id));
+    cr_assert_eq(wt_count(NULL), 0);
+    mem_free(outcomes);
+    mem_free(err);
+    mem_free(id);
+}
+
+Test(channels_email, rejected_at_end_of_data_fails_at_once) {
+    wt_control("{\"recipient\": \"spamtrap@example.org\","
+               " \"data\": [\"554 5.6.0 Message content rejected\"]}");
+    char *id = ct_insert("email", "spamtrap@example.org", "Hi", "x", NULL);
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, "554 at end of data"), "last_error: %s", err);
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    mem_free(err);
+    mem_free(id);
+}
+
+static bool three_sessions(void *arg) {
+    (void)arg;
+    char *u = wt_url("/_sessions");
+    struct it_resp r = it_http("GET", u, NULL, NULL, 0);
+    mem_free(u);
+    struct json_object *s = json_tokener_parse(r.body);
+    it_resp_free(&r);
+    int n = s ? (int)json_object_array_length(s) : 0;
+    json_object_put(s);
+    return n >= 3;
+}
+
+Test(channels_email, auth_failure_does_not_use_attempts) {
+    wt_control("{\"auth\": \"535 5.7.8 Authentication credentials invalid\"}");
+    char *id = ct_insert("email", "ada@example.org", "Hi", "x", NULL);
+    const char *env[] = {"HERALD_SMTP_USER=herald", "HERALD_SMTP_PASSWORD=s3cr3t-pw-for-tests",
+                         NULL};
+    pid_t pid = start_email_worker(env);
+    /* several refusals, none counted */
+    cr_assert(it_eventually(three_sessions, NULL, 30000), "fewer than 3 SMTP sessions");
+    char *status = wt_field(id, "status");
+    cr_assert_str_eq(status, "pending");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 0);
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, "535"), "last_error: %s", err);
+
+    /* the password is right again: sent, one attempt used */
+    wt_control("{\"auth\": null, \"users\": {\"herald\": \"s3cr3t-pw-for-tests\"}}");
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    struct json_object *all, *msg = only_message(&all);
+    cr_assert_str_eq(wt_str(msg, "auth_user"), "herald");
+    cr_assert_not(ct_log_has(pid, "s3cr3t-pw-for-tests"), "the password reached the log");
+    json_object_put(all);
+    mem_free(err);
+    mem_free(status);
+    mem_free(id);
+}
+
+Test(channels_email, unreachable_server_is_retried) {
+    char url[64];
+    snprintf(url, sizeof(url), "HERALD_SMTP_URL=smtp://127.0.0.1:%d", it_free_port());
+    char *id = ct_insert("email", "ada@example.org", "Hi", "x", NULL);
+    const char *env[] = {url, NULL};
+    ct_start_worker("email", env);
+    cr_assert(wt_wait_status(id, "failed", 30000), "not dead-lettered");
+    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    char *outcomes = ct_outcomes(id);
+    cr_assert_str_eq(outcomes, "retry:0,retry:0,failed:0");
+    mem_free(outcomes);
+    mem_free(id);
+}
+
+Test(channels_email, bad_from_stops_start_up) {
+    const char *env[] = {smtp_url, "HERALD_SMTP_FROM=not an address", NULL};
+    pid_t pid = ct_start_worker("email", env);
+    int st = it_wait_exit(pid, 10000);
+    wt.workers[--wt.nworkers] = 0;
+    cr_assert_eq(st, 3, "exit %d", st);
+    cr_assert(ct_log_has(pid, "HERALD_SMTP_FROM"));
+}

@@ -1,0 +1,119 @@
+/* it_channels_support: what the email, SMS and push integration tests share on
+ * top of it_worker_support.h: a provider stand-in in place of the webhook
+ * receiver (its control port is wt.port, so wt_control and wt_requests talk
+ * to it), rows of any channel, and workers of any channel. */
+#ifndef HERALD_TESTS_IT_CHANNELS_SUPPORT_H
+#define HERALD_TESTS_IT_CHANNELS_SUPPORT_H
+
+#include "it_worker_support.h"
+
+/* ct_setup: an empty database and Redis and the tenant "acme"; no stand-in yet. */
+static inline void ct_setup(void) {
+    it_require_stack();
+    memset(&wt, 0, sizeof(wt));
+    it_reset_db();
+    it_redis_flush();
+    wt_tenant();
+}
+
+/* ct_start_standin: runs tests/receivers/<script> with the given port
+ * arguments (NULL-terminated strings) and waits until http_port answers
+ * /_health; http_port becomes wt.port. */
+static inline void ct_start_standin(const char *script, int http_port, const char *const args[]) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/receivers/%s", HERALD_SOURCE_DIR, script);
+    const char *argv[8] = {"python3", path};
+    int n = 2;
+    for (int i = 0; args && args[i] && n < 7; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    wt.port = http_port;
+    wt.receiver = it_spawn(argv, NULL);
+    char *h = wt_url("/_health");
+    cr_assert(it_wait_http_ok(h, 10000), "%s did not start", script);
+    mem_free(h);
+}
+
+/* ct_insert: a due row of channel as the API stores it, added to the
+ * channel's stream; returns its id (mem_free). subject and metadata may be NULL. */
+static inline char *ct_insert(const char *channel, const char *recipient, const char *subject,
+                              const char *body, const char *metadata) {
+    char tenant[32];
+    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
+    char *id = it_sql_value(
+        "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata,"
+        " created_at, updated_at, due_at, in_stream, enqueued_at)"
+        " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, now(), now(), now(), true, now())"
+        " RETURNING id",
+        tenant, channel, recipient, subject ? subject : IT_SQL_NULL, body,
+        metadata ? metadata : IT_SQL_NULL, NULL);
+    redisReply *r = it_redis_cmd("XADD herald:stream:%s * id %s", channel, id);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
+    freeReplyObject(r);
+    return id;
+}
+
+/* ct_start_worker: herald-worker --channel channel with wt_env and extra ("K=V", NULL-terminated).
+ */
+static inline pid_t ct_start_worker(const char *channel, const char *const extra[]) {
+    const char *env[40];
+    int n = 0;
+    for (int i = 0; wt_env[i]; i++) {
+        size_t klen = strcspn(wt_env[i], "=") + 1;
+        bool overridden = false;
+        for (int k = 0; extra && extra[k]; k++)
+            overridden |= strncmp(extra[k], wt_env[i], klen) == 0;
+        if (!overridden)
+            env[n++] = wt_env[i];
+    }
+    for (int i = 0; extra && extra[i] && n < 39; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    const char *argv[] = {"herald-worker", "--channel", channel, "--concurrency", "8", NULL};
+    pid_t pid = it_spawn(argv, env);
+    cr_assert_lt(wt.nworkers, WT_MAX_WORKERS);
+    wt.workers[wt.nworkers++] = pid;
+    return pid;
+}
+
+/* ct_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
+static inline char *ct_outcomes(const char *id) {
+    char *s = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0), ','"
+                           " ORDER BY attempt) FROM delivery_attempts WHERE notification_id = $1",
+                           id, NULL);
+    return s ? s : mem_strdup("");
+}
+
+/* ct_log_has: true when the worker's log file contains needle. */
+static inline bool ct_log_has(pid_t pid, const char *needle) {
+    char *path = it_log_path("herald-worker", pid);
+    FILE *f = fopen(path, "rb");
+    mem_free(path);
+    if (!f)
+        return false;
+    struct buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    bool found = b.data && strstr(b.data, needle);
+    buf_free(&b);
+    return found;
+}
+
+/* ct_dlq_has: true when herald:dlq:<channel> holds an entry for id. */
+static inline bool ct_dlq_has(const char *channel, const char *id) {
+    redisReply *r = it_redis_cmd("XRANGE herald:dlq:%s - +", channel);
+    bool found = false;
+    for (size_t e = 0; r && r->type == REDIS_REPLY_ARRAY && e < r->elements; e++) {
+        redisReply *fields = r->element[e]->element[1];
+        for (size_t i = 0; i + 1 < fields->elements; i += 2)
+            if (!strcmp(fields->element[i]->str, "id") && !strcmp(fields->element[i + 1]->str, id))
+                found = true;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+#endif

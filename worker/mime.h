@@ -1,0 +1,64 @@
+/* mime: builds the RFC 5322 text/plain message the email channel sends; pure
+ * functions, no I/O. The output is safe for SMTP whatever the inputs hold:
+ * CRLF line ends only, 7-bit, lines of at most 78 characters in the body, no
+ * header a caller's text can add to. Dot-stuffing is left to the SMTP client. */
+#ifndef HERALD_WORKER_MIME_H
+#define HERALD_WORKER_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+
+#define MIME_ADDR_MAX 254 /* an address's length limit (RFC 5321, as API.md validates) */
+#define MIME_ADDR_LEN (MIME_ADDR_MAX + 1)
+
+/* A sender as configured: "addr" or "Display Name <addr>". */
+struct mime_from {
+    char addr[MIME_ADDR_LEN]; /* the envelope and header address */
+    char name[MIME_ADDR_LEN]; /* the display name, "" when none; printable ASCII */
+    const char *domain;       /* points into addr, after the '@' */
+};
+
+/* The parts of one message; every pointer is borrowed for the call. */
+struct mime_msg {
+    const struct mime_from *from;
+    const char *to;      /* recipient address, NUL-terminated */
+    const char *subject; /* subject_len bytes of UTF-8, not NUL-terminated; NULL: none */
+    size_t subject_len;
+    const char *body; /* body_len bytes of UTF-8 text, not NUL-terminated */
+    size_t body_len;
+    const char *msg_id_local; /* left part of Message-ID (the notification id) */
+    int64_t date_ms;          /* Date header, wall clock ms; written in UTC (+0000) */
+};
+
+/* mime_addr_valid: true when addr is a plain ASCII address that is safe to
+ * put in a header or an SMTP command: local@domain, 3..254 characters, one
+ * '@', nothing outside the printable set and none of space, quotes, ",;:<>()[]\". */
+bool mime_addr_valid(const char *addr);
+
+/* mime_parse_from: reads HERALD_SMTP_FROM's value into out. Returns 0, or -1
+ * with a short reason in err (errlen bytes) when the address is not valid or
+ * the display name is not printable ASCII. */
+int mime_parse_from(const char *value, struct mime_from *out, char *err, size_t errlen);
+
+/* mime_build: appends the whole message (headers, blank line, body) to out:
+ * From, To, Subject (RFC 2047 "B" encoded-words of UTF-8 when it is not
+ * plain printable ASCII, folded when long; control characters become
+ * spaces), Date, Message-ID <msg_id_local@from domain>, MIME-Version 1.0,
+ * Content-Type text/plain; charset=utf-8, Content-Transfer-Encoding
+ * quoted-printable. Body line breaks (LF or CRLF) become CRLF; any other
+ * CR, and every non-ASCII or control byte, is encoded. Returns 0, or -1 with
+ * err filled and out untouched when the To address is not mime_addr_valid or
+ * msg_id_local holds anything but [A-Za-z0-9.-]. Aborts on out-of-memory
+ * like buf_append; sizes are bounded by API.md's limits (body <= 10000
+ * characters makes at most about 120 KB). */
+int mime_build(const struct mime_msg *m, struct buf *out, char *err, size_t errlen);
+
+/* mime_date: RFC 5322 date-time of ms (UTC), e.g. "Tue, 24 Nov 2026 10:00:00 +0000",
+ * into out (MIME_DATE_LEN bytes). */
+#define MIME_DATE_LEN 40
+void mime_date(int64_t ms, char *out);
+
+#endif
