@@ -4,6 +4,7 @@
 #include "common/config.h"
 #include "common/hmap.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "common/retry.h"
 #include "common/stream.h"
@@ -87,6 +88,8 @@ struct eng {
     struct event *flush;
     struct batch *batches;
     struct eng_metrics m;
+    struct metrics *reg; /* borrowed; NULL: counters only */
+    char labels[32];     /* channel="..." */
     bool db_failing;
     bool draining, abandoned, drained;
     struct event *drain_check;
@@ -96,6 +99,32 @@ struct eng {
 
 static void eng_claim_send(struct batch *b);
 static void eng_record_send(struct batch *b);
+
+void eng_set_metrics(eng *e, struct metrics *m) {
+    e->reg = m;
+    snprintf(e->labels, sizeof(e->labels), "channel=\"%s\"", notif_channel_name(e->ch));
+}
+
+/* eng_count_outcome: the Prometheus side of a recorded outcome. */
+static void eng_count_outcome(eng *e, const struct job *j, int64_t now_ms) {
+    if (!e->reg)
+        return;
+    static const char *const names[] = {"sent", "retry", "failed", "deferred"};
+    const char *outcome = j->kind == LK_SUCCESS ? names[0]
+                          : j->kind == LK_RETRY ? names[1]
+                          : j->kind == LK_FAILED ? names[2]
+                                                 : names[3];
+    char labels[64];
+    snprintf(labels, sizeof(labels), "%s,outcome=\"%s\"", e->labels, outcome);
+    metrics_add(e->reg, "herald_deliveries_total", labels, 1);
+    if (j->kind == LK_RETRY)
+        metrics_add(e->reg, "herald_retries_total", e->labels, 1);
+    if (j->kind == LK_FAILED)
+        metrics_add(e->reg, "herald_dead_letters_total", e->labels, 1);
+    if (j->kind == LK_SUCCESS && j->created_ms > 0 && now_ms >= j->created_ms)
+        metrics_observe(e->reg, "herald_end_to_end_seconds", e->labels,
+                        (double)(now_ms - j->created_ms) / 1000.0);
+}
 
 static void job_set_state(struct job *j, enum job_state s) {
     if ((unsigned)s >= JS_STATE_COUNT)
@@ -294,8 +323,11 @@ static void job_decide(struct job *j) {
         }
         break;
     }
-    if (r->auth_error)
+    if (r->auth_error) {
         e->m.auth_failures++;
+        if (e->reg)
+            metrics_add(e->reg, "herald_provider_auth_failures_total", e->labels, 1);
+    }
 }
 
 static void job_xfer_cb(void *arg, CURLcode code, bool started) {
@@ -341,6 +373,9 @@ static void job_xfer_cb(void *arg, CURLcode code, bool started) {
     e->ops->classify(e->ops_state, &m, &j->req, &resp, &j->res);
     j->started_ms = now - elapsed;
     j->duration_ms = (int)elapsed;
+    if (e->reg)
+        metrics_observe(e->reg, "herald_delivery_duration_seconds", e->labels,
+                        (double)elapsed / 1000.0);
     job_release_attempt(j);
     job_decide(j);
     job_queue_outcome(j);
@@ -479,6 +514,7 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
         }
         const char *tenant = db_get(r->res, row, LR_TENANT);
         int64_t now_ms = strtoll(db_get(r->res, row, LR_NOW_MS), NULL, 10);
+        eng_count_outcome(e, j, now_ms);
         switch (j->kind) {
         case LK_SUCCESS:
             e->m.sent++;

@@ -44,6 +44,14 @@ void eng_drain(eng *e, void (*done)(void *arg), void *arg);
  * Call before db_close/rds_close. */
 void eng_abandon(eng *e);
 
+/* eng_set_metrics: from now on every recorded outcome also moves m's
+ * herald_deliveries_total, herald_delivery_duration_seconds,
+ * herald_end_to_end_seconds, herald_retries_total, herald_dead_letters_total
+ * and herald_provider_auth_failures_total (families the caller defines). m is
+ * borrowed and must outlive the engine. */
+struct metrics;
+void eng_set_metrics(eng *e, struct metrics *m);
+
 /* eng_metrics: borrowed; valid until eng_free. */
 const struct eng_metrics *eng_metrics(const eng *e);
 

@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "worker/dlv.h"
 #include "worker/engine.h"
+#include "worker/wmetrics.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -30,6 +31,7 @@ struct wk {
     rds *rd, *wr;
     sweep *sw;
     eng *e;
+    wmetrics *wm;
     struct event *sigterm, *sigint, *grace;
     bool stopping;
 };
@@ -180,6 +182,14 @@ int main(int argc, char **argv) {
     sweep_channels_mask(w.sw, 1u << ch);
     w.e = eng_new(w.base, &w.cfg, w.d, w.rd, w.wr, (enum notif_channel)ch, ops, ops_state, consumer,
                   (int)concurrency);
+    w.wm = wmetrics_start(w.base, w.e, w.d, w.wr, (enum notif_channel)ch, w.cfg.metrics_listen,
+                          err, sizeof(err));
+    if (!w.wm) {
+        /* a worker without its metrics listener would be invisible: stop */
+        HLOG(HLOG_ERROR, "worker.listen_failed", NULL, "%s", err);
+        fprintf(stderr, "herald-worker: %s\n", err);
+        return 1;
+    }
     w.sigterm = evsignal_new(w.base, SIGTERM, wk_signal_cb, &w);
     w.sigint = evsignal_new(w.base, SIGINT, wk_signal_cb, &w);
     w.grace = evtimer_new(w.base, wk_grace_cb, &w);
@@ -198,6 +208,7 @@ int main(int argc, char **argv) {
     rds_close(w.rd);
     rds_close(w.wr);
     event_base_loop(w.base, EVLOOP_NONBLOCK);
+    wmetrics_stop(w.wm); /* after every engine callback has run */
     const struct eng_metrics *m = eng_metrics(w.e);
     HLOG(HLOG_INFO, "worker.stopped", &(struct hlog_ctx){.channel = channel},
          "sent %llu, retried %llu, failed %llu, reclaimed %llu, left %d",

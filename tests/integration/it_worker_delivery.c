@@ -252,3 +252,42 @@ Test(worker_delivery, private_address_refused) {
     mem_free(err);
     mem_free(id);
 }
+
+static double wm_value(const char *text, const char *series) {
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
+}
+
+Test(worker_delivery, metrics_move) {
+    int port = it_free_port();
+    char listen[64];
+    snprintf(listen, sizeof(listen), "HERALD_METRICS_LISTEN=127.0.0.1:%d", port);
+    const char *extra[] = {listen, NULL};
+    wt_start_worker(extra);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+    cr_assert(it_wait_http_ok(url, 10000), "worker /healthz");
+    wt_control("{\"path\": \"/hooks/m\", \"responses\": [500, 200]}");
+    char *id = wt_enqueue("/hooks/m", "{\"m\":1}");
+    cr_assert(wt_wait_status(id, "sent", 30000));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    struct it_resp r = it_http("GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"),
+                 1, "%s", r.body);
+    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"retry\"}"),
+                 1);
+    cr_expect_eq(wm_value(r.body, "herald_retries_total{channel=\"webhook\"}"), 1);
+    cr_expect_eq(wm_value(r.body, "herald_end_to_end_seconds_count{channel=\"webhook\"}"), 1);
+    cr_expect_eq(wm_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"),
+                 2);
+    cr_expect_eq(wm_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    it_resp_free(&r);
+    mem_free(id);
+}

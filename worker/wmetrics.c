@@ -1,0 +1,172 @@
+/* wmetrics: Prometheus metrics for herald-worker. */
+#include "worker/wmetrics.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "common/stream.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WMETRICS_POLL_MS 5000
+
+static const double wm_provider[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                     0.5,   1,    2.5,   5,    10,  30};
+static const double wm_e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,  5,
+                                10,   30,   60,  300,  900, 3600, 21600, 86400};
+
+struct wmetrics {
+    metrics *m;
+    struct metrics_srv *srv;
+    eng *e;
+    db *d;
+    rds *r;
+    enum notif_channel ch;
+    char labels[32];
+    struct event *poll;
+    bool polling; /* a Redis reply is owed to us */
+    bool stopping;
+    long long stream_length, lag; /* -1: unknown */
+};
+
+static void wm_refresh(void *arg, metrics *m) {
+    wmetrics *w = arg;
+    const struct eng_metrics *em = eng_metrics(w->e);
+    metrics_set(m, "herald_in_flight", w->labels, em->in_flight);
+    metrics_set(m, "herald_reclaimed_total", w->labels, (double)em->reclaimed);
+    metrics_set(m, "herald_dependency_up", "dep=\"postgres\"", db_up(w->d) ? 1 : 0);
+    metrics_set(m, "herald_dependency_up", "dep=\"redis\"", rds_up(w->r) ? 1 : 0);
+    if (w->stream_length >= 0)
+        metrics_set(m, "herald_stream_length", w->labels, (double)w->stream_length);
+    if (w->lag >= 0)
+        metrics_set(m, "herald_stream_lag", w->labels, (double)w->lag);
+}
+
+static void wm_free(wmetrics *w) {
+    event_free(w->poll);
+    metrics_free(w->m);
+    mem_free(w);
+}
+
+/* wm_groups: XINFO GROUPS reply -> the "herald" group's lag. */
+static void wm_groups(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    wmetrics *w = arg;
+    w->polling = false;
+    if (w->stopping) {
+        wm_free(w);
+        return;
+    }
+    w->lag = -1;
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        redisReply *g = reply->element[i];
+        bool ours = false;
+        long long lag = -1;
+        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements; k += 2) {
+            const char *key = g->element[k]->str;
+            redisReply *v = g->element[k + 1];
+            if (!key)
+                continue;
+            if (!strcmp(key, "name") && v->str && !strcmp(v->str, STREAM_GROUP))
+                ours = true;
+            if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER)
+                lag = v->integer;
+        }
+        if (ours)
+            w->lag = lag;
+    }
+}
+
+static void wm_xlen(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    wmetrics *w = arg;
+    if (w->stopping) {
+        w->polling = false;
+        wm_free(w);
+        return;
+    }
+    w->stream_length = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    char key[STREAM_KEY_LEN];
+    stream_key(w->ch, key);
+    const char *argv[] = {"XINFO", "GROUPS", key};
+    rds_command(w->r, wm_groups, w, 3, argv, NULL);
+}
+
+static void wm_poll(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    wmetrics *w = arg;
+    if (w->polling || !rds_up(w->r))
+        return;
+    w->polling = true;
+    char key[STREAM_KEY_LEN];
+    stream_key(w->ch, key);
+    const char *argv[] = {"XLEN", key};
+    rds_command(w->r, wm_xlen, w, 2, argv, NULL);
+}
+
+wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum notif_channel ch,
+                         const char *listen, char *err, size_t errlen) {
+    wmetrics *w = mem_calloc(1, sizeof(*w));
+    w->m = metrics_new();
+    w->e = e;
+    w->d = d;
+    w->r = r;
+    w->ch = ch;
+    w->stream_length = w->lag = -1;
+    snprintf(w->labels, sizeof(w->labels), "channel=\"%s\"", notif_channel_name(ch));
+    metrics *m = w->m;
+    metrics_define(m, "herald_deliveries_total", METRICS_COUNTER,
+                   "Delivery attempts by channel and outcome (sent, retry, failed, deferred).",
+                   NULL, 0);
+    metrics_define(m, "herald_delivery_duration_seconds", METRICS_HISTOGRAM,
+                   "Time of the provider call of one attempt.", wm_provider,
+                   sizeof(wm_provider) / sizeof(double));
+    metrics_define(m, "herald_end_to_end_seconds", METRICS_HISTOGRAM,
+                   "Time from acceptance (created_at) to sent.", wm_e2e,
+                   sizeof(wm_e2e) / sizeof(double));
+    metrics_define(m, "herald_retries_total", METRICS_COUNTER, "Attempts that will be retried.",
+                   NULL, 0);
+    metrics_define(m, "herald_dead_letters_total", METRICS_COUNTER,
+                   "Notifications that failed for good.", NULL, 0);
+    metrics_define(m, "herald_provider_auth_failures_total", METRICS_COUNTER,
+                   "Attempts refused for Herald's own provider credentials.", NULL, 0);
+    metrics_define(m, "herald_reclaimed_total", METRICS_COUNTER,
+                   "Stream entries taken over from dead or stuck consumers.", NULL, 0);
+    metrics_define(m, "herald_in_flight", METRICS_GAUGE,
+                   "Entries held by this worker, from read to acknowledgement.", NULL, 0);
+    metrics_define(m, "herald_stream_length", METRICS_GAUGE, "Entries in the channel's stream.",
+                   NULL, 0);
+    metrics_define(m, "herald_stream_lag", METRICS_GAUGE,
+                   "Entries not yet read by the consumer group.", NULL, 0);
+    metrics_define(m, "herald_dependency_up", METRICS_GAUGE,
+                   "1 while the dependency is connected, by dep.", NULL, 0);
+    metrics_on_render(m, wm_refresh, w);
+    eng_set_metrics(e, m);
+    w->poll = event_new(base, -1, EV_PERSIST, wm_poll, w);
+    struct timeval tv = {WMETRICS_POLL_MS / 1000, 0};
+    event_add(w->poll, &tv);
+    if (listen) {
+        w->srv = metrics_srv_start(base, listen, m, err, errlen);
+        if (!w->srv) {
+            wm_free(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+void wmetrics_stop(wmetrics *w) {
+    if (!w)
+        return;
+    metrics_srv_stop(w->srv);
+    w->srv = NULL;
+    if (w->polling) {
+        /* freed by the Redis reply, which rds_close hands back */
+        w->stopping = true;
+        event_del(w->poll);
+        return;
+    }
+    wm_free(w);
+}
