@@ -6,7 +6,11 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct dlv_ops *const dlv_channels[] = {&dlv_webhook_ops, &dlv_email_ops};
+static const struct dlv_ops *const dlv_channels[] = {
+    &dlv_webhook_ops,
+    &dlv_email_ops,
+    &dlv_sms_ops,
+};
 
 const struct dlv_ops *dlv_find(const char *name) {
     for (size_t i = 0; i < sizeof(dlv_channels) / sizeof(dlv_channels[0]); i++)

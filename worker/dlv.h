@@ -99,5 +99,6 @@ bool dlv_http_header(const char *headers, const char *name, char *out, size_t ou
 /* Channels. */
 extern const struct dlv_ops dlv_webhook_ops;
 extern const struct dlv_ops dlv_email_ops;
+extern const struct dlv_ops dlv_sms_ops;
 
 #endif

@@ -1,0 +1,56 @@
+/* provider: helpers shared by the HTTP provider channels. */
+#include "worker/provider.h"
+#include "common/retry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int prov_host_key(const char *url, char *out, size_t outlen) {
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    CURLU *u = curl_url();
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+bool prov_transport_failed(const struct dlv_resp *resp, const char *what, int timeout_ms,
+                           struct dlv_result *res) {
+    if (resp->code == CURLE_OK)
+        return false;
+    res->outcome = DLV_RETRY;
+    res->status_code = (int)resp->status;
+    if (resp->code == CURLE_OPERATION_TIMEDOUT)
+        snprintf(res->error, sizeof(res->error), "%s: timed out after %d ms", what, timeout_ms);
+    else
+        snprintf(res->error, sizeof(res->error), "%s: %s", what,
+                 resp->curl_error[0] ? resp->curl_error : curl_easy_strerror(resp->code));
+    return true;
+}
+
+void prov_retry_after(const struct dlv_resp *resp, struct dlv_result *res) {
+    char ra[128];
+    if (dlv_http_header(resp->headers, "Retry-After", ra, sizeof(ra)))
+        res->retry_after_ms = retry_after_parse(ra, resp->now_ms);
+}
+
+void prov_clean(char *out, size_t outlen, const char *s, size_t n) {
+    if (outlen == 0)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; s && i < n && k + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[k++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
+    }
+    out[k] = '\0';
+}
