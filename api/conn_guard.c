@@ -39,11 +39,12 @@ struct guard {
     int max_conns;
     int read_timeout_ms;
     bool paused;
+    bool closed; /* guard_stop_accepting was called */
     int64_t cut_total;
 };
 
 static void guard_update_listener(struct guard *g) {
-    if (!g->lev)
+    if (!g->lev || g->closed)
         return;
     if (!g->paused && g->open >= (size_t)g->max_conns) {
         evconnlistener_disable(g->lev);
@@ -132,6 +133,12 @@ void guard_request_done(struct guard *g, struct evhttp_connection *conn) {
         c->deadline_ms = util_mono_ms() + g->read_timeout_ms;
 }
 
+void guard_stop_accepting(struct guard *g) {
+    g->closed = true;
+    evtimer_del(g->resume);
+    evconnlistener_disable(g->lev);
+}
+
 size_t guard_connections(const struct guard *g) {
     return g->open;
 }
@@ -140,7 +147,7 @@ static void guard_resume_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct guard *g = arg;
-    if (g->open < (size_t)g->max_conns) {
+    if (!g->closed && g->open < (size_t)g->max_conns) {
         evconnlistener_enable(g->lev);
         g->paused = false;
     }

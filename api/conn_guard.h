@@ -28,6 +28,10 @@ void guard_stop(struct guard *g);
 void guard_request_started(struct guard *g, struct evhttp_connection *conn);
 void guard_request_done(struct guard *g, struct evhttp_connection *conn);
 
+/* guard_stop_accepting: closes the door for good (shutdown); open
+ * connections are served until they close. */
+void guard_stop_accepting(struct guard *g);
+
 /* guard_connections: connections open now. */
 size_t guard_connections(const struct guard *g);
 

@@ -27,6 +27,7 @@ struct http_srv {
     struct evhttp *http;
     struct guard *guard;
     const struct api_route *routes;
+    size_t inflight; /* requests read and not yet answered */
 };
 
 static const char *http_srv_method_name(enum evhttp_cmd_type m) {
@@ -64,6 +65,7 @@ static void http_srv_conn_closed(struct evhttp_connection *conn, void *arg) {
 }
 
 static void api_req_free(struct api_req *r) {
+    r->srv->inflight--;
     evhttp_clear_headers(&r->query);
     evhttp_clear_headers(&r->extra);
     mem_free(r->path);
@@ -340,6 +342,7 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
         util_uuid_fmt(id, r->req_id);
     }
     r->srv = srv;
+    srv->inflight++;
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     if (conn)
         evhttp_connection_set_closecb(conn, http_srv_conn_closed, r);
@@ -446,6 +449,14 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
     }
     srv->http = http;
     return srv;
+}
+
+void http_srv_stop_accepting(struct http_srv *srv) {
+    guard_stop_accepting(srv->guard);
+}
+
+size_t http_srv_inflight(const struct http_srv *srv) {
+    return srv->inflight;
 }
 
 void http_srv_stop(struct http_srv *srv) {

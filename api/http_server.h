@@ -60,6 +60,10 @@ struct api_route {
  * filled on failure. Caller frees with http_srv_stop(). */
 struct http_srv *http_srv_start(struct api_app *app, const char *listen,
                                 const struct api_route *routes, char *err, size_t errlen);
+/* http_srv_stop_accepting: no new connections from now on (SIGTERM). */
+void http_srv_stop_accepting(struct http_srv *srv);
+/* http_srv_inflight: requests read and not yet answered. */
+size_t http_srv_inflight(const struct http_srv *srv);
 /* http_srv_stop: closes the listener and every connection. */
 void http_srv_stop(struct http_srv *srv);
 

@@ -44,8 +44,10 @@ static void api_drain_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct api_main *m = arg;
-    /* wait until every accepted notification got its commit answered */
-    if (writer_pending(m->app.writer) == 0 || util_mono_ms() >= m->drain_deadline)
+    /* wait until every request read has been answered (and so every
+     * accepted notification got its commit) */
+    if ((http_srv_inflight(m->http) == 0 && writer_pending(m->app.writer) == 0) ||
+        util_mono_ms() >= m->drain_deadline)
         event_base_loopexit(m->app.base, NULL);
 }
 
@@ -57,7 +59,8 @@ static void api_signal_cb(evutil_socket_t sig, short what, void *arg) {
         return;
     }
     m->app.shutting_down = true;
-    HLOG(HLOG_INFO, "api.shutdown", NULL, "signal %d: draining", (int)sig);
+    HLOG(HLOG_INFO, "api.shutdown", NULL, "signal %d: no new connections; draining", (int)sig);
+    http_srv_stop_accepting(m->http);
     m->drain_deadline = util_mono_ms() + m->app.cfg->shutdown_grace_ms;
     m->drain = event_new(m->app.base, -1, EV_PERSIST, api_drain_cb, m);
     struct timeval tv = {0, 50000};

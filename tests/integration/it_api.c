@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static pid_t api_pid;
@@ -654,5 +655,30 @@ Test(api, cors_only_for_configured_origins) {
     cr_expect_str_eq(acao, "https://app.example");
     mem_free(acao);
     it_resp_free(&r);
+    mem_free(u);
+}
+
+Test(api, sigterm_stops_accepting_and_answers_in_flight) {
+    /* a request waiting on a stopped database is still answered after SIGTERM */
+    it_stack("pg-stop");
+    char *u = url("/readyz");
+    pid_t child = fork();
+    if (child == 0) {
+        struct it_resp r = it_http("GET", u, NULL, NULL, 0);
+        _exit(r.status == 503 ? 0 : 1);
+    }
+    usleep(200 * 1000);
+    it_kill(api_pid, SIGTERM);
+    usleep(200 * 1000);
+    struct it_resp r = it_http("GET", u, NULL, NULL, 0);
+    cr_expect_eq(r.status, 0, "new connections are refused after SIGTERM, got %ld", r.status);
+    it_resp_free(&r);
+    int st;
+    cr_expect_eq(waitpid(child, &st, 0), child);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the in-flight request got its answer");
+    cr_expect_eq(it_wait_exit(api_pid, 20000), 0);
+    api_pid = 0;
+    it_stack("pg-start");
+    it_db_close();
     mem_free(u);
 }
