@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 struct cfg;
+struct event_base;
+struct xfer;
 
 enum dlv_outcome { DLV_SENT = 0, DLV_RETRY, DLV_FAILED };
 
@@ -70,6 +72,23 @@ struct dlv_resp {
     int64_t now_ms; /* wall clock at completion */
 };
 
+/* prepare's answer when the request cannot be built yet and no attempt
+ * should be used (e.g. an access token is being fetched): the engine keeps
+ * the job, leased, and calls prepare again after the channel calls
+ * env->wake, or hands it back unattempted (due again at once) if its lease
+ * would run short first. */
+#define DLV_WAIT 1
+
+/* What the engine lends a channel for background work of its own, from
+ * attach until detach; borrowed. */
+struct dlv_env {
+    struct event_base *base;
+    struct xfer *x;               /* the engine's transfers (worker/xfer.h) */
+    void (*wake)(void *wake_arg); /* jobs told DLV_WAIT may go now; callable from any
+                                     callback on the loop (they go on a later turn) */
+    void *wake_arg;
+};
+
 /* A channel. state is the channel's own, made by init and passed back. */
 struct dlv_ops {
     const char *name; /* the channel name, as in --channel */
@@ -77,7 +96,8 @@ struct dlv_ops {
      * naming the variable stops start-up (exit code 3). */
     int (*init)(const struct cfg *c, void **state, char *err, size_t errlen);
     /* prepare: fills req for m. Returns 0, or -1 with res filled when no
-     * transfer is needed to decide (e.g. the message cannot be built). */
+     * transfer is needed to decide (e.g. the message cannot be built), or
+     * DLV_WAIT (req and res untouched but for priv, released as usual). */
     int (*prepare)(void *state, const struct dlv_msg *m, struct dlv_req *req,
                    struct dlv_result *res);
     /* classify: the transfer's answer as an outcome, per API.md's table. */
@@ -86,6 +106,11 @@ struct dlv_ops {
     /* release: frees req->priv (may be NULL); the engine frees the rest. */
     void (*release)(void *state, struct dlv_req *req);
     void (*fini)(void *state);
+    /* attach (optional): the engine lends env before the first prepare.
+     * detach (optional): stop background work (no wake after it); called
+     * before the engine, its transfers and the loop are freed. */
+    void (*attach)(void *state, const struct dlv_env *env);
+    void (*detach)(void *state);
 };
 
 /* dlv_find: the channel called name; NULL when there is none (yet). */
@@ -100,5 +125,6 @@ bool dlv_http_header(const char *headers, const char *name, char *out, size_t ou
 extern const struct dlv_ops dlv_webhook_ops;
 extern const struct dlv_ops dlv_email_ops;
 extern const struct dlv_ops dlv_sms_ops;
+extern const struct dlv_ops dlv_push_ops;
 
 #endif

@@ -27,9 +27,11 @@ enum job_state {
     JS_CLAIMING = 0, /* read; the lease is being claimed */
     JS_SENDING,      /* leased; the transfer waits for its host or runs */
     JS_RECORDING,    /* the outcome waits for, or is in, a record batch */
+    JS_WAITING,      /* leased; the channel cannot build the request yet (DLV_WAIT) */
     JS_STATE_COUNT
 };
-static const char *const job_state_names[JS_STATE_COUNT] = {"claiming", "sending", "recording"};
+static const char *const job_state_names[JS_STATE_COUNT] = {"claiming", "sending", "recording",
+                                                            "waiting"};
 
 struct job {
     eng *e;
@@ -46,7 +48,8 @@ struct job {
     struct buf rhead, rbody;
     char errbuf[CURL_ERROR_SIZE];
     struct dlv_result res;
-    bool res_valid; /* the channel ran: release its state */
+    bool res_valid;        /* the channel ran: release its state */
+    struct event *wait_ev; /* JS_WAITING: fires when the job must be handed back */
     /* the outcome */
     enum ledger_kind kind;
     bool counted;
@@ -95,10 +98,14 @@ struct eng {
     struct event *drain_check;
     void (*drain_done)(void *);
     void *drain_arg;
+    struct dlv_env env;    /* lent to the channel's attach */
+    struct event *wake_ev; /* the channel called wake: retry the waiting jobs */
+    bool detached;         /* the channel's detach ran */
 };
 
 static void eng_claim_send(struct batch *b);
 static void eng_record_send(struct batch *b);
+static void job_wait(struct job *j, int64_t start_by);
 
 void eng_set_metrics(eng *e, struct metrics *m) {
     e->reg = m;
@@ -199,6 +206,8 @@ static void job_free(struct job *j) {
     mem_free(j->tenant);
     mem_free(j->secret);
     mem_free(j->prev_secret);
+    if (j->wait_ev)
+        event_free(j->wait_ev);
     mem_free(j);
 }
 
@@ -330,16 +339,21 @@ static void job_decide(struct job *j) {
     }
 }
 
+/* job_defer: hands the job back unattempted: its row is due again at once. */
+static void job_defer(struct job *j) {
+    j->kind = LK_DEFER;
+    j->counted = false;
+    j->started_ms = util_now_ms();
+    job_queue_outcome(j);
+}
+
 static void job_xfer_cb(void *arg, CURLcode code, bool started) {
     struct job *j = arg;
     eng *e = j->e;
     int64_t now = util_now_ms();
     if (!started) {
         /* its host stayed busy too long for the lease: give it back unattempted */
-        j->kind = LK_DEFER;
-        j->counted = false;
-        j->started_ms = now;
-        job_queue_outcome(j);
+        job_defer(j);
         return;
     }
     long status = 0;
@@ -439,8 +453,19 @@ static void job_send(struct job *j) {
         .secret = j->secret,
         .prev_secret = j->prev_secret,
     };
+    /* a transfer must be able to finish well before the lease ends */
+    const struct cfg *c = e->cfg;
+    int64_t room = (int64_t)eng_lease_ms(e) - c->delivery_timeout_ms - ENG_LEASE_MARGIN_MS;
+    if (room < eng_lease_ms(e) / 2)
+        room = eng_lease_ms(e) / 2;
     j->res_valid = true;
-    if (e->ops->prepare(e->ops_state, &m, &j->req, &j->res) < 0) {
+    int prc = e->ops->prepare(e->ops_state, &m, &j->req, &j->res);
+    if (prc == DLV_WAIT) {
+        job_release_attempt(j);
+        job_wait(j, j->leased_mono + room);
+        return;
+    }
+    if (prc < 0) {
         j->started_ms = util_now_ms();
         j->duration_ms = 0;
         job_release_attempt(j);
@@ -448,12 +473,61 @@ static void job_send(struct job *j) {
         job_queue_outcome(j);
         return;
     }
-    /* a transfer must be able to finish well before the lease ends */
-    const struct cfg *c = e->cfg;
-    int64_t room = (int64_t)eng_lease_ms(e) - c->delivery_timeout_ms - ENG_LEASE_MARGIN_MS;
-    if (room < eng_lease_ms(e) / 2)
-        room = eng_lease_ms(e) / 2;
     xfer_start(e->x, easy, j->req.host, j->leased_mono + room, job_xfer_cb, j);
+}
+
+static void job_wait_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct job *j = arg;
+    if (j->state == JS_WAITING)
+        job_defer(j);
+}
+
+/* job_wait: parks a job whose channel answered DLV_WAIT until eng_wake_cb
+ * sends it again, or until start_by (util_mono_ms) hands it back. */
+static void job_wait(struct job *j, int64_t start_by) {
+    job_set_state(j, JS_WAITING);
+    int64_t left = start_by - util_mono_ms();
+    if (left <= 0) {
+        job_defer(j);
+        return;
+    }
+    if (!j->wait_ev)
+        j->wait_ev = evtimer_new(j->e->base, job_wait_cb, j);
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    evtimer_add(j->wait_ev, &tv);
+}
+
+/* eng_wake: the channel's env->wake; the waiting jobs go again on the next turn. */
+static void eng_wake(void *arg) {
+    eng *e = arg;
+    if (e->abandoned)
+        return;
+    struct timeval zero = {0, 0};
+    evtimer_add(e->wake_ev, &zero);
+}
+
+static void eng_wake_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    eng *e = arg;
+    /* job_send never frees a job, so the list stays walkable */
+    for (struct job *j = e->jobs; j; j = j->next) {
+        if (j->state != JS_WAITING)
+            continue;
+        evtimer_del(j->wait_ev);
+        job_send(j);
+    }
+}
+
+/* eng_detach: the channel stops its background work (once). */
+static void eng_detach(eng *e) {
+    if (e->detached)
+        return;
+    e->detached = true;
+    if (e->ops->detach)
+        e->ops->detach(e->ops_state);
 }
 
 static void job_log_outcome(const struct job *j, int64_t now_ms, const char *tenant) {
@@ -726,6 +800,10 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
     e->by_entry = hmap_new();
     e->flush = evtimer_new(base, eng_flush_cb, e);
     e->x = xfer_new(base, c->host_concurrency);
+    e->wake_ev = evtimer_new(base, eng_wake_cb, e);
+    e->env = (struct dlv_env){.base = base, .x = e->x, .wake = eng_wake, .wake_arg = e};
+    if (ops->attach)
+        ops->attach(ops_state, &e->env);
     static const struct cons_hooks hooks = {
         .batch = eng_batch, .capacity = eng_capacity, .holds = eng_holds};
     e->k = cons_new(base, rd, wr, ch, consumer, c, &hooks, e);
@@ -773,8 +851,13 @@ void eng_abandon(eng *e) {
              &(struct hlog_ctx){.channel = notif_channel_name(e->ch)},
              "leaving %d entries to be reclaimed", e->njobs);
     cons_detach(e->k);
-    for (struct job *j = e->jobs; j; j = j->next)
+    for (struct job *j = e->jobs; j; j = j->next) {
         job_release_attempt(j);
+        if (j->wait_ev)
+            evtimer_del(j->wait_ev);
+    }
+    eng_detach(e);
+    evtimer_del(e->wake_ev);
     if (e->drain_check)
         event_del(e->drain_check);
     evtimer_del(e->flush);
@@ -792,6 +875,8 @@ void eng_free(eng *e) {
         job_free(e->jobs);
     while (e->batches)
         batch_free(e->batches);
+    eng_detach(e);
+    event_free(e->wake_ev);
     xfer_free(e->x);
     cons_free(e->k);
     hmap_free(e->by_id);
