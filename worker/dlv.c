@@ -10,6 +10,7 @@ static const struct dlv_ops *const dlv_channels[] = {
     &dlv_webhook_ops,
     &dlv_email_ops,
     &dlv_sms_ops,
+    &dlv_push_ops,
 };
 
 const struct dlv_ops *dlv_find(const char *name) {

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""An FCM HTTP v1 stand-in, with an OAuth token endpoint, for tests and the local stack (stdlib only).
+
+Usage: fcm_provider.py PORT [LOG_FILE]
+
+Listens on 127.0.0.1:PORT (0 picks a free port; the chosen one is printed as
+"listening on 127.0.0.1:N" on stdout).
+
+  POST /v1/projects/{project}/messages:send
+      needs "Authorization: Bearer T" where T was issued by /token and not
+      revoked, or is a fixed token (default "test-access-token"); else 401
+      UNAUTHENTICATED. The body must be {"message": {"token": ...}}. Answers
+      200 {"name": "projects/{project}/messages/<n>"}, or errors shaped like
+      FCM's: {"error": {"code", "message", "status", "details": [{"@type":
+      "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode"}]}}.
+      Built in: a device token containing "unregistered" is 404 UNREGISTERED,
+      one containing "invalid" is 400 INVALID_ARGUMENT.
+  POST /token
+      an OAuth 2.0 JWT-bearer grant (form grant_type, assertion): answers
+      {"access_token": "ya29.<random>", "expires_in": N, "token_type": "Bearer"}.
+      The assertion is stored with the request; checking it is the test's job.
+
+Every request other than the control routes is stored, and appended to
+LOG_FILE as one JSON line when given: {"method", "path", "headers" (lower-case
+names), "body", "form" (token requests), "status", "time"}.
+
+Control routes:
+  POST /_control  any of
+      {"device": "tok" or "*", "responses": [404, 500, 401, {"status": 429,
+       "retry_after": 2}, ...]}  the next sends to that device get these answers
+          in order (an integer picks FCM's usual error for it: 400
+          INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403 SENDER_ID_MISMATCH, 404
+          UNREGISTERED, 429 QUOTA_EXCEEDED, 500 INTERNAL, 503 UNAVAILABLE; an
+          object may set "status", "errorCode", "message", "retry_after")
+      {"expires_in": 3600}            lifetime of the tokens issued from now on
+      {"token_responses": [400, 500]} the next token requests fail so
+      {"revoke": true}                every token issued so far stops working
+      {"fixed_tokens": ["t1"]}        fixed tokens accepted besides issued ones
+  GET  /_requests[?path=/token]   the stored requests, a JSON array
+  POST /_reset    forgets requests, rules and issued tokens
+  GET  /_health   200
+"""
+
+import json
+import secrets
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+LOCK = threading.Lock()
+REQUESTS = []
+RULES = {}
+ISSUED = set()
+STATE = {"expires_in": 3600, "token_responses": [], "fixed": {"test-access-token"}, "count": 0}
+LOG = None
+FCM_ERRORS = {
+    400: ("INVALID_ARGUMENT", "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
+    401: ("UNAUTHENTICATED", None, "Request had invalid authentication credentials."),
+    403: ("PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
+    404: ("NOT_FOUND", "UNREGISTERED", "Requested entity was not found."),
+    429: ("RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded."),
+    500: ("INTERNAL", "INTERNAL", "Internal error encountered."),
+    503: ("UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+}
+
+
+def fcm_error(status, error_code=None, message=None):
+    gstatus, default_code, default_msg = FCM_ERRORS.get(status, ("UNKNOWN", None, "error"))
+    code = error_code if error_code is not None else default_code
+    err = {"code": status, "message": message or default_msg, "status": gstatus}
+    if code:
+        err["details"] = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                           "errorCode": code}]
+    return {"error": err}
+
+
+def next_rule(device):
+    with LOCK:
+        for key in (device, "*"):
+            queue = RULES.get(key)
+            if queue:
+                return queue.pop(0)
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _send(self, status, obj=None, headers=None):
+        body = json.dumps(obj).encode() if obj is not None else b""
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if body:
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _record(self, url, raw, status, form=None):
+        entry = {
+            "method": self.command,
+            "path": url.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": raw.decode("utf-8", "replace"),
+            "status": status,
+            "time": time.time(),
+        }
+        if form is not None:
+            entry["form"] = form
+        with LOCK:
+            REQUESTS.append(entry)
+            if LOG:
+                LOG.write(json.dumps(entry) + "\n")
+                LOG.flush()
+
+    def _token(self, url, raw):
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        with LOCK:
+            scripted = STATE["token_responses"].pop(0) if STATE["token_responses"] else None
+            expires = STATE["expires_in"]
+        if scripted is not None:
+            status, answer = int(scripted), {"error": "invalid_grant",
+                                             "error_description": "Invalid JWT Signature."}
+            if status >= 500:
+                answer = {"error": "internal_failure", "error_description": "Backend error"}
+        elif form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" \
+                or not form.get("assertion"):
+            status, answer = 400, {"error": "unsupported_grant_type",
+                                   "error_description": "Invalid grant_type"}
+        else:
+            token = "ya29." + secrets.token_urlsafe(48)
+            with LOCK:
+                ISSUED.add(token)
+            status, answer = 200, {"access_token": token, "expires_in": expires,
+                                   "token_type": "Bearer"}
+        self._record(url, raw, status, form)
+        self._send(status, answer)
+
+    def _send_message(self, url, raw):
+        project = url.path.split("/")[3]
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else None
+        with LOCK:
+            authorized = token is not None and (token in ISSUED or token in STATE["fixed"])
+        try:
+            device = json.loads(raw)["message"]["token"]
+        except (ValueError, KeyError, TypeError):
+            device = None
+        headers = {}
+        if not authorized:
+            status, answer = 401, fcm_error(401)
+        elif device is None:
+            status, answer = 400, fcm_error(400, None, "Invalid JSON payload received.")
+        else:
+            rule = next_rule(device)
+            if rule is None and "unregistered" in device:
+                rule = 404
+            elif rule is None and "invalid" in device:
+                rule = 400
+            if rule is None or (isinstance(rule, dict) and 200 <= rule.get("status", 200) < 300):
+                with LOCK:
+                    STATE["count"] += 1
+                    n = STATE["count"]
+                status, answer = 200, {"name": "projects/%s/messages/0:%d%%%s" % (
+                    project, n, secrets.token_hex(8))}
+            else:
+                if isinstance(rule, int):
+                    rule = {"status": rule}
+                status = int(rule["status"])
+                answer = fcm_error(status, rule.get("errorCode"), rule.get("message"))
+                if rule.get("retry_after") is not None:
+                    headers["Retry-After"] = str(rule["retry_after"])
+        self._record(url, raw, status)
+        self._send(status, answer, headers)
+
+    def _handle(self):
+        url = urlsplit(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        if url.path == "/_health":
+            self._send(200, {"ok": True})
+        elif url.path == "/_requests" and self.command == "GET":
+            want = parse_qs(url.query).get("path", [None])[0]
+            with LOCK:
+                out = [r for r in REQUESTS if want is None or r["path"] == want]
+            self._send(200, out)
+        elif url.path == "/_reset" and self.command == "POST":
+            with LOCK:
+                REQUESTS.clear()
+                RULES.clear()
+                ISSUED.clear()
+                STATE.update({"expires_in": 3600, "token_responses": []})
+            self._send(204)
+        elif url.path == "/_control" and self.command == "POST":
+            try:
+                rule = json.loads(raw or b"{}")
+                with LOCK:
+                    if "device" in rule:
+                        RULES[rule["device"]] = list(rule.get("responses", []))
+                    if "expires_in" in rule:
+                        STATE["expires_in"] = int(rule["expires_in"])
+                    if "token_responses" in rule:
+                        STATE["token_responses"] = list(rule["token_responses"])
+                    if rule.get("revoke"):
+                        ISSUED.clear()
+                    if "fixed_tokens" in rule:
+                        STATE["fixed"] = set(rule["fixed_tokens"])
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                self._send(400, {"error": str(e)})
+                return
+            self._send(204)
+        elif url.path == "/token" and self.command == "POST":
+            self._token(url, raw)
+        elif url.path.startswith("/v1/projects/") and url.path.endswith("/messages:send") \
+                and self.command == "POST":
+            self._send_message(url, raw)
+        else:
+            self._send(404, fcm_error(404, "", "Not found"))
+
+    do_GET = _handle
+    do_POST = _handle
+
+
+def main():
+    global LOG
+    if len(sys.argv) < 2:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        sys.exit(2)
+    if len(sys.argv) > 2:
+        LOG = open(sys.argv[2], "a", encoding="utf-8")
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server.daemon_threads = True
+    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
