@@ -30,7 +30,7 @@ static inline void ct_start_standin(const char *script, int http_port, const cha
     wt.port = http_port;
     wt.receiver = it_spawn(argv, NULL);
     char *h = wt_url("/_health");
-    cr_assert(it_wait_http_ok(h, 10000), "%s did not start", script);
+    cr_assert(it_wait_http_ok(h, 30000), "%s did not start", script);
     mem_free(h);
 }
 
