@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
 
@@ -216,6 +217,7 @@ class Soak:
         self.api_ports = {}
         self.stack_started = False
         self.inflight = Counter()  # replica -> requests sent and not yet answered
+        self.outages = []  # threads running an outage (API kill, Redis or PostgreSQL restart)
 
     # ---- helpers -------------------------------------------------------------
 
@@ -352,14 +354,15 @@ class Soak:
         if "webhook" in self.skipped:
             raise Fatal("the webhook channel is required: %s" % self.skipped["webhook"])
         py = sys.executable or "python3"
+        standin = os.path.join(ROOT, "tests", "chaos", "standin.py")
 
-        # webhook: the receiver, through the shim that records its answers
+        # each stand-in runs through standin.py (a deeper listen backlog; for the
+        # webhook receiver, a record of its answers)
         self.hook_log = os.path.join(self.recv_dir, "webhook.jsonl")
         self.hook_status = os.path.join(self.recv_dir, "webhook-status.jsonl")
         p = self.start("recv-webhook", "receiver",
-                       [py, os.path.join(ROOT, "tests", "chaos", "webhook_shim.py"),
-                        os.path.join(RECEIVERS, "webhook_receiver.py"), self.hook_status, "0",
-                        self.hook_log])
+                       [py, standin, "--answers", self.hook_status,
+                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.hook_log])
         m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
         if not m:
             raise Fatal("the webhook receiver did not start:\n" + p.tail())
@@ -369,7 +372,7 @@ class Soak:
         if "email" not in self.skipped:
             self.mail_dir = os.path.join(self.recv_dir, "mail")
             p = self.start("recv-email", "receiver",
-                           [py, os.path.join(RECEIVERS, "smtp_server.py"), "0", "0",
+                           [py, standin, os.path.join(RECEIVERS, "smtp_server.py"), "0", "0",
                             self.mail_dir])
             m1 = wait_line(p.log, r"smtp on 127\.0\.0\.1:(\d+)", 15)
             m2 = wait_line(p.log, r"control on 127\.0\.0\.1:(\d+)", 15)
@@ -381,7 +384,8 @@ class Soak:
         if "sms" not in self.skipped:
             self.sms_log = os.path.join(self.recv_dir, "sms.jsonl")
             p = self.start("recv-sms", "receiver",
-                           [py, os.path.join(RECEIVERS, "sms_provider.py"), "0", self.sms_log,
+                           [py, standin, os.path.join(RECEIVERS, "sms_provider.py"), "0",
+                            self.sms_log,
                             "--callbacks"])
             m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
             if not m:
@@ -392,7 +396,8 @@ class Soak:
         if "push" not in self.skipped:
             self.fcm_log = os.path.join(self.recv_dir, "push.jsonl")
             p = self.start("recv-push", "receiver",
-                           [py, os.path.join(RECEIVERS, "fcm_provider.py"), "0", self.fcm_log])
+                           [py, standin, os.path.join(RECEIVERS, "fcm_provider.py"), "0",
+                            self.fcm_log])
             m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
             if not m:
                 raise Fatal("the FCM stand-in did not start:\n" + p.tail())
@@ -413,6 +418,7 @@ class Soak:
                 return p
             if p.alive():
                 raise Fatal("%s does not answer /healthz:\n%s" % (name, p.tail()))
+            p.expected_exit = True
             p.forget()
             say("%s did not start on port %d (exit %s); trying again" % (name, port,
                                                                         p.popen.returncode))
@@ -703,13 +709,28 @@ class Soak:
             while not self.stop_faults.is_set():
                 now = time.monotonic() - self.t_submit
                 while i < len(events) and events[i][0] <= now and not self.stop_faults.is_set():
-                    self.inject(events[i][1])
+                    kind = events[i][1]
+                    if kind in ("api-kill", "redis-restart", "pg-restart"):
+                        # outages run beside the schedule: worker kills go on
+                        t = threading.Thread(target=self.inject_safe, args=(kind,), daemon=True,
+                                             name=kind)
+                        t.start()
+                        self.outages.append(t)
+                    else:
+                        self.inject(kind)
                     i += 1
                 self.watch()
                 time.sleep(0.1)
         except Exception as e:
             self.findings.append("fault thread crashed: %r" % e)
             say("fault thread crashed: %r" % e)
+
+    def inject_safe(self, kind):
+        try:
+            self.inject(kind)
+        except Exception as e:
+            self.findings.append("fault %s failed: %r" % (kind, e))
+            say("fault %s failed: %r" % (kind, e))
 
     def inject(self, kind):
         if kind == "worker-kill":
@@ -739,16 +760,18 @@ class Soak:
             self.fault_note("api-a back")
         elif kind == "redis-restart":
             self.redis_down = True
+            self.fault("redis restart", "stop (SIGTERM), 3 s down, start")
             self.stack_cmd("redis-stop")
-            self.fault("redis restart", "down 3 s")
+            self.fault_note("redis stopped")
             time.sleep(3.0)
             self.stack_cmd("redis-start")
             self.redis_down = False
             self.fault_note("redis back")
         elif kind == "pg-restart":
             self.pg_down = True
+            self.fault("postgres restart", "fast shutdown, 3 s down, start")
             self.stack_cmd("pg-stop")
-            self.fault("postgres restart", "down 3 s")
+            self.fault_note("postgres stopped")
             time.sleep(3.0)
             self.stack_cmd("pg-start")
             self.pg_down = False
@@ -852,7 +875,7 @@ class Soak:
             m = mrx.search(text or "")
             return m.group(0) if m else None
 
-        # webhook: the receiver's log, and the shim's record of its answers
+        # webhook: the receiver's log, and standin.py's record of its answers
         answers = defaultdict(list)  # webhook-id -> [status...]
         self.hook_status_known = os.path.exists(self.hook_status) and \
             os.path.getsize(self.hook_status) > 0
@@ -880,7 +903,7 @@ class Soak:
                 # the first oks[nid] requests of an id count as its 2xx answers
                 ok = (seen[nid] <= oks.get(nid, 0)) if self.hook_status_known else True
                 out.append({"channel": "webhook", "id": nid, "marker": marker, "ok": ok,
-                            "time": e.get("time")})
+                            "to": e.get("path"), "time": e.get("time")})
         if "email" in self.channels:
             path = os.path.join(self.mail_dir, "messages.jsonl")
             if os.path.exists(path):
@@ -901,7 +924,9 @@ class Soak:
                             except Exception:
                                 marker = None
                         out.append({"channel": "email", "id": m.group(1) if m else None,
-                                    "marker": marker, "ok": True, "time": e.get("time")})
+                                    "marker": marker, "ok": True,
+                                    "to": ",".join(e.get("rcpt_to") or []),
+                                    "time": e.get("time")})
         if "sms" in self.channels and os.path.exists(self.sms_log):
             with open(self.sms_log, encoding="utf-8") as f:
                 for line in f:
@@ -909,10 +934,10 @@ class Soak:
                         e = json.loads(line)
                     except ValueError:
                         continue
-                    out.append({"channel": "sms", "id": None,
-                                "marker": marker_in((e.get("form") or {}).get("Body")),
+                    form = e.get("form") or {}
+                    out.append({"channel": "sms", "id": None, "marker": marker_in(form.get("Body")),
                                 "ok": 200 <= int(e.get("status") or 0) < 300,
-                                "time": e.get("time")})
+                                "to": form.get("To"), "time": e.get("time")})
         if "push" in self.channels and os.path.exists(self.fcm_log):
             with open(self.fcm_log, encoding="utf-8") as f:
                 for line in f:
@@ -920,11 +945,27 @@ class Soak:
                         e = json.loads(line)
                     except ValueError:
                         continue
+                    if not str(e.get("path", "")).endswith("messages:send"):
+                        continue  # token requests
+                    try:
+                        token = json.loads(e.get("body") or "{}")["message"]["token"]
+                    except (ValueError, KeyError, TypeError):
+                        token = None
                     out.append({"channel": "push", "id": None,
-                                "marker": marker_in(json.dumps(e.get("body", e))),
-                                "ok": 200 <= int(e.get("status") or 200) < 300,
-                                "time": e.get("time")})
+                                "marker": marker_in(e.get("body")),
+                                "ok": 200 <= int(e.get("status") or 0) < 300,
+                                "to": token, "time": e.get("time")})
         return out
+
+    def save_smtp_sessions(self):
+        """The SMTP stand-in's dialogues, kept for digging (they live only in
+        its memory)."""
+        if "email" not in self.channels:
+            return
+        st, body = http_get("http://127.0.0.1:%d/_sessions" % self.smtp_control, timeout=60)
+        if st == 200:
+            with open(os.path.join(self.recv_dir, "smtp-sessions.json"), "wb") as f:
+                f.write(body)
 
     def stop_herald(self):
         """SIGTERM to every Herald process still running; returns {name: rc}."""
@@ -1119,6 +1160,8 @@ def run(s, seconds, count, drain_timeout):
         ft.join(0.5)
     s.stop_faults.set()
     ft.join(60)
+    for t in s.outages:
+        t.join(180)
     s.restore()
     say("submission over after %.1f s; faults: %s" % (submit_secs, dict(s.faults)))
 
@@ -1133,17 +1176,21 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     def ck(name, ok, detail=""):
         checks.append((name, bool(ok), detail))
 
+    s.save_smtp_sessions()
+
     # PostgreSQL's view
     rows = s.sql("SELECT id, channel, status, attempts,"
                  " coalesce(metadata::json->>'marker', ''),"
                  " left(translate(coalesce(last_error, ''), E'\\t\\n\\r', '   '), 120),"
-                 " in_stream, coalesce(lease_owner, ''), due_at"
+                 " in_stream, coalesce(lease_owner, ''), due_at,"
+                 " translate(recipient, E'\\t\\n\\r', '   ')"
                  " FROM notifications")
     db = {}
     by_marker = defaultdict(list)
     for r in rows:
         db[r[0]] = {"channel": r[1], "status": r[2], "attempts": int(r[3]), "marker": r[4],
-                    "last_error": r[5], "in_stream": r[6], "lease": r[7], "due": r[8]}
+                    "last_error": r[5], "in_stream": r[6], "lease": r[7], "due": r[8],
+                    "recipient": r[9]}
         by_marker[r[4]].append(r[0])
     dlq = s.dead_letters()
     rec = s.receipts()
@@ -1255,6 +1302,23 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     ck("every receipt belongs to a submitted notification", not strays and not unknown_receipts,
        "%d unknown markers, %d receipts without a marker" % (len(strays), unknown_receipts)
        if strays or unknown_receipts else "")
+    # 10b. every receipt went to its notification's recipient, under its id
+    misdelivered = []
+    for e in rec:
+        ids = by_marker.get(e["marker"]) if e["marker"] else None
+        if not ids:
+            continue
+        row = db[ids[0]]
+        want = row["recipient"]
+        if e["channel"] == "webhook":
+            want = urllib.parse.urlsplit(want).path
+        if e["channel"] != row["channel"] or e["to"] != want or \
+                (e["id"] is not None and e["id"] not in ids):
+            misdelivered.append("%s: %s %s to %r (id %s), notification %s %s to %r" % (
+                e["marker"], e["channel"], "received", e["to"], e["id"], ids[0], row["channel"],
+                want))
+    ck("every receipt reached its notification's recipient under its id", not misdelivered,
+       "%d, e.g. %s" % (len(misdelivered), "; ".join(misdelivered[:3])) if misdelivered else "")
     # 11. no 500 answers, no crashes
     errors = [r for r in plan if r.outcome == "error" or r.resolution == "error"]
     ck("no 5xx answer other than 503", not errors,
@@ -1280,6 +1344,14 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     extra = sum(n - 1 for n in dups.values())
     by_ch = Counter(ch for _, ch in accepted.values())
     attempts = dict(s.sql("SELECT outcome, count(*) FROM delivery_attempts GROUP BY outcome"))
+    timed_out = set(r[0] for r in s.sql(
+        "SELECT DISTINCT notification_id FROM delivery_attempts WHERE error LIKE '%timed out%'"))
+    dup_after_timeout = sum(1 for k in dups if k[1] in timed_out)
+    attempt_errors = s.sql(
+        "SELECT n.channel, regexp_replace(left(translate(coalesce(a.error, '-'),"
+        " E'\\t\\n\\r', '   '), 70), '[0-9]+', 'N', 'g') AS e, count(*)"
+        " FROM delivery_attempts a JOIN notifications n ON n.id = a.notification_id"
+        " WHERE a.outcome <> 'success' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10")
     queues = s.ctl("queues", "--json", check=False).stdout.strip()
     st = s.stats
     e2e = t_drained - s.t_submit
@@ -1326,7 +1398,11 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
       " (%s)%s" % (len(dups), extra, ", ".join("%s %d" % kv for kv in sorted(dup_by_ch.items()))
                    or "none", "" if s.hook_status_known else
                    " [webhook answers not recorded: every request counted]"))
+    P("                %d of them had an attempt time out (the receiver answered after the"
+      " worker gave up); the rest follow worker kills and outages" % dup_after_timeout)
     P("  attempts      %s" % ", ".join("%s %s" % kv for kv in sorted(attempts.items())))
+    for ch, err, n in attempt_errors:
+        P("                %-8s %6s  %s" % (ch, n, err))
     P("  faults        %d injected: %s" % (sum(s.faults.values()), ", ".join(
         "%s %d" % kv for kv in sorted(s.faults.items()))))
     P("  throughput    submission %.0f notifications/s accepted; end to end %.0f/s"
@@ -1359,7 +1435,8 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
         "unknown_requests": st["unknown"], "unknown_resolution": dict(res_count),
         "refused_resent": st["refused_resent"], "final_states": dict(states),
         "dead_letters": len(failed), "delivered": delivered_n, "duplicates": len(dups),
-        "extra_deliveries": extra, "faults": dict(s.faults),
+        "extra_deliveries": extra, "duplicates_after_timeout": dup_after_timeout,
+        "faults": dict(s.faults),
         "submit_seconds": round(submit_secs, 1), "end_to_end_seconds": round(e2e, 1),
         "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in checks],
         "passed": npass, "failed": nfail,
