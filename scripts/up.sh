@@ -18,6 +18,10 @@ RUN=$STACK/run
 BUILD=$ROOT/build
 API_PORT=${HERALD_API_PORT:-8080}
 WEBHOOK_PORT=${HERALD_WEBHOOK_RECEIVER_PORT:-9101}
+SMTP_PORT=${HERALD_SMTP_STANDIN_PORT:-1025}
+SMTP_CONTROL_PORT=${HERALD_SMTP_CONTROL_PORT:-9102}
+SMS_PORT=${HERALD_SMS_STANDIN_PORT:-9103}
+FCM_PORT=${HERALD_FCM_STANDIN_PORT:-9104}
 
 step() { echo "==> $*"; }
 
@@ -79,15 +83,31 @@ start() { # name, command...
     echo $! >"$RUN/$name.pid"
 }
 
-step "stand-in receivers"
-if [[ -f tests/receivers/webhook_receiver.py ]]; then
-    start webhook-receiver python3 tests/receivers/webhook_receiver.py "$WEBHOOK_PORT" \
-        "$STACK/webhooks.jsonl"
-fi
+step "stand-in receivers (webhooks, SMTP, SMS API, FCM)"
+start webhook-receiver python3 tests/receivers/webhook_receiver.py "$WEBHOOK_PORT" \
+    "$STACK/webhooks.jsonl"
+start smtp-server python3 tests/receivers/smtp_server.py "$SMTP_PORT" "$SMTP_CONTROL_PORT" \
+    "$STACK/mail"
+start sms-provider python3 tests/receivers/sms_provider.py "$SMS_PORT" "$STACK/sms.jsonl" --callbacks
+start fcm-provider python3 tests/receivers/fcm_provider.py "$FCM_PORT" "$STACK/push.jsonl"
+for url in "http://127.0.0.1:$WEBHOOK_PORT/_health" "http://127.0.0.1:$SMTP_CONTROL_PORT/_health" \
+    "http://127.0.0.1:$SMS_PORT/_health" "http://127.0.0.1:$FCM_PORT/_health"; do
+    for _ in $(seq 1 100); do
+        curl -fsS "$url" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+done
 
 step "herald-api on 127.0.0.1:$API_PORT"
 export HERALD_LISTEN=127.0.0.1:$API_PORT
 export HERALD_WEBHOOK_ALLOW_PRIVATE=true # the local receiver is on loopback
+# the stand-ins; the API needs the public URL and SMS token to check receipts
+export HERALD_PUBLIC_URL=http://127.0.0.1:$API_PORT
+export HERALD_SMTP_URL=smtp://127.0.0.1:$SMTP_PORT HERALD_SMTP_FROM="Herald <herald@localhost>"
+export HERALD_SMS_BASE_URL=http://127.0.0.1:$SMS_PORT HERALD_SMS_ACCOUNT_SID=ACtest \
+    HERALD_SMS_AUTH_TOKEN=test-token HERALD_SMS_FROM=+15550000000
+export HERALD_FCM_BASE_URL=http://127.0.0.1:$FCM_PORT HERALD_FCM_PROJECT_ID=herald-local \
+    HERALD_FCM_ACCESS_TOKEN=test-access-token
 start herald-api "$BUILD/herald-api"
 if [[ -x "$BUILD/herald-worker" ]]; then
     step "one herald-worker per channel"
@@ -120,6 +140,19 @@ Then read it back (put the id from the answer in place of ID):
 
   curl -s http://127.0.0.1:$API_PORT/v1/notifications/ID -H "Authorization: Bearer $KEY"
 
-Delivered webhooks are kept in $STACK/webhooks.jsonl.
+An email, an SMS and a push go the same way:
+
+  curl -s -X POST http://127.0.0.1:$API_PORT/v1/notifications/batch \\
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
+    -d '{"notifications":[
+      {"channel":"email","recipient":"ada@example.com","subject":"Hello {{name}}","body":"Hi {{name}}!","metadata":{"name":"Ada"}},
+      {"channel":"sms","recipient":"+14155550100","body":"Your code is 1234"},
+      {"channel":"push","recipient":"device-token-1","subject":"Hi","body":"You have mail"}]}'
+
+Where the stand-ins keep what they received:
+  webhooks  $STACK/webhooks.jsonl
+  email     $STACK/mail/*.eml (the raw messages) and $STACK/mail/messages.jsonl
+  SMS       $STACK/sms.jsonl (the provider then calls back: the SMS becomes "delivered")
+  push      $STACK/push.jsonl
 Stop everything with: scripts/up.sh down
 MSG

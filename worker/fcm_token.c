@@ -187,7 +187,10 @@ static void fcm_drop(fcm_tok *t) {
 
 static void fcm_failed(fcm_tok *t, const char *why) {
     t->failed = true;
-    snprintf(t->fail, sizeof(t->fail), "%s", why);
+    /* cut to fit: the reason is a log and last_error text, not data */
+    size_t n = strnlen(why, sizeof(t->fail) - 1);
+    memcpy(t->fail, why, n);
+    t->fail[n] = '\0';
     t->retry_at = util_mono_ms() + t->backoff_ms;
     t->backoff_ms = t->backoff_ms * 2 > FCM_BACKOFF_MAX_MS ? FCM_BACKOFF_MAX_MS : t->backoff_ms * 2;
     HLOG(HLOG_WARN, "fcm.token_failed", &(struct hlog_ctx){.channel = "push", .err = t->fail},

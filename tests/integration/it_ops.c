@@ -239,8 +239,11 @@ static int in_stream_count(const char *channel, const char *id) {
 
 static void ids_of(struct json_object *data, char out[][40], size_t *n) {
     *n = json_object_array_length(data);
-    for (size_t i = 0; i < *n; i++)
-        snprintf(out[i], 40, "%s", jstr(json_object_array_get_idx(data, i), "id"));
+    for (size_t i = 0; i < *n; i++) {
+        const char *id = jstr(json_object_array_get_idx(data, i), "id");
+        cr_assert_not_null(id);
+        snprintf(out[i], 40, "%s", id);
+    }
 }
 
 TestSuite(ops, .init = setup, .fini = teardown, .timeout = 120);

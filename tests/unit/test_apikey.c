@@ -166,9 +166,9 @@ Test(apikey, parse_rejects_extra_underscores) {
     with_char(bad, 8, '_'); /* underscore inside the id */
     cr_assert_eq(parse_str(bad, &p), -1);
     /* "hk__" + id: the id is shifted by one */
-    bad[0] = '\0';
-    strcat(bad, "hk__");
-    strncat(bad, key + 3, APIKEY_LEN - 4);
+    memcpy(bad, "hk__", 4);
+    memcpy(bad + 4, key + 3, APIKEY_LEN - 4);
+    bad[APIKEY_LEN] = '\0';
     cr_assert_eq(strlen(bad), APIKEY_LEN);
     cr_assert_eq(parse_str(bad, &p), -1);
     /* a trailing underscore */

@@ -358,7 +358,8 @@ static const char *base_name(const char *path) {
 }
 
 static void format_log_path(char *buf, size_t size, const char *name, pid_t pid) {
-    snprintf(buf, size, "%s/%s.%ld.log", log_dir(), base_name(name), (long)pid);
+    int n = snprintf(buf, size, "%s/%s.%ld.log", log_dir(), base_name(name), (long)pid);
+    cr_assert(n >= 0 && (size_t)n < size, "log path too long for %s", name);
 }
 
 char *it_log_path(const char *name, pid_t pid) {
