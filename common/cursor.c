@@ -35,6 +35,12 @@ int cursor_decode(const char *s, const char *scope, int64_t *ms, char *id) {
         return -1;
     if (crypto_b64_decode(s, n, raw, sizeof(raw)) != 32)
         return -1;
+    /* only the spelling cursor_encode makes: the decoder also takes the
+     * standard alphabet and ignores the last character's unused bits */
+    char again[CURSOR_LEN];
+    crypto_b64(raw, 32, again, true);
+    if (strcmp(again, s) != 0)
+        return -1;
     uint8_t fp[8];
     cursor_fingerprint(scope, fp);
     if (!crypto_ct_equal(fp, raw + 24, 8))
@@ -42,6 +48,9 @@ int cursor_decode(const char *s, const char *scope, int64_t *ms, char *id) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = (v << 8) | raw[i];
+    /* 0000-01-01 .. 9999-12-31: what util_fmt_time_ms can print */
+    if ((int64_t)v < -62167219200000LL || (int64_t)v > 253402300799999LL)
+        return -1;
     *ms = (int64_t)v;
     util_uuid_fmt(raw + 8, id);
     return 0;
