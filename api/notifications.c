@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOTIF_BATCH_MAX 500
-
 char *notif_h_errors_json(const struct val_errors *errs) {
     struct buf b = {0};
     buf_putc(&b, '[');
@@ -213,11 +211,7 @@ void notif_h_batch(struct api_req *r) {
     if (!obj)
         return;
     /* a batch costs its number of notifications, charged once parsed */
-    struct json_object *list;
-    int64_t cost = 1;
-    if (json_object_object_get_ex(obj, "notifications", &list) &&
-        json_object_is_type(list, json_type_array) && json_object_array_length(list) > 0)
-        cost = (int64_t)json_object_array_length(list);
+    int64_t cost = val_batch_cost(obj);
     struct notif_h_batch_ctx *c = mem_alloc(sizeof(*c));
     c->r = r;
     c->obj = obj;
@@ -229,56 +223,26 @@ static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     const char *idem;
     if (notif_h_idem_key(r, &idem) < 0)
         val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
-    struct json_object *list = NULL;
-    json_object_object_foreach(obj, key, val) {
-        if (strcmp(key, "notifications") == 0)
-            list = val;
-        else if (strlen(key) <= 128 && hjson_utf8_valid(key, strlen(key)))
-            val_errors_add(&errs, key, "unknown field");
-        else
-            val_errors_add(&errs, "(unprintable field name)", "unknown field");
-    }
-    size_t n = 0;
-    if (!list) {
-        val_errors_add(&errs, "notifications", "is required");
-    } else if (!json_object_is_type(list, json_type_array)) {
-        val_errors_add(&errs, "notifications", "must be an array");
-        list = NULL;
-    } else {
-        n = json_object_array_length(list);
-        if (n < 1 || n > NOTIF_BATCH_MAX) {
-            val_errors_add(&errs, "notifications", "must hold 1 to 500 notifications");
-            list = NULL;
-        }
-    }
-    struct wr_row *rows = NULL;
     int64_t now = util_now_ms();
-    if (list) {
-        rows = mem_calloc(n, sizeof(*rows));
-        for (size_t i = 0; i < n; i++) {
-            char prefix[40];
-            snprintf(prefix, sizeof(prefix), "notifications[%zu].", i);
-            struct json_object *el = json_object_array_get_idx(list, i);
-            if (!json_object_is_type(el, json_type_object)) {
-                snprintf(prefix, sizeof(prefix), "notifications[%zu]", i);
-                val_errors_add(&errs, prefix, "must be an object");
-                continue;
-            }
-            val_notification(el, prefix, now, &rows[i].in, &errs);
-        }
-    }
+    struct notif_input *ins = NULL;
+    size_t n = 0;
+    int rc = val_batch(obj, now, &ins, &n, &errs);
     json_object_put(obj);
-    if (errs.len) {
-        for (size_t i = 0; rows && i < n; i++)
-            notif_input_free(&rows[i].in);
-        mem_free(rows);
+    if (rc < 0 || errs.len) {
+        for (size_t i = 0; i < n; i++)
+            notif_input_free(&ins[i]);
+        mem_free(ins);
         notif_h_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
     val_errors_free(&errs);
-    for (size_t i = 0; i < n; i++)
+    struct wr_row *rows = mem_calloc(n, sizeof(*rows));
+    for (size_t i = 0; i < n; i++) {
+        rows[i].in = ins[i]; /* moved */
         notif_h_new_row(&rows[i], now);
+    }
+    mem_free(ins);
     notif_h_submit(r, rows, n, true, idem);
 }
 

@@ -587,3 +587,61 @@ void val_push_message_json(const char *token, const char *title, size_t title_le
     }
     buf_putc(out, '}');
 }
+
+int64_t val_batch_cost(struct json_object *obj) {
+    struct json_object *list;
+    if (json_object_object_get_ex(obj, "notifications", &list) &&
+        json_object_is_type(list, json_type_array) && json_object_array_length(list) > 0)
+        return (int64_t)json_object_array_length(list);
+    return 1;
+}
+
+int val_batch(struct json_object *obj, int64_t now_ms, struct notif_input **rows, size_t *n,
+              struct val_errors *errs) {
+    size_t before = errs->len;
+    struct json_object *list = NULL;
+    *rows = NULL;
+    *n = 0;
+    json_object_object_foreach(obj, key, val) {
+        if (strcmp(key, "notifications") == 0)
+            list = val;
+        else if (strlen(key) <= 128 && hjson_utf8_valid(key, strlen(key)))
+            val_errors_add(errs, key, "unknown field");
+        else
+            val_errors_add(errs, "(unprintable field name)", "unknown field");
+    }
+    size_t count = 0;
+    if (!list) {
+        val_errors_add(errs, "notifications", "is required");
+    } else if (!json_object_is_type(list, json_type_array)) {
+        val_errors_add(errs, "notifications", "must be an array");
+        list = NULL;
+    } else {
+        count = json_object_array_length(list);
+        if (count < 1 || count > VAL_BATCH_MAX) {
+            val_errors_add(errs, "notifications", "must hold 1 to 500 notifications");
+            list = NULL;
+        }
+    }
+    struct notif_input *out = list ? mem_calloc(count, sizeof(*out)) : NULL;
+    for (size_t i = 0; list && i < count; i++) {
+        char prefix[40];
+        struct json_object *el = json_object_array_get_idx(list, i);
+        if (!json_object_is_type(el, json_type_object)) {
+            snprintf(prefix, sizeof(prefix), "notifications[%zu]", i);
+            val_errors_add(errs, prefix, "must be an object");
+            continue;
+        }
+        snprintf(prefix, sizeof(prefix), "notifications[%zu].", i);
+        val_notification(el, prefix, now_ms, &out[i], errs);
+    }
+    if (errs->len > before || !list) {
+        for (size_t i = 0; out && i < count; i++)
+            notif_input_free(&out[i]);
+        mem_free(out);
+        return -1;
+    }
+    *rows = out;
+    *n = count;
+    return 0;
+}

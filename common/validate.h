@@ -45,6 +45,20 @@ void val_errors_free(struct val_errors *errs);
 int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms,
                      struct notif_input *out, struct val_errors *errs);
 
+#define VAL_BATCH_MAX 500 /* notifications in one batch request */
+
+/* val_batch_cost: what a parsed batch body costs the rate limiter: the
+ * length of a non-empty "notifications" array, else 1. obj is borrowed. */
+int64_t val_batch_cost(struct json_object *obj);
+
+/* val_batch: validates a batch body {"notifications": [ ... ]} (obj
+ * borrowed) with the same rules as val_notification for each element, whose
+ * fields are named "notifications[i].field". Returns 0 with *rows (n of them;
+ * caller frees each with notif_input_free() and the array with mem_free()),
+ * or -1 with every fault in errs and *rows NULL. */
+int val_batch(struct json_object *obj, int64_t now_ms, struct notif_input **rows, size_t *n,
+              struct val_errors *errs);
+
 /* val_push_message_json: appends to out the FCM v1 "message" object Herald
  * sends for a push notification:
  *   {"token":T,"notification":{"title":S,"body":B},"data":{"k":"v",...}}
