@@ -51,6 +51,9 @@ STACK_SH = os.path.join(ROOT, "scripts", "stack.sh")
 CHANNELS = ["webhook", "email", "sms", "push"]
 HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
 SMS_SID, SMS_TOKEN, SMS_FROM = "ACtest", "test-token", "+15550000000"
+# Deliveries in flight per worker: the stand-ins are single Python processes; more
+# than this and, on a busy machine, their answers pass the 1 s delivery timeout.
+WORKER_CONCURRENCY = 16
 FCM_PROJECT, FCM_TOKEN = "chaos-project", "test-access-token"  # fcm_provider.py's fixed token
 
 T0 = time.monotonic()
@@ -429,7 +432,8 @@ class Soak:
         self.worker_seq[channel] += 1
         name = "worker-%s-%d" % (channel, self.worker_seq[channel])
         return self.start(name, "worker:" + channel,
-                          [self.bin("herald-worker"), "--channel", channel, "--concurrency", "32"],
+                          [self.bin("herald-worker"), "--channel", channel, "--concurrency",
+                           str(WORKER_CONCURRENCY)],
                           self.herald_env())
 
     def setup_herald(self):
@@ -1094,6 +1098,7 @@ def main():
 
 def run(s, seconds, count, drain_timeout):
     t_start = time.monotonic()
+    s.load_start = os.getloadavg()[0]
     s.setup_stack()
     s.setup_receivers()
     s.setup_herald()
@@ -1410,7 +1415,8 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
       % (len(accepted) / max(submit_secs, 0.001), delivered_n / max(e2e, 0.001), delivered_n,
          e2e))
     P("  queues        %s" % queues.replace("\n", " ")[:400])
-    P("  total time    %.0f s" % (time.monotonic() - t_start))
+    P("  total time    %.0f s; load average at the start %.1f, now %.1f (%d CPUs)" % (
+        time.monotonic() - t_start, s.load_start, os.getloadavg()[0], os.cpu_count() or 0))
     P("")
     for name, ok, detail in checks:
         P("  %s %s%s" % ("ok  " if ok else "FAIL", name, "" if ok or not detail else
