@@ -6,7 +6,8 @@
 -- No response() hook: it would make wrk parse every answer in Lua and take CPU
 -- from the server on a small machine. Non-2xx answers are counted by wrk itself
 -- (summary.errors.status counts statuses >= 400); bench/run also compares the
--- rows stored with the requests wrk completed.
+-- rows stored with the requests wrk completed. bench/run gives wrk --timeout 10s:
+-- a request unanswered by then counts as a socket error.
 -- done() prints one machine-readable line starting with "BENCH ".
 
 local mode = os.getenv("BENCH_MODE") or "plain"
