@@ -361,7 +361,9 @@ void notif_h_list(struct api_req *r) {
              status ? status : "", channel ? channel : "", recipient ? recipient : "");
     int64_t cur_ms = 0;
     char cur_id[UTIL_UUID_LEN] = "";
-    if (cursor && cursor_decode(cursor, c->scope, &cur_ms, cur_id) < 0)
+    /* a position is a created_at time: years 0000..9999 only */
+    if (cursor && (cursor_decode(cursor, c->scope, &cur_ms, cur_id) < 0 ||
+                   cur_ms < -62167219200000LL || cur_ms > 253402300799999LL))
         val_errors_add(&errs, "cursor", "is not a cursor for this list and these filters");
     if (errs.len) {
         mem_free(c);

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define WR_MAX_ROWS_PER_COMMIT 2000
-#define WR_MAX_INFLIGHT 2
 #define WR_MAX_TRIES 3
 
 struct writer {
@@ -26,13 +25,15 @@ struct writer {
     size_t inflight_rows;
     int inflight;
     hmap *keys; /* "tenant\x1froute\x1fkey" of queued/in-flight items */
+    int max_inflight; /* commits at once: half the pool, the rest serve reads */
 };
 
 struct wr_batch {
     struct writer *w;
     struct wr_item *items; /* linked by next */
     size_t nitems, nrows;
-    int lookups; /* idempotency lookups outstanding */
+    bool has_keys; /* some item carries an Idempotency-Key: the full statement */
+    int lookups;   /* idempotency lookups outstanding */
 };
 
 /* The insert. Rows of an item whose idempotency key already exists (and is
@@ -58,6 +59,18 @@ static const char wr_sql[] =
     "CASE WHEN send_at IS NULL THEN created_at END FROM r "
     "WHERE r.item NOT IN (SELECT item FROM skip) ON CONFLICT (id) DO NOTHING RETURNING 1) "
     "SELECT item FROM skip";
+
+/* The same insert for groups without any Idempotency-Key (the usual case): no
+ * key arrays, no conflict lookups. */
+static const char wr_sql_plain[] =
+    "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata, "
+    "status, attempts, send_at, created_at, updated_at, due_at, in_stream, enqueued_at) "
+    "SELECT id, tenant_id, channel, recipient, subject, body, metadata, 'pending', 0, send_at, "
+    "created_at, created_at, coalesce(send_at, created_at), send_at IS NULL, "
+    "CASE WHEN send_at IS NULL THEN created_at END FROM unnest($1::uuid[], $2::bigint[], "
+    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
+    "$9::timestamptz[]) AS r(id, tenant_id, channel, recipient, subject, body, metadata, "
+    "send_at, created_at) ON CONFLICT (id) DO NOTHING";
 
 static void wr_key(const struct wr_item *it, char *out, size_t n) {
     snprintf(out, n, "%lld\x1f%s\x1f%s", (long long)it->tenant_id, it->route, it->idem_key);
@@ -259,7 +272,7 @@ static void wr_done(void *arg, const struct db_result *res) {
 }
 
 static void wr_flush(struct writer *w) {
-    while (w->head && w->inflight < WR_MAX_INFLIGHT) {
+    while (w->head && w->inflight < w->max_inflight) {
         struct wr_batch *b = mem_calloc(1, sizeof(*b));
         b->w = w;
         struct wr_item **tailp = &b->items;
@@ -300,6 +313,7 @@ static void wr_flush(struct writer *w) {
                 db_array_add(&a[9], idx, strlen(idx));
             }
             if (it->idem_key) {
+                b->has_keys = true;
                 char hex[2 + 64 + 1] = "\\x";
                 crypto_hex(it->body_hash, 32, hex + 2);
                 db_array_add(&a[10], idx, strlen(idx));
@@ -319,7 +333,10 @@ static void wr_flush(struct writer *w) {
         }
         w->inflight++;
         w->inflight_rows += b->nrows;
-        db_query(w->app->db, wr_sql, 16, params, wr_done, b);
+        if (b->has_keys)
+            db_query(w->app->db, wr_sql, 16, params, wr_done, b);
+        else
+            db_query(w->app->db, wr_sql_plain, 9, params, wr_done, b);
         for (int i = 0; i < 16; i++)
             buf_free(&a[i]);
     }
@@ -355,6 +372,7 @@ struct writer *writer_new(struct api_app *app) {
     struct writer *w = mem_calloc(1, sizeof(*w));
     w->app = app;
     w->keys = hmap_new();
+    w->max_inflight = app->cfg->db_connections / 2 > 0 ? app->cfg->db_connections / 2 : 1;
     return w;
 }
 

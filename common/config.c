@@ -89,7 +89,7 @@ static const struct cfg_entry cfg_table[] = {
      "a pending row in no stream for this long is enqueued again"},
     {"HERALD_AUTH_CACHE_MS", CFG_INT, "30000", 0, 30000, false, F(auth_cache_ms),
      "API key and secret cache lifetime"},
-    {"HERALD_DB_CONNECTIONS", CFG_INT, "4", 2, 64, false, F(db_connections),
+    {"HERALD_DB_CONNECTIONS", CFG_INT, "8", 2, 64, false, F(db_connections),
      "PostgreSQL connections per process"},
     {"HERALD_COMMIT_QUEUE_MAX", CFG_INT, "20000", 1, 1000000, false, F(commit_queue_max),
      "notifications waiting for a commit before 503"},

@@ -48,9 +48,6 @@ int cursor_decode(const char *s, const char *scope, int64_t *ms, char *id) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = (v << 8) | raw[i];
-    /* 0000-01-01 .. 9999-12-31: what util_fmt_time_ms can print */
-    if ((int64_t)v < -62167219200000LL || (int64_t)v > 253402300799999LL)
-        return -1;
     *ms = (int64_t)v;
     util_uuid_fmt(raw + 8, id);
     return 0;

@@ -112,6 +112,27 @@ int util_parse_time(const char *s, int64_t *ms) {
     return 0;
 }
 
+/* util_random_fast: the same bytes from a 4 KiB buffer refilled by
+ * getrandom, so an id does not cost a system call. Single-threaded. */
+static void util_random_fast(void *buf, size_t n) {
+    static uint8_t pool[4096];
+    static size_t left;
+    uint8_t *out = buf;
+    while (n > 0) {
+        if (left == 0) {
+            util_random(pool, sizeof(pool));
+            left = sizeof(pool);
+        }
+        size_t take = n < left ? n : left;
+        memcpy(out, pool + sizeof(pool) - left, take);
+        /* wipe what was handed out: no byte is given twice */
+        memset(pool + sizeof(pool) - left, 0, take);
+        left -= take;
+        out += take;
+        n -= take;
+    }
+}
+
 void util_random(void *buf, size_t n) {
     uint8_t *p = buf;
     while (n > 0) {
@@ -144,10 +165,10 @@ void util_uuid7(uint8_t out[16]) {
     } else {
         last_ms = ms;
         uint16_t r;
-        util_random(&r, sizeof(r));
+        util_random_fast(&r, sizeof(r));
         counter = r & 0x1ff; /* leave room to count up within the ms */
     }
-    util_random(out, 16);
+    util_random_fast(out, 16);
     for (int i = 0; i < 6; i++)
         out[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
     out[6] = (uint8_t)(0x70 | ((counter >> 8) & 0x0f));
