@@ -256,8 +256,10 @@ static void em_classify(void *state, const struct dlv_msg *m, const struct dlv_r
                  s->timeout_ms, stage);
         return;
     }
-    if (code < 200 || code > 599) {
-        snprintf(res->error, sizeof(res->error), "SMTP: %s",
+    if (code < 400 || code > 599) {
+        /* no refusal from the server (the last reply, if any, was a success):
+         * the transport failed, so curl's own error is the news */
+        snprintf(res->error, sizeof(res->error), "SMTP at %s: %s", stage,
                  resp->curl_error[0] ? resp->curl_error : curl_easy_strerror(resp->code));
         return;
     }

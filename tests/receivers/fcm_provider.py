@@ -47,6 +47,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 LOCK = threading.Lock()

@@ -45,6 +45,8 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 LOCK = threading.Lock()

@@ -45,6 +45,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import urlsplit
 
 LOCK = threading.Lock()
@@ -263,6 +265,7 @@ class SMTPHandler(socketserver.StreamRequestHandler):
 
 
 class SMTPServer(socketserver.ThreadingTCPServer):
+    request_queue_size = 1024
     daemon_threads = True
     allow_reuse_address = True
 

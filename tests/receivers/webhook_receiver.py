@@ -28,6 +28,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
