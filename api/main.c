@@ -137,15 +137,20 @@ int main(int argc, char **argv) {
     event_free(sigint);
     if (m.drain)
         event_free(m.drain);
-    http_srv_stop(m.http);
 out:
-    /* reverse order */
+    /* Reverse order. First the periodic jobs; then the connections are shut
+     * (pending callbacks run now, and anything they send fails at once
+     * against a handle that still exists); only then the modules whose
+     * callbacks those were, and last the handles themselves. */
     metrics_srv_stop(m.metrics_srv);
     retention_stop(m.retention);
     sweep_stop(m.app.sweep);
+    rds_shutdown(m.app.rds);
+    db_shutdown(m.app.db);
     writer_free(m.app.writer);
     ratelimit_free(m.app.rl);
     auth_free(m.app.auth);
+    http_srv_stop(m.http); /* after every request's callbacks have run */
     rds_close(m.app.rds);
     db_close(m.app.db);
     event_base_free(m.app.base);

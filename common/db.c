@@ -46,6 +46,7 @@ struct db {
     struct db_req *head, *tail; /* waiting for a connection */
     int queued, running;
     bool was_up;
+    bool shut; /* db_shutdown ran: every query fails at once */
 };
 
 static void db_conn_start(struct db_conn *c);
@@ -412,6 +413,10 @@ void db_query(db *d, const char *sql, int nparams, const char *const *params, db
         r->params[i] = params[i] ? mem_strdup(params[i]) : NULL;
     r->cb = cb;
     r->arg = arg;
+    if (d->shut) {
+        db_req_finish(r, DB_UNAVAILABLE, NULL, "shutting down");
+        return;
+    }
     if (!db_up(d) && !db_any_connecting(d)) {
         /* answer on the next loop turn: callbacks never run inside db_query */
         event_base_once(d->base, -1, EV_TIMEOUT, db_unavailable_cb, r, NULL);
@@ -446,9 +451,10 @@ db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms
     return d;
 }
 
-void db_close(db *d) {
-    if (!d)
+void db_shutdown(db *d) {
+    if (!d || d->shut)
         return;
+    d->shut = true;
     for (int i = 0; i < d->nconns; i++) {
         struct db_conn *c = &d->conns[i];
         struct db_req *r = c->cur;
@@ -465,6 +471,12 @@ void db_close(db *d) {
     }
     d->nconns = 0;
     db_fail_queue(d, "shutting down");
+}
+
+void db_close(db *d) {
+    if (!d)
+        return;
+    db_shutdown(d);
     mem_free(d->conns);
     mem_free(d->url);
     mem_free(d);

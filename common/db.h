@@ -35,8 +35,12 @@ typedef void (*db_cb)(void *arg, const struct db_result *r);
  * Caller frees with db_close(). */
 db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms);
 
-/* db_close: drops every connection; queued and running queries get
- * DB_UNAVAILABLE / DB_LOST synchronously. */
+/* db_shutdown: drops every connection; queued and running queries get
+ * DB_UNAVAILABLE / DB_LOST synchronously, and from now on db_query answers
+ * DB_UNAVAILABLE at once (inside db_query), so callbacks that query again
+ * during a teardown find a live handle. Idempotent. */
+void db_shutdown(db *d);
+/* db_close: db_shutdown, then frees d. */
 void db_close(db *d);
 
 /* db_query: runs one parameterised statement (text parameters, NULL for SQL

@@ -189,6 +189,12 @@ void rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv, cons
     c->r = r;
     c->cb = cb;
     c->arg = arg;
+    if (r->closing) {
+        if (cb)
+            cb(arg, NULL, "shutting down");
+        mem_free(c);
+        return;
+    }
     if (r->state != RDS_UP ||
         redisAsyncCommandArgv(r->ac, rds_reply_cb, c, argc, argv, lens) != REDIS_OK) {
         event_base_once(r->base, -1, EV_TIMEOUT, rds_fail_cb, c, NULL);
@@ -212,16 +218,24 @@ rds *rds_open(struct event_base *base, const struct cfg *cfg) {
     return r;
 }
 
-void rds_close(rds *r) {
-    if (!r)
+void rds_shutdown(rds *r) {
+    if (!r || r->closing)
         return;
     r->closing = true;
+    r->state = RDS_DOWN;
+    evtimer_del(r->retry);
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+}
+
+void rds_close(rds *r) {
+    if (!r)
+        return;
+    rds_shutdown(r);
     event_free(r->retry);
     mem_free(r->host);
     mem_free(r->password);

@@ -21,6 +21,11 @@ typedef void (*rds_cb)(void *arg, redisReply *reply, const char *err);
  * with getaddrinfo, which blocks: use a numeric address). Caller frees with
  * rds_close(). */
 rds *rds_open(struct event_base *base, const struct cfg *c);
+/* rds_shutdown: drops the connection (pending commands get a NULL reply
+ * synchronously) and from now on rds_command answers NULL at once, inside
+ * rds_command, so callbacks that send again during a teardown find a live
+ * handle. Idempotent. rds_close: rds_shutdown, then frees r. */
+void rds_shutdown(rds *r);
 void rds_close(rds *r);
 
 /* rds_command: sends argv (lens NULL: NUL-terminated strings; copied) with a

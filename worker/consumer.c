@@ -29,6 +29,8 @@ struct cons {
     struct event *reclaim; /* periodic XAUTOCLAIM */
     struct event *flush;   /* zero-delay: send queued acks */
     struct event *trim;    /* periodic XTRIM MINID of acknowledged entries */
+    struct event *reap;    /* periodic removal of consumers that died */
+    bool reaping;
     char cursor[48];       /* XAUTOCLAIM position */
     char **acks;           /* entry ids waiting for XACK */
     int nacks, capacks;
@@ -52,6 +54,7 @@ static void cons_really_free(cons *k) {
     event_free(k->reclaim);
     event_free(k->flush);
     event_free(k->trim);
+    event_free(k->reap);
     mem_free(k->consumer);
     mem_free(k);
 }
@@ -230,6 +233,65 @@ static void cons_reclaim_tick(evutil_socket_t fd, short what, void *arg) {
     rds_command(k->wr, cons_reclaim_cb, k, 8, argv, NULL);
 }
 
+/* Consumers that were SIGKILLed (or OOM-killed) stay in the group for ever,
+ * and heraldctl queues would count them. One with nothing pending that has
+ * not read for CONS_REAP_IDLE_FACTOR visibility timeouts is gone: a live
+ * worker reads at least every block interval. */
+#define CONS_REAP_IDLE_FACTOR 10
+
+static void cons_reap_done(void *arg, redisReply *reply, const char *err) {
+    (void)reply;
+    (void)err;
+    cons *k = arg;
+    cons_done(k);
+}
+
+static void cons_reap_cb(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    cons *k = arg;
+    k->reaping = false;
+    if (cons_done(k) || k->stopped)
+        return;
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const redisReply *c = reply->element[i];
+        const char *name = NULL;
+        long long pending = -1, idle = -1;
+        for (size_t f = 0; c->type == REDIS_REPLY_ARRAY && f + 1 < c->elements; f += 2) {
+            const char *key = c->element[f]->str;
+            const redisReply *v = c->element[f + 1];
+            if (!key)
+                continue;
+            if (!strcmp(key, "name") && v->str)
+                name = v->str;
+            else if (!strcmp(key, "pending") && v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+            else if (!strcmp(key, "idle") && v->type == REDIS_REPLY_INTEGER)
+                idle = v->integer;
+        }
+        if (!name || strcmp(name, k->consumer) == 0 || pending != 0 ||
+            idle < (long long)k->visibility_ms * CONS_REAP_IDLE_FACTOR)
+            continue;
+        HLOG(HLOG_INFO, "stream.consumer_removed",
+             &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
+             "removed consumer %s: nothing pending, idle %lld ms", name, idle);
+        const char *argv[] = {"XGROUP", "DELCONSUMER", k->key, STREAM_GROUP, name};
+        k->outstanding++;
+        rds_command(k->wr, cons_reap_done, k, 5, argv, NULL);
+    }
+}
+
+static void cons_reap_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cons *k = arg;
+    if (k->stopped || k->reaping || !rds_up(k->wr))
+        return;
+    const char *argv[] = {"XINFO", "CONSUMERS", k->key, STREAM_GROUP};
+    k->reaping = true;
+    k->outstanding++;
+    rds_command(k->wr, cons_reap_cb, k, 4, argv, NULL);
+}
+
 static void cons_ack_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     if (cons_done(k))
@@ -392,6 +454,10 @@ cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
     k->trim = event_new(base, -1, EV_PERSIST, cons_trim_tick, k);
     struct timeval trim_every = {CONS_TRIM_MS / 1000, (CONS_TRIM_MS % 1000) * 1000};
     event_add(k->trim, &trim_every);
+    k->reap = event_new(base, -1, EV_PERSIST, cons_reap_tick, k);
+    int reap_ms = k->visibility_ms * 2;
+    struct timeval reap_every = {reap_ms / 1000, (reap_ms % 1000) * 1000};
+    event_add(k->reap, &reap_every);
     rds_on_connect(rd, cons_on_connect, k);
     cons_read(k);
     return k;
@@ -401,6 +467,7 @@ void cons_stop(cons *k) {
     k->stopped = true;
     evtimer_del(k->retry);
     event_del(k->reclaim);
+    event_del(k->reap);
 }
 
 bool cons_idle(const cons *k) {
