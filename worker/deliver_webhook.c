@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "worker/dlv.h"
 #include "worker/netpolicy.h"
+#include "worker/provider.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -74,27 +75,6 @@ static int wh_sign(struct buf *sigs, const char *secret, const char *signed_text
     return 0;
 }
 
-/* wh_host_key: "scheme://host:port" of url, the per-host limit's key. */
-static int wh_host_key(const char *url, char *out, size_t outlen) {
-    int rc = -1;
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    CURLU *u = curl_url();
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return rc;
-}
-
 static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                       struct dlv_result *res) {
     struct wh_state *s = state;
@@ -103,7 +83,7 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     struct buf subject = {0}, body = {0}, payload = {0}, signed_text = {0}, sigs = {0};
     char bad[TMPL_NAME_LEN] = "";
 
-    if (wh_host_key(m->recipient, req->host, sizeof(req->host)) < 0) {
+    if (prov_host_key(m->recipient, req->host, sizeof(req->host)) < 0) {
         res->outcome = DLV_FAILED;
         snprintf(res->error, sizeof(res->error), "the recipient is not a valid URL");
         goto out;
