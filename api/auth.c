@@ -28,7 +28,7 @@ struct auth_waiter {
 struct auth_ent {
     char id[APIKEY_ID_LEN + 1];
     bool loading;
-    bool found;   /* the key exists and is not revoked */
+    bool found; /* the key exists and is not revoked */
     uint8_t hash[APIKEY_HASH_LEN];
     struct api_auth info;
     int64_t fetched_ms; /* monotonic */
@@ -37,8 +37,8 @@ struct auth_ent {
 
 struct auth {
     struct api_app *app;
-    hmap *cache;  /* key id -> struct auth_ent */
-    hmap *used;   /* key ids used since the last touch flush (values unused) */
+    hmap *cache; /* key id -> struct auth_ent */
+    hmap *used;  /* key ids used since the last touch flush (values unused) */
     struct event *touch;
 };
 

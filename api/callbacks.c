@@ -41,8 +41,8 @@ static void callbacks_done(void *arg, const struct db_result *res) {
     }
     for (int i = 0; i < PQntuples(res->res); i++) {
         const char *id = db_get(res->res, i, 0);
-        HLOG(HLOG_INFO, "callback.applied", &(struct hlog_ctx){.req_id = r->req_id, .notif_id = id,
-                                                                .channel = "sms"},
+        HLOG(HLOG_INFO, "callback.applied",
+             &(struct hlog_ctx){.req_id = r->req_id, .notif_id = id, .channel = "sms"},
              "delivery receipt applied");
         if (!db_isnull(res->res, i, 2))
             stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, 1), db_get(res->res, i, 2),

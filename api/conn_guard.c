@@ -49,8 +49,7 @@ static void guard_update_listener(struct guard *g) {
     if (!g->paused && g->open >= (size_t)g->max_conns) {
         evconnlistener_disable(g->lev);
         g->paused = true;
-        HLOG(HLOG_WARN, "http.conn_cap", NULL, "%zu connections open: not accepting more",
-             g->open);
+        HLOG(HLOG_WARN, "http.conn_cap", NULL, "%zu connections open: not accepting more", g->open);
     } else if (g->paused && g->open < (size_t)g->max_conns && !evtimer_pending(g->resume, NULL)) {
         evconnlistener_enable(g->lev);
         g->paused = false;
@@ -180,10 +179,9 @@ struct guard *guard_start(struct event_base *base, struct evhttp *http, const ch
     g->read_timeout_ms = read_timeout_ms;
     g->conns = hmap_new();
     g->resume = evtimer_new(base, guard_resume_cb, g);
-    g->lev = evconnlistener_new_bind(base, NULL, NULL,
-                                     LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-                                         LEV_OPT_CLOSE_ON_EXEC,
-                                     1024, (struct sockaddr *)&ss, sl);
+    g->lev = evconnlistener_new_bind(
+        base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        (struct sockaddr *)&ss, sl);
     if (!g->lev) {
         snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
         event_free(g->resume);

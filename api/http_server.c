@@ -32,15 +32,24 @@ struct http_srv {
 
 static const char *http_srv_method_name(enum evhttp_cmd_type m) {
     switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
     }
     return "?";
 }
@@ -89,21 +98,36 @@ const char *api_req_header(struct api_req *r, const char *name) {
 
 static const char *http_srv_reason(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
     }
     return "Unknown";
 }
@@ -193,8 +217,7 @@ void api_reply_error(struct api_req *r, int status, const char *code, const char
 
 /* http_srv_match: whether path matches pattern; the "{}" segment's text goes
  * to param after checking its kind. */
-static bool http_srv_match(const struct api_route *rt, const char *path, char *param,
-                           size_t plen) {
+static bool http_srv_match(const struct api_route *rt, const char *path, char *param, size_t plen) {
     const char *p = rt->pattern;
     const char *s = path;
     while (*p && *s) {
@@ -370,7 +393,8 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
         char param[64];
         if (!http_srv_match(rt, r->path, param, sizeof(param)))
             continue;
-        if (rt->method == r->method || (r->method == EVHTTP_REQ_HEAD && rt->method == EVHTTP_REQ_GET)) {
+        if (rt->method == r->method ||
+            (r->method == EVHTTP_REQ_HEAD && rt->method == EVHTTP_REQ_GET)) {
             match = rt;
             memcpy(r->param, param, sizeof(param));
             break;
@@ -405,8 +429,7 @@ static void http_srv_cb(struct evhttp_request *req, void *arg) {
     if (!match) {
         if (allow[0]) {
             api_header(r, "Allow", allow);
-            api_reply_error(r, 405, "method_not_allowed", "method not allowed on this route",
-                            NULL);
+            api_reply_error(r, 405, "method_not_allowed", "method not allowed on this route", NULL);
         } else {
             api_reply_error(r, 404, "not_found", "no such route", NULL);
         }
@@ -434,9 +457,8 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
     evhttp_set_max_body_size(http, HTTP_SRV_MAX_BODY);
     evhttp_set_max_headers_size(http, HTTP_SRV_MAX_HEADERS);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(http, "application/json");
     evhttp_set_timeout(http, 60);
     evhttp_set_gencb(http, http_srv_cb, srv);

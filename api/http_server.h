@@ -10,7 +10,6 @@
 
 #include "api/app.h"
 
-
 /* What authentication found; valid for the request's lifetime. */
 struct api_auth {
     int64_t tenant_id;
@@ -27,14 +26,14 @@ struct api_req {
     struct evhttp_request *req; /* NULL once the client has gone away */
     char req_id[129];
     enum evhttp_cmd_type method;
-    char *path;                 /* owned, decoded */
-    struct evkeyvalq query;     /* parsed query string */
+    char *path;             /* owned, decoded */
+    struct evkeyvalq query; /* parsed query string */
     const struct api_route *route;
-    char param[64];             /* the {id} or {channel} path segment */
+    char param[64]; /* the {id} or {channel} path segment */
     struct api_auth auth;
-    char *body;                 /* owned, NUL-terminated copy; NULL if none */
+    char *body; /* owned, NUL-terminated copy; NULL if none */
     size_t body_len;
-    struct evkeyvalq extra;     /* response headers to add */
+    struct evkeyvalq extra; /* response headers to add */
     int64_t started_mono_ms;
 };
 
@@ -48,11 +47,11 @@ struct api_route {
     const char *pattern; /* segments; "{}" marks the one parameter */
     enum api_param_kind param;
     enum api_auth_kind auth;
-    size_t max_body;     /* 0: the route takes no body */
-    bool charge_later;   /* the handler charges the rate limit once it knows the cost */
-    bool form;           /* the body is application/x-www-form-urlencoded, not JSON */
+    size_t max_body;   /* 0: the route takes no body */
+    bool charge_later; /* the handler charges the rate limit once it knows the cost */
+    bool form;         /* the body is application/x-www-form-urlencoded, not JSON */
     api_handler handler;
-    const char *name;    /* for logs and metrics */
+    const char *name; /* for logs and metrics */
 };
 
 /* http_srv_start: binds listen ("host:port") and serves routes (terminated by

@@ -110,8 +110,8 @@ int main(int argc, char **argv) {
     m.retention = retention_start(m.app.base, m.app.db, &cfg);
     metrics_h_setup(&m.app);
     if (cfg.metrics_listen) {
-        m.metrics_srv = metrics_srv_start(m.app.base, cfg.metrics_listen, m.app.metrics, err,
-                                          sizeof(err));
+        m.metrics_srv =
+            metrics_srv_start(m.app.base, cfg.metrics_listen, m.app.metrics, err, sizeof(err));
         if (!m.metrics_srv) {
             HLOG(HLOG_ERROR, "api.listen_failed", NULL, "%s", err);
             rc = 1;

@@ -30,11 +30,10 @@ void metrics_h_setup(struct api_app *app) {
                    sizeof(metrics_h_latency) / sizeof(double));
     metrics_define(m, "herald_notifications_accepted_total", METRICS_COUNTER,
                    "Notifications committed (201), by channel.", NULL, 0);
-    metrics_define(m, "herald_rate_limited_total", METRICS_COUNTER,
-                   "Requests refused with 429.", NULL, 0);
+    metrics_define(m, "herald_rate_limited_total", METRICS_COUNTER, "Requests refused with 429.",
+                   NULL, 0);
     metrics_define(m, "herald_ratelimit_fail_open_total", METRICS_COUNTER,
-                   "Requests let through uncounted because Redis did not answer in time.", NULL,
-                   0);
+                   "Requests let through uncounted because Redis did not answer in time.", NULL, 0);
     metrics_define(m, "herald_commit_group_size", METRICS_HISTOGRAM,
                    "Requests written together in one commit.", metrics_h_groups,
                    sizeof(metrics_h_groups) / sizeof(double));

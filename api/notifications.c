@@ -376,8 +376,8 @@ void notif_h_list(struct api_req *r) {
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     if (cursor)
         util_fmt_time_ms(cur_ms, cur_t);
-    const char *params[] = {tid,      status, channel, recipient, cursor ? cur_t : NULL,
-                            cursor ? cur_id : NULL, lim};
+    const char *params[] = {
+        tid, status, channel, recipient, cursor ? cur_t : NULL, cursor ? cur_id : NULL, lim};
     db_query(r->app->db,
              "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id "
              "WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2) "

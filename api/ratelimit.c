@@ -67,8 +67,8 @@ static void rl_fail_open(struct rl_call *c) {
              RL_DEADLINE_MS, (unsigned long long)rl->fail_open);
     }
     const struct cfg *cfg = rl->app->cfg;
-    struct rl_result res = {.allowed = true, .failed_open = true,
-                            .remaining = cfg->rate_limit_burst, .reset_s = 0};
+    struct rl_result res = {
+        .allowed = true, .failed_open = true, .remaining = cfg->rate_limit_burst, .reset_s = 0};
     c->answered = true;
     c->cb(c->arg, &res);
 }
@@ -112,8 +112,13 @@ static void rl_reply(void *arg, redisReply *reply, const char *err) {
 
 static void rl_send(struct rl_call *c, bool full) {
     struct ratelimit *rl = c->rl;
-    const char *argv[] = {full ? "EVAL" : "EVALSHA", full ? rl_script : rl->sha, "1", c->key,
-                          rl->rate, rl->burst, c->cost};
+    const char *argv[] = {full ? "EVAL" : "EVALSHA",
+                          full ? rl_script : rl->sha,
+                          "1",
+                          c->key,
+                          rl->rate,
+                          rl->burst,
+                          c->cost};
     rds_command(rl->app->rds, rl_reply, c, 7, argv, NULL);
 }
 

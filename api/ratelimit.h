@@ -12,9 +12,9 @@ struct ratelimit;
 
 struct rl_result {
     bool allowed;
-    bool failed_open;    /* Redis did not answer in time: allowed without counting */
-    int64_t remaining;   /* whole tokens left */
-    int64_t reset_s;     /* seconds until the bucket is full again */
+    bool failed_open;      /* Redis did not answer in time: allowed without counting */
+    int64_t remaining;     /* whole tokens left */
+    int64_t reset_s;       /* seconds until the bucket is full again */
     int64_t retry_after_s; /* when refused: seconds until the cost fits */
 };
 

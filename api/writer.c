@@ -24,7 +24,7 @@ struct writer {
     size_t queued_rows;
     size_t inflight_rows;
     int inflight;
-    hmap *keys; /* "tenant\x1froute\x1fkey" of queued/in-flight items */
+    hmap *keys;       /* "tenant\x1froute\x1fkey" of queued/in-flight items */
     int max_inflight; /* commits at once: half the pool, the rest serve reads */
 };
 
@@ -180,8 +180,8 @@ static void wr_lookup_done(void *arg, const struct db_result *res) {
         const char *stored = db_get(res->res, 0, 1);
         if (h && hlen == 32 && crypto_ct_equal(h, it->body_hash, 32)) {
             /* our own earlier try committed when its outcome was unknown */
-            it->status = it->tries > 1 && strcmp(stored, it->response) == 0 ? WR_CREATED
-                                                                                : WR_REPLAY;
+            it->status =
+                it->tries > 1 && strcmp(stored, it->response) == 0 ? WR_CREATED : WR_REPLAY;
             it->stored = mem_strdup(stored);
         } else {
             it->status = WR_KEY_REUSED;
@@ -218,7 +218,9 @@ static void wr_done(void *arg, const struct db_result *res) {
         st = WR_CREATED;
         metrics_observe(w->app->metrics, "herald_commit_group_size", "", (double)b->nitems);
         break;
-    case DB_UNAVAILABLE: st = WR_UNAVAILABLE; break;
+    case DB_UNAVAILABLE:
+        st = WR_UNAVAILABLE;
+        break;
     case DB_ERROR:
         HLOG(HLOG_ERROR, "commit.failed", NULL, "group insert refused: %s", res->message);
         st = WR_ERROR;

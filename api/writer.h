@@ -21,14 +21,14 @@ struct wr_row {
 };
 
 enum wr_status {
-    WR_CREATED = 0,   /* committed */
-    WR_REPLAY,        /* the idempotency key was used before with this body */
-    WR_KEY_REUSED,    /* the idempotency key was used before with another body */
-    WR_IN_PROGRESS,   /* the same key is being processed right now */
-    WR_BUSY,          /* the commit queue is full; nothing stored */
-    WR_UNAVAILABLE,   /* the database is unreachable; nothing stored */
-    WR_UNKNOWN,       /* the commit's outcome could not be learned */
-    WR_ERROR,         /* the statement failed; nothing stored */
+    WR_CREATED = 0, /* committed */
+    WR_REPLAY,      /* the idempotency key was used before with this body */
+    WR_KEY_REUSED,  /* the idempotency key was used before with another body */
+    WR_IN_PROGRESS, /* the same key is being processed right now */
+    WR_BUSY,        /* the commit queue is full; nothing stored */
+    WR_UNAVAILABLE, /* the database is unreachable; nothing stored */
+    WR_UNKNOWN,     /* the commit's outcome could not be learned */
+    WR_ERROR,       /* the statement failed; nothing stored */
 };
 
 /* body: with WR_CREATED the item's response, with WR_REPLAY the first
@@ -37,10 +37,10 @@ typedef void (*wr_cb)(void *arg, enum wr_status st, const char *body);
 
 struct wr_item {
     int64_t tenant_id;
-    const char *route;  /* static: "notifications" or "notifications/batch" */
-    char *idem_key;     /* owned; NULL without Idempotency-Key */
+    const char *route; /* static: "notifications" or "notifications/batch" */
+    char *idem_key;    /* owned; NULL without Idempotency-Key */
     uint8_t body_hash[32];
-    char *response;     /* owned: the 201 body to remember */
+    char *response; /* owned: the 201 body to remember */
     size_t nrows;
     struct wr_row *rows; /* owned array */
     wr_cb cb;

@@ -22,8 +22,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     evbuffer_drain(in, evbuffer_get_length(in));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     struct evbuffer *out = evbuffer_new();
     evbuffer_add_reference(out, body, sizeof(body) - 1, NULL, NULL);
     evhttp_send_reply(req, 201, "Created", out);

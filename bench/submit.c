@@ -225,8 +225,8 @@ int main(int argc, char **argv) {
     per_call = atol(argv[5]);
     int conns = atoi(argv[6]);
     long deadline_s = atol(argv[7]);
-    if (port <= 0 || total <= 0 || per_call <= 0 || per_call > 500 || conns <= 0 ||
-        conns > 64 || deadline_s <= 0) {
+    if (port <= 0 || total <= 0 || per_call <= 0 || per_call > 500 || conns <= 0 || conns > 64 ||
+        deadline_s <= 0) {
         fprintf(stderr, "submit: bad arguments\n");
         return 2;
     }

@@ -95,8 +95,8 @@ static const struct cfg_entry cfg_table[] = {
      "notifications waiting for a commit before 503"},
     {"HERALD_HTTP_MAX_CONNECTIONS", CFG_INT, "4096", 1, 1000000, false, F(http_max_connections),
      "open API connections before accepting pauses"},
-    {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false,
-     F(http_read_timeout_ms), "time to send a whole request (headers and body)"},
+    {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, F(http_read_timeout_ms),
+     "time to send a whole request (headers and body)"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
 };
@@ -302,9 +302,15 @@ void cfg_log_startup(const struct cfg *c, const char *event) {
             buf_puts(&b, !s ? "(unset)" : e->secret ? "(set)" : s);
             break;
         }
-        case CFG_INT: buf_printf(&b, "%d", *(const int *)field); break;
-        case CFG_BOOL: buf_puts(&b, *(const bool *)field ? "true" : "false"); break;
-        case CFG_LEVEL: buf_puts(&b, lvls[*(const int *)field]); break;
+        case CFG_INT:
+            buf_printf(&b, "%d", *(const int *)field);
+            break;
+        case CFG_BOOL:
+            buf_puts(&b, *(const bool *)field ? "true" : "false");
+            break;
+        case CFG_LEVEL:
+            buf_puts(&b, lvls[*(const int *)field]);
+            break;
         }
     }
     HLOG(HLOG_INFO, event, NULL, "%s", b.data);

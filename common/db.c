@@ -27,7 +27,7 @@ struct db_conn {
     int idx;
     PGconn *pg;
     enum db_conn_state state;
-    struct event *io;    /* socket readiness, re-made when the socket changes */
+    struct event *io; /* socket readiness, re-made when the socket changes */
     int io_fd;
     short io_what;
     struct event *retry; /* reconnect timer (also the connect deadline) */
@@ -204,8 +204,12 @@ static void db_conn_start(struct db_conn *c) {
 static void db_connect_step(struct db_conn *c) {
     PostgresPollingStatusType st = PQconnectPoll(c->pg);
     switch (st) {
-    case PGRES_POLLING_READING: db_watch(c, EV_READ); return;
-    case PGRES_POLLING_WRITING: db_watch(c, EV_WRITE); return;
+    case PGRES_POLLING_READING:
+        db_watch(c, EV_READ);
+        return;
+    case PGRES_POLLING_WRITING:
+        db_watch(c, EV_WRITE);
+        return;
     case PGRES_POLLING_OK:
         evtimer_del(c->retry);
         if (PQsetnonblocking(c->pg, 1) != 0) {

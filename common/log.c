@@ -48,8 +48,8 @@ void hlog_write(enum hlog_level lvl, const char *event, const struct hlog_ctx *c
         msg[0] = '\0';
 
     struct buf b = {0};
-    buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\",\"event\":", ts,
-               hlog_names[lvl], hlog_svc);
+    buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":\"%s\",\"event\":", ts, hlog_names[lvl],
+               hlog_svc);
     buf_json_str(&b, event, strlen(event));
     buf_puts(&b, ",\"msg\":");
     buf_json_str(&b, msg, strlen(msg));

@@ -17,7 +17,8 @@ void mem_set_allocator(const struct mem_allocator *a) {
 
 static void mem_oom(size_t n) {
     char msg[96];
-    int len = snprintf(msg, sizeof(msg), "{\"level\":\"error\",\"event\":\"mem.oom\",\"size\":%zu}\n", n);
+    int len =
+        snprintf(msg, sizeof(msg), "{\"level\":\"error\",\"event\":\"mem.oom\",\"size\":%zu}\n", n);
     if (len > 0)
         (void)!write(2, msg, (size_t)len);
     abort();

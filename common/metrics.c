@@ -20,9 +20,9 @@
 
 struct metrics_series {
     char *labels;
-    double value;    /* counter/gauge value; histogram sum */
-    uint64_t count;  /* histogram observations */
-    uint64_t *le;    /* histogram cumulative bucket counts */
+    double value;   /* counter/gauge value; histogram sum */
+    uint64_t count; /* histogram observations */
+    uint64_t *le;   /* histogram cumulative bucket counts */
     struct metrics_series *next;
 };
 
@@ -31,7 +31,7 @@ struct metrics_family {
     enum metrics_type type;
     double *buckets;
     size_t nbuckets;
-    hmap *series; /* labels -> series */
+    hmap *series;                        /* labels -> series */
     struct metrics_series *first, *last; /* in creation order */
     struct metrics_family *next;
 };
@@ -181,8 +181,7 @@ void metrics_render(metrics *m, struct buf *out) {
     if (m->on_render)
         m->on_render(m->on_render_arg, m);
     for (struct metrics_family *f = m->first; f; f = f->next) {
-        buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
-                   types[f->type]);
+        buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, types[f->type]);
         for (struct metrics_series *s = f->first; s; s = s->next) {
             if (f->type != METRICS_HISTOGRAM) {
                 metrics_line(out, f->name, "", s->labels, NULL, s->value);
@@ -248,8 +247,8 @@ struct metrics_srv *metrics_srv_start(struct event_base *base, const char *liste
     evhttp_set_max_headers_size(s->http, 16 * 1024);
     evhttp_set_max_body_size(s->http, 1024);
     evhttp_set_timeout(s->http, 30);
-    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, host,
-                                                                    (uint16_t)atoi(colon + 1));
+    struct evhttp_bound_socket *bs =
+        evhttp_bind_socket_with_handle(s->http, host, (uint16_t)atoi(colon + 1));
     if (!bs) {
         snprintf(err, errlen, "cannot listen on %s for metrics", listen);
         evhttp_free(s->http);

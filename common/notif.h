@@ -42,11 +42,11 @@ void notif_json(struct buf *b, const struct notif_view *v);
  * table aliased n joined with tenants aliased t. */
 #define NOTIF_COLS                                                                                 \
     "n.id, t.name, n.channel, n.recipient, n.subject, n.body, n.metadata, n.status, n.attempts, "  \
-    "n.last_error, floor(extract(epoch FROM n.send_at) * 1000)::bigint, "                         \
-    "floor(extract(epoch FROM n.created_at) * 1000)::bigint, "                                    \
-    "floor(extract(epoch FROM n.updated_at) * 1000)::bigint, "                                    \
-    "floor(extract(epoch FROM n.sent_at) * 1000)::bigint, "                                       \
-    "floor(extract(epoch FROM n.delivered_at) * 1000)::bigint, "                                  \
+    "n.last_error, floor(extract(epoch FROM n.send_at) * 1000)::bigint, "                          \
+    "floor(extract(epoch FROM n.created_at) * 1000)::bigint, "                                     \
+    "floor(extract(epoch FROM n.updated_at) * 1000)::bigint, "                                     \
+    "floor(extract(epoch FROM n.sent_at) * 1000)::bigint, "                                        \
+    "floor(extract(epoch FROM n.delivered_at) * 1000)::bigint, "                                   \
     "floor(extract(epoch FROM n.failed_at) * 1000)::bigint"
 #define NOTIF_NCOLS 16
 

@@ -58,9 +58,8 @@ int util_parse_time(const char *s, int64_t *ms) {
     if (len < 20 || len > 64)
         return -1;
     if (util_digits(s, 4, &y) || s[4] != '-' || util_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        util_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        util_digits(s + 11, 2, &h) || s[13] != ':' || util_digits(s + 14, 2, &mi) ||
-        s[16] != ':' || util_digits(s + 17, 2, &sec))
+        util_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || util_digits(s + 11, 2, &h) ||
+        s[13] != ':' || util_digits(s + 14, 2, &mi) || s[16] != ':' || util_digits(s + 17, 2, &sec))
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60)
         return -1;

@@ -31,8 +31,8 @@ struct cons {
     struct event *trim;    /* periodic XTRIM MINID of acknowledged entries */
     struct event *reap;    /* periodic removal of consumers that died */
     bool reaping;
-    char cursor[48];       /* XAUTOCLAIM position */
-    char **acks;           /* entry ids waiting for XACK */
+    char cursor[48]; /* XAUTOCLAIM position */
+    char **acks;     /* entry ids waiting for XACK */
     int nacks, capacks;
     int outstanding; /* commands whose callback has not run */
     bool reading, reclaiming, creating;

@@ -117,8 +117,8 @@ static void eng_count_outcome(eng *e, const struct job *j, int64_t now_ms) {
     if (!e->reg)
         return;
     static const char *const names[] = {"sent", "retry", "failed", "deferred"};
-    const char *outcome = j->kind == LK_SUCCESS ? names[0]
-                          : j->kind == LK_RETRY ? names[1]
+    const char *outcome = j->kind == LK_SUCCESS  ? names[0]
+                          : j->kind == LK_RETRY  ? names[1]
                           : j->kind == LK_FAILED ? names[2]
                                                  : names[3];
     char labels[64];

@@ -182,8 +182,8 @@ int main(int argc, char **argv) {
     sweep_channels_mask(w.sw, 1u << ch);
     w.e = eng_new(w.base, &w.cfg, w.d, w.rd, w.wr, (enum notif_channel)ch, ops, ops_state, consumer,
                   (int)concurrency);
-    w.wm = wmetrics_start(w.base, w.e, w.d, w.wr, (enum notif_channel)ch, w.cfg.metrics_listen,
-                          err, sizeof(err));
+    w.wm = wmetrics_start(w.base, w.e, w.d, w.wr, (enum notif_channel)ch, w.cfg.metrics_listen, err,
+                          sizeof(err));
     if (!w.wm) {
         /* a worker without its metrics listener would be invisible: stop */
         HLOG(HLOG_ERROR, "worker.listen_failed", NULL, "%s", err);

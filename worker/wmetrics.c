@@ -11,9 +11,8 @@
 
 #define WMETRICS_POLL_MS 5000
 
-static const double wm_provider[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                     0.5,   1,    2.5,   5,    10,  30};
-static const double wm_e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,  5,
+static const double wm_provider[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+static const double wm_e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
                                 10,   30,   60,  300,  900, 3600, 21600, 86400};
 
 struct wmetrics {

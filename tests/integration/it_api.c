@@ -40,8 +40,11 @@ static void start_api(const char *const extra[]) {
     api_port = it_free_port();
     char listen[64];
     snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[16] = {listen, "HERALD_AUTH_CACHE_MS=200", "HERALD_DB_TIMEOUT_MS=1000",
-                           "HERALD_REDIS_TIMEOUT_MS=300", "HERALD_SWEEP_INTERVAL_MS=100",
+    const char *env[16] = {listen,
+                           "HERALD_AUTH_CACHE_MS=200",
+                           "HERALD_DB_TIMEOUT_MS=1000",
+                           "HERALD_REDIS_TIMEOUT_MS=300",
+                           "HERALD_SWEEP_INTERVAL_MS=100",
                            "HERALD_SWEEP_GRACE_MS=300"};
     int n = 6;
     for (int i = 0; extra && extra[i] && n < 15; i++)
@@ -73,8 +76,8 @@ static void teardown(void) {
 }
 
 /* call: method on path with key (NULL: no auth) and optional body / extra header. */
-static struct it_resp call(const char *method, const char *path, const char *key,
-                           const char *body, const char *extra) {
+static struct it_resp call(const char *method, const char *path, const char *key, const char *body,
+                           const char *extra) {
     char auth[200], ct[] = "Content-Type: application/json";
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key ? key : "");
     const char *hdrs[4];
@@ -129,8 +132,9 @@ static char *create(const char *key, const char *body) {
     return id;
 }
 
-#define EMAIL "{\"channel\":\"email\",\"recipient\":\"ada@example.com\",\"subject\":\"Hi\"," \
-              "\"body\":\"Hello {{name}}\",\"metadata\":{\"name\":\"Ada\"}}"
+#define EMAIL                                                                                      \
+    "{\"channel\":\"email\",\"recipient\":\"ada@example.com\",\"subject\":\"Hi\","                 \
+    "\"body\":\"Hello {{name}}\",\"metadata\":{\"name\":\"Ada\"}}"
 
 TestSuite(api, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -178,9 +182,9 @@ Test(api, request_id_echoed_or_made) {
 }
 
 Test(api, validation_lists_every_field) {
-    struct it_resp r = call("POST", "/v1/notifications", key_a,
-                            "{\"channel\":\"sms\",\"recipient\":\"12345\",\"body\":\"\",\"x\":1}",
-                            NULL);
+    struct it_resp r =
+        call("POST", "/v1/notifications", key_a,
+             "{\"channel\":\"sms\",\"recipient\":\"12345\",\"body\":\"\",\"x\":1}", NULL);
     expect_error(&r, 422, "validation_failed");
     struct json_object *o = json_of(&r), *e, *d;
     json_object_object_get_ex(o, "error", &e);
@@ -468,8 +472,8 @@ Test(api, error_precedence) {
     expect_error(&r, 415, "unsupported_media_type");
     it_resp_free(&r);
     const char *h2[] = {auth, "Content-Type: application/json; charset=utf-8", NULL};
-    const char *bad_json[] = {"{", "[]", "{\"a\":1,}", "{'a':1}", "{\"a\":NaN}", "{\"a\":1/*c*/}",
-                              "{\"a\":1,\"a\":2}"};
+    const char *bad_json[] = {
+        "{", "[]", "{\"a\":1,}", "{'a':1}", "{\"a\":NaN}", "{\"a\":1/*c*/}", "{\"a\":1,\"a\":2}"};
     for (size_t i = 0; i < 7; i++) {
         r = it_http("POST", u, h2, bad_json[i], strlen(bad_json[i]));
         expect_error(&r, 400, "invalid_json");
@@ -610,12 +614,14 @@ Test(api, metrics_move) {
     mem_free(create(key_a, EMAIL));
     mem_free(create(key_a, EMAIL));
     struct it_resp m1 = call("GET", "/metrics", NULL, NULL, NULL);
-    double accepted = metric_value(m1.body, "herald_notifications_accepted_total{channel=\"email\"}");
+    double accepted =
+        metric_value(m1.body, "herald_notifications_accepted_total{channel=\"email\"}");
     cr_expect_eq(accepted, 2, "accepted: %f\n%s", accepted, m1.body);
     double reqs = metric_value(
         m1.body, "herald_http_requests_total{route=\"notifications.create\",status=\"201\"}");
     cr_expect_eq(reqs, 2);
-    cr_expect(strstr(m1.body, "herald_http_request_duration_seconds_bucket{route=\"notifications.create\",le=\"+Inf\"} 2"),
+    cr_expect(strstr(m1.body, "herald_http_request_duration_seconds_bucket{route=\"notifications."
+                              "create\",le=\"+Inf\"} 2"),
               "%s", m1.body);
     cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
     cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"redis\"}"), 1);

@@ -86,8 +86,8 @@ Test(callbacks, delivered_with_good_signature) {
     char *st = status_of(id);
     cr_expect_str_eq(st, "delivered");
     mem_free(st);
-    char *at = it_sql_value("select delivered_at is not null from notifications where id = $1",
-                            id, NULL);
+    char *at =
+        it_sql_value("select delivered_at is not null from notifications where id = $1", id, NULL);
     cr_expect_str_eq(at, "t");
     mem_free(at);
     /* delivered is final */

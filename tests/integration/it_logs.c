@@ -109,8 +109,9 @@ Test(logs, json_lines_without_secrets) {
     json_object_put(o);
     it_resp_free(&r);
     /* a wrong key and a bad body: error paths log too */
-    const char *bad[] = {"Authorization: Bearer hk_0123456789abcdef_wrongwrongwrongwrongwrongwrongwrongwrongwro",
-                         "Content-Type: application/json", NULL};
+    const char *bad[] = {
+        "Authorization: Bearer hk_0123456789abcdef_wrongwrongwrongwrongwrongwrongwrongwrongwro",
+        "Content-Type: application/json", NULL};
     r = it_http("POST", url, bad, body, strlen(body));
     it_resp_free(&r);
     cr_assert(it_eventually(is_sent, id, 30000), "delivered");
@@ -122,8 +123,9 @@ Test(logs, json_lines_without_secrets) {
     cr_expect_eq(it_wait_exit(w, 20000), 0);
     wt.nworkers = 0;
 
-    const char *forbidden[] = {key, key + 20, secret, secret + 6, "Bearer", "BODY-MARKER-41",
-                               "META-MARKER-42", "wrongwrongwrong", NULL};
+    const char *forbidden[] = {key,      key + 20,         secret,           secret + 6,
+                               "Bearer", "BODY-MARKER-41", "META-MARKER-42", "wrongwrongwrong",
+                               NULL};
     char *api_log = it_log_path("herald-api", api_pid);
     char *wk_log = it_log_path("herald-worker", w);
     check_log(api_log, "api", forbidden);
