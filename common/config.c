@@ -78,6 +78,8 @@ static const struct cfg_entry cfg_table[] = {
      "days final notifications are kept"},
     {"HERALD_RETENTION_INTERVAL_MS", CFG_INT, "60000", 10, 86400000, false,
      F(retention_interval_ms), "how often the retention purge runs"},
+    {"HERALD_RETENTION_MS", CFG_INT, "0", 0, 2000000000, false, F(retention_ms),
+     "when above 0, the retention window in ms instead of days (soaks, tests)"},
     {"HERALD_CORS_ORIGINS", CFG_STR, "", 0, 0, false, F(cors_origins), "allowed CORS origins"},
     {"HERALD_LOG_LEVEL", CFG_LEVEL, "info", 0, 0, false, F(log_level),
      "debug, info, warn or error"},

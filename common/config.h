@@ -33,6 +33,7 @@ struct cfg {
     int rate_limit_burst;
     int retention_days;
     int retention_interval_ms; /* how often the retention purge runs */
+    int retention_ms;          /* > 0: overrides retention_days (soaks and tests) */
     char *cors_origins;
     int log_level; /* enum hlog_level */
     int secret_grace_s;

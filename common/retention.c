@@ -13,13 +13,13 @@
 static const char retention_sql[] =
     "WITH del AS (DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
     "WHERE status IN ('sent', 'delivered', 'failed', 'cancelled') "
-    "AND updated_at < now() - make_interval(days => $1::int) ORDER BY updated_at "
+    "AND updated_at < now() - $1::bigint * interval '1 millisecond' ORDER BY updated_at "
     "LIMIT " RETENTION_BATCH " FOR UPDATE SKIP LOCKED) RETURNING id), "
     "att AS (DELETE FROM delivery_attempts WHERE notification_id IN (SELECT id FROM del)), "
     "idem AS (DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
     "WHERE created_at < now() - interval '24 hours' LIMIT " RETENTION_BATCH ") RETURNING 1), "
     "rcpt AS (DELETE FROM sms_receipts WHERE ctid IN (SELECT ctid FROM sms_receipts "
-    "WHERE received_at < now() - make_interval(days => $1::int) LIMIT " RETENTION_BATCH
+    "WHERE received_at < now() - $1::bigint * interval '1 millisecond' LIMIT " RETENTION_BATCH
     ") RETURNING 1) "
     "SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM idem), (SELECT count(*) FROM rcpt)";
 
@@ -69,9 +69,11 @@ static void retention_tick(evutil_socket_t fd, short what, void *arg) {
         retention_arm(r, r->cfg->retention_interval_ms);
         return;
     }
-    char days[16];
-    snprintf(days, sizeof(days), "%d", r->cfg->retention_days);
-    const char *params[] = {days};
+    char window[24];
+    long long ms = r->cfg->retention_ms > 0 ? (long long)r->cfg->retention_ms
+                                            : (long long)r->cfg->retention_days * 86400000LL;
+    snprintf(window, sizeof(window), "%lld", ms);
+    const char *params[] = {window};
     r->running = true;
     db_query(r->db, retention_sql, 1, params, retention_done, r);
 }
