@@ -1,9 +1,14 @@
 /* submit: the end-to-end benchmark's client. Sends TOTAL webhook notifications
  * to POST /v1/notifications/batch, PER_CALL in each call, over CONNS keep-alive
- * connections in parallel (one thread each), as fast as they are accepted.
- * Built by bench/run with cc directly; not part of the CMake build.
+ * connections in parallel (one thread each), as fast as they are accepted or,
+ * with RATE, paced to RATE notifications per second in total: call c is not
+ * sent before start + c * PER_CALL / RATE (each thread sleeps until the slot
+ * of the call it takes next, never past the deadline; a call already late goes
+ * at once). Built by bench/run with cc directly; not part of the CMake build.
  *
- * Usage: submit PORT KEY HOOK_URL TOTAL PER_CALL CONNS DEADLINE_S
+ * Usage: submit PORT KEY HOOK_URL TOTAL PER_CALL CONNS DEADLINE_S [RATE]
+ *   RATE  notifications per second over all connections; 0 or absent: as fast
+ *         as they are accepted
  *
  * Prints, one per line: start_ns=<CLOCK_REALTIME of the first send>,
  * end_ns=<when the last answer arrived>, calls=<n>, calls_201=<n>,
@@ -30,6 +35,8 @@ static int port;
 static const char *key;
 static long total, per_call, ncalls;
 static int64_t deadline_ns;
+static long rate;                    /* notifications per second; 0: unpaced */
+static int64_t pace_start, pace_end; /* CLOCK_MONOTONIC ns: the start, the deadline */
 static atomic_long next_call;
 static atomic_long calls_201, accepted, failed_calls;
 static atomic_llong start_ns, end_ns;
@@ -44,6 +51,25 @@ static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* pace: with a RATE, sleeps until call c's slot, or at most until the
+ * deadline (the caller checks it again). Returns at once without a RATE. */
+static void pace(long c) {
+    if (rate <= 0)
+        return;
+    int64_t slot = pace_start + (int64_t)((double)c * (double)per_call * 1e9 / (double)rate);
+    if (slot > pace_end)
+        slot = pace_end;
+    struct timespec ts = {(time_t)(slot / 1000000000), (long)(slot % 1000000000)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
 }
 
 static void note_error(const char *fmt, const char *detail, long v) {
@@ -170,6 +196,7 @@ static void *run(void *arg) {
         long c = atomic_fetch_add(&next_call, 1);
         if (c >= ncalls)
             break;
+        pace(c);
         if (now_ns() > deadline_ns) {
             note_error("%s (call %ld not sent)", "deadline passed", c);
             atomic_fetch_add(&failed_calls, 1);
@@ -214,8 +241,8 @@ static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: submit PORT KEY HOOK_URL TOTAL PER_CALL CONNS DEADLINE_S\n");
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: submit PORT KEY HOOK_URL TOTAL PER_CALL CONNS DEADLINE_S [RATE]\n");
         return 2;
     }
     port = atoi(argv[1]);
@@ -225,8 +252,9 @@ int main(int argc, char **argv) {
     per_call = atol(argv[5]);
     int conns = atoi(argv[6]);
     long deadline_s = atol(argv[7]);
+    rate = argc == 9 ? atol(argv[8]) : 0;
     if (port <= 0 || total <= 0 || per_call <= 0 || per_call > 500 || conns <= 0 || conns > 64 ||
-        deadline_s <= 0) {
+        deadline_s <= 0 || rate < 0) {
         fprintf(stderr, "submit: bad arguments\n");
         return 2;
     }
@@ -235,6 +263,8 @@ int main(int argc, char **argv) {
     req_full = make_request(hook, per_call, &req_full_len);
     req_last = make_request(hook, last_count, &req_last_len);
     deadline_ns = now_ns() + (int64_t)deadline_s * 1000000000;
+    pace_start = mono_ns();
+    pace_end = pace_start + (int64_t)deadline_s * 1000000000;
     pthread_t th[64];
     for (int i = 0; i < conns; i++)
         pthread_create(&th[i], NULL, run, NULL);
