@@ -336,9 +336,9 @@ static void wr_flush(struct writer *w) {
         w->inflight++;
         w->inflight_rows += b->nrows;
         if (b->has_keys)
-            db_query(w->app->db, wr_sql, 16, params, wr_done, b);
+            db_query_prepared(w->app->db, wr_sql, 16, params, wr_done, b);
         else
-            db_query(w->app->db, wr_sql_plain, 9, params, wr_done, b);
+            db_query_prepared(w->app->db, wr_sql_plain, 9, params, wr_done, b);
         for (int i = 0; i < 16; i++)
             buf_free(&a[i]);
     }

@@ -5,14 +5,18 @@
 #include "common/mem.h"
 
 #include <event2/event.h>
+#include <stdint.h>
 #include <string.h>
 
 enum db_conn_state { CONN_DOWN = 0, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 static const char *const db_state_names[] = {"down", "connecting", "idle", "busy"};
 
+#define DB_MAX_PREPARED 32
+
 struct db_req {
     db *pool;
     char *sql;
+    int stmt; /* index in db.prepared, or -1: sent unprepared */
     int nparams;
     char **params;
     db_cb cb;
@@ -34,7 +38,9 @@ struct db_conn {
     int backoff_ms;
     int64_t connect_started;
     struct db_req *cur;
-    PGresult *last; /* the last result of the running statement */
+    PGresult *last;    /* the last result of the running statement */
+    uint32_t prepared; /* bit i: db.prepared[i] exists on this connection */
+    bool preparing;    /* cur's statement is being prepared; its run follows */
 };
 
 struct db {
@@ -46,7 +52,9 @@ struct db {
     struct db_req *head, *tail; /* waiting for a connection */
     int queued, running;
     bool was_up;
-    bool shut; /* db_shutdown ran: every query fails at once */
+    bool shut;                             /* db_shutdown ran: every query fails at once */
+    const char *prepared[DB_MAX_PREPARED]; /* db_query_prepared's statements, by address */
+    int nprepared;
 };
 
 static void db_conn_start(struct db_conn *c);
@@ -170,6 +178,8 @@ static void db_conn_drop(struct db_conn *c, const char *why) {
         PQfinish(c->pg);
         c->pg = NULL;
     }
+    c->prepared = 0;
+    c->preparing = false;
     db_set_state(c, CONN_DOWN);
     if (was_up)
         HLOG(HLOG_WARN, "db.disconnected", NULL, "connection %d lost: %s", c->idx, why);
@@ -245,6 +255,25 @@ static void db_connect_step(struct db_conn *c) {
     }
 }
 
+static bool db_put(struct db_conn *c, struct db_req *r);
+static void db_flush_watch(struct db_conn *c);
+
+/* db_prepared_run: the PREPARE of cur's statement answered. On success sends
+ * the statement itself and returns true; otherwise false, with the failed
+ * result (if any) left in c->last for the caller to report. */
+static bool db_prepared_run(struct db_conn *c) {
+    c->preparing = false;
+    if (!c->last || PQresultStatus(c->last) != PGRES_COMMAND_OK)
+        return false;
+    PQclear(c->last);
+    c->last = NULL;
+    c->prepared |= 1u << c->cur->stmt;
+    if (!db_put(c, c->cur))
+        return false;
+    db_flush_watch(c);
+    return true;
+}
+
 /* db_conn_read: consumes input; finishes the running statement when its
  * last result arrives. Returns -1 if the connection was dropped. */
 static int db_conn_read(struct db_conn *c) {
@@ -266,6 +295,8 @@ static int db_conn_read(struct db_conn *c) {
     while (!PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
         if (!res) {
+            if (c->preparing && db_prepared_run(c))
+                return c->state == CONN_DOWN ? -1 : 0;
             struct db_req *r = c->cur;
             PGresult *last = c->last;
             c->cur = NULL;
@@ -329,10 +360,34 @@ static void db_conn_io_cb(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
+/* db_put: hands r's statement to libpq on c; for a prepared statement not
+ * yet prepared on c, its PREPARE (the run follows in db_prepared_run). False
+ * when nothing could be sent. */
+static bool db_put(struct db_conn *c, struct db_req *r) {
+    if (r->stmt < 0)
+        return PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, (const char *const *)r->params,
+                                 NULL, NULL, 0) != 0;
+    char name[8];
+    snprintf(name, sizeof(name), "h%d", r->stmt);
+    if (c->prepared & (1u << r->stmt))
+        return PQsendQueryPrepared(c->pg, name, r->nparams, (const char *const *)r->params, NULL,
+                                   NULL, 0) != 0;
+    c->preparing = true;
+    return PQsendPrepare(c->pg, name, r->sql, r->nparams, NULL) != 0;
+}
+
+static void db_flush_watch(struct db_conn *c) {
+    int f = PQflush(c->pg);
+    if (f < 0)
+        db_conn_drop(c, "write failed");
+    else
+        db_watch(c, f == 1 ? (short)(EV_READ | EV_WRITE) : EV_READ);
+}
+
 static void db_send(struct db_conn *c, struct db_req *r) {
     db *d = c->pool;
-    if (!PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, (const char *const *)r->params, NULL,
-                           NULL, 0)) {
+    if (!db_put(c, r)) {
+        c->preparing = false;
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
         msg[strcspn(msg, "\n")] = '\0';
@@ -353,11 +408,7 @@ static void db_send(struct db_conn *c, struct db_req *r) {
     c->cur = r;
     d->running++;
     db_set_state(c, CONN_BUSY);
-    int f = PQflush(c->pg);
-    if (f < 0)
-        db_conn_drop(c, "write failed");
-    else
-        db_watch(c, f == 1 ? (short)(EV_READ | EV_WRITE) : EV_READ);
+    db_flush_watch(c);
 }
 
 static void db_dispatch(db *d) {
@@ -407,9 +458,11 @@ static void db_unavailable_cb(evutil_socket_t fd, short what, void *arg) {
     db_req_finish(r, DB_UNAVAILABLE, NULL, "database unavailable");
 }
 
-void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg) {
+static void db_submit(db *d, int stmt, const char *sql, int nparams, const char *const *params,
+                      db_cb cb, void *arg) {
     struct db_req *r = mem_calloc(1, sizeof(*r));
     r->pool = d;
+    r->stmt = stmt;
     r->sql = mem_strdup(sql);
     r->nparams = nparams;
     r->params = mem_calloc((size_t)(nparams ? nparams : 1), sizeof(char *));
@@ -436,6 +489,23 @@ void db_query(db *d, const char *sql, int nparams, const char *const *params, db
     d->tail = r;
     d->queued++;
     db_dispatch(d);
+}
+
+void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg) {
+    db_submit(d, -1, sql, nparams, params, cb, arg);
+}
+
+void db_query_prepared(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
+                       void *arg) {
+    int stmt = -1;
+    for (int i = 0; i < d->nprepared && stmt < 0; i++)
+        if (d->prepared[i] == sql)
+            stmt = i;
+    if (stmt < 0 && d->nprepared < DB_MAX_PREPARED) {
+        stmt = d->nprepared++;
+        d->prepared[stmt] = sql;
+    }
+    db_submit(d, stmt, sql, nparams, params, cb, arg);
 }
 
 db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms) {

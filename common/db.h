@@ -48,6 +48,14 @@ void db_close(db *d);
  * the first free connection. sql and params are copied. */
 void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg);
 
+/* db_query_prepared: db_query for a statement run often. sql must be a
+ * string that lives as long as d (a static array): it is known by its
+ * address, prepared once on each connection (again after a reconnect) and
+ * then sent by name, so the server parses and plans it once per session.
+ * Past 32 distinct statements it behaves as db_query. */
+void db_query_prepared(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
+                       void *arg);
+
 /* db_up: true while at least one connection is established. */
 bool db_up(const db *d);
 /* db_busy: queries sent or waiting for a connection. */

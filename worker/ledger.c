@@ -37,7 +37,7 @@ void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char
     snprintf(vis, sizeof(vis), "%d", visibility_ms);
     snprintf(grace, sizeof(grace), "%d", secret_grace_s);
     const char *params[] = {consumer, vis, arr.data, notif_channel_name(ch), grace};
-    db_query(d, ledger_claim_sql, 5, params, cb, arg);
+    db_query_prepared(d, ledger_claim_sql, 5, params, cb, arg);
     buf_free(&arr);
 }
 
@@ -106,7 +106,7 @@ void ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, 
         buf_putc(&a[k], '}');
         params[k + 1] = a[k].data;
     }
-    db_query(d, ledger_record_sql, 11, params, cb, arg);
+    db_query_prepared(d, ledger_record_sql, 11, params, cb, arg);
     for (int k = 0; k < 10; k++)
         buf_free(&a[k]);
 }
