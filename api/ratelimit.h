@@ -25,8 +25,12 @@ void ratelimit_free(struct ratelimit *rl);
 typedef void (*rl_cb)(void *arg, const struct rl_result *res);
 
 /* ratelimit_take: takes cost tokens from key_id's bucket (cost 0 only checks
- * that at least one token is left). cb runs once, on the loop, within a short
- * deadline; a late Redis answer is ignored. */
+ * that at least one token is left). Tokens are leased from Redis in chunks
+ * (10 ms of the rate, at most an eighth of the burst, at most 1000) and spent
+ * locally; a lease unspent after a second is dropped, so a replica never
+ * lets through more than the shared bucket gave it. cb runs exactly once:
+ * before ratelimit_take returns when the lease covers the cost, otherwise on
+ * the loop within a short deadline (a late Redis answer is ignored). */
 void ratelimit_take(struct ratelimit *rl, const char *key_id, int64_t cost, rl_cb cb, void *arg);
 
 /* ratelimit_fail_open_total: requests let through because Redis did not answer. */

@@ -594,6 +594,44 @@ Test(api, rate_limit_headers_429_and_batch_cost) {
     it_stack("redis-start");
 }
 
+/* evals: how many times Redis ran the rate-limit script since the last reset */
+static long evals(void) {
+    redisReply *r = it_redis_cmd("INFO commandstats");
+    long n = 0;
+    static const char *const cmds[] = {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="};
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = r && r->str ? strstr(r->str, cmds[i]) : NULL;
+        if (p)
+            n += atol(p + strlen(cmds[i]));
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+Test(api, rate_limit_leases_tokens_in_chunks) {
+    teardown();
+    /* chunk = min(rate / 100, burst / 8, 1000) = 50 tokens per round trip */
+    const char *env[] = {"HERALD_RATE_LIMIT_PER_SEC=5000", "HERALD_RATE_LIMIT_BURST=400", NULL};
+    start_api(env);
+    freeReplyObject(it_redis_cmd("CONFIG RESETSTAT"));
+    long last = 1000000;
+    for (int i = 0; i < 40; i++) {
+        struct it_resp r = call("GET", "/v1/notifications", key_a, NULL, NULL);
+        cr_assert_eq(r.status, 200, "request %d: %d", i, r.status);
+        char *rem = it_header(&r, "RateLimit-Remaining");
+        cr_assert_not_null(rem);
+        cr_expect(atol(rem) <= 400, "Remaining %s never above the burst", rem);
+        if (atol(rem) > last)
+            cr_expect(atol(rem) <= last + 50, "Remaining moves by refill only: %ld -> %s", last,
+                      rem);
+        last = atol(rem);
+        mem_free(rem);
+        it_resp_free(&r);
+    }
+    long n = evals();
+    cr_expect(n >= 1 && n <= 2, "40 requests took %ld round trips to Redis (chunks of 50)", n);
+}
+
 static double metric_value(const char *text, const char *series) {
     const char *p = text;
     size_t n = strlen(series);

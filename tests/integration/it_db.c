@@ -58,8 +58,8 @@ static struct call run_ok(struct event_base *base, db *d, bool prepared, const c
 }
 
 static const char sq_sql[] = "SELECT ($1::int * $1::int)::text";
-static const char count_sql[] =
-    "SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT ($1::int * $1::int)::text'";
+static const char count_sql[] = "SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+                                "'SELECT ($1::int * $1::int)::text'";
 
 TestSuite(db, .timeout = 60);
 
