@@ -1,97 +1,282 @@
 #!/usr/bin/env bash
-# level.sh: the data-lifecycle soak. Submits webhooks at a steady high rate for
-# SECONDS with a short retention window, and samples PostgreSQL's table sizes
-# and Redis's memory every SAMPLE seconds; with retention purging in small
-# batches they must level off instead of growing. Run by hand (a few minutes);
-# all servers on 127.0.0.1 under tests/soak/out, stopped on exit. The verdict
-# only means something while ingest stays below delivery capacity: the load
-# generator submits as fast as it is accepted, and pending rows are never
-# purged, so a receiver slower than the API shows a growing backlog.
+# level.sh: the data-lifecycle soak. Submits webhooks at a steady RATE for
+# SECONDS with a short retention window into one herald-worker delivering to
+# nginx (answers 204), and samples PostgreSQL's table sizes, the pending
+# backlog, the stream's length and Redis's memory every SAMPLE seconds; with
+# retention purging in small batches they must level off instead of growing.
+# RATE must stay below what one worker delivers (pending rows are never
+# purged, so a backlog would grow whatever retention does): the third check
+# says whether it did. Run by hand (a few minutes); its own build (build-soak/)
+# and servers, all on 127.0.0.1 under tests/soak/out, stopped on exit; the
+# databases are deleted after a pass and kept (stopped) after a failure.
 #
 # Usage: tests/soak/level.sh [SECONDS (default 240)] [RETENTION_MS (default 30000)]
+#                            [RATE (notifications/s, default 1000)]
+# Environment (optional): SOAK_SOURCE=HEAD (or another revision) builds that
+# commit (a copy in tests/soak/out/src) instead of the working tree, e.g.
+# while others edit it.
+# Exit status: 0 when everything levels off, 1 when not, 2 on bad usage or a
+# run too short to judge.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$ROOT"
 DURATION=${1:-240}
 RETENTION_MS=${2:-30000}
+RATE=${3:-1000}
+for v in DURATION RETENTION_MS RATE; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
+        echo "level.sh: $v must be a positive integer" >&2
+        exit 2
+    }
+done
 SAMPLE=10
+PER_CALL=100
+CONNS=4
 OUT=$ROOT/tests/soak/out
-BUILD=$ROOT/build-release
+STACK=$OUT/stack
+NGX=$OUT/nginx
+BUILD=$ROOT/build-soak
+STREAM=herald:stream:webhook
 mkdir -p "$OUT"
-scripts/deps.sh >/dev/null
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target herald-api herald-worker heraldctl >/dev/null
-cc -O2 -o "$OUT/submit" bench/submit.c $(pkg-config --cflags --libs libcurl) 2>/dev/null ||
-    cc -O2 -o "$OUT/submit" bench/submit.c -lcurl
+exec 9>"$OUT/.lock"
+flock -n 9 || {
+    echo "level.sh: another soak is using $OUT" >&2
+    exit 2
+}
+
+scripts/deps.sh >"$OUT/deps.log" 2>&1 || {
+    cat "$OUT/deps.log" >&2
+    exit 1
+}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[[ -x "$NGINX" ]] || {
+    echo "level.sh: nginx is not installed (apt-get install nginx-light)" >&2
+    exit 1
+}
+SRC=$ROOT
+if [[ "${SOAK_SOURCE:-worktree}" != worktree ]]; then
+    git -C "$ROOT" rev-parse -q --verify "$SOAK_SOURCE^{commit}" >/dev/null || {
+        echo "level.sh: SOAK_SOURCE must be worktree or a revision" >&2
+        exit 2
+    }
+    SRC=$OUT/src
+    rm -rf "$SRC"
+    mkdir -p "$SRC"
+    git -C "$ROOT" archive "$SOAK_SOURCE" | tar -x -C "$SRC"
+fi
+# a build directory configured for another source tree is started afresh
+if [[ -f "$BUILD/CMakeCache.txt" ]] &&
+    ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$SRC" "$BUILD/CMakeCache.txt"; then
+    rm -rf "$BUILD"
+fi
+{
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF &&
+        cmake --build "$BUILD" -j "$(nproc)" --target herald-api herald-worker heraldctl
+} >"$OUT/build.log" 2>&1 || {
+    tail -n 40 "$OUT/build.log" >&2
+    exit 1
+}
+cc -O2 -Wall -Wextra -Werror -pthread -o "$OUT/submit" "$SRC/bench/submit.c"
+
+# ---- processes we start, stopped in reverse order on exit -------------------
 
 pids=()
+alive() { # PID: running and not a zombie
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ "${stat%% *}" != Z ]]
+}
+stop_pid() { # PID: SIGTERM, SIGKILL after 15 s
+    local i
+    alive "$1" || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+        alive "$1" || break
+        sleep 0.1
+    done
+    if alive "$1"; then kill -KILL "$1" 2>/dev/null || true; fi
+    wait "$1" 2>/dev/null || true
+}
+nginx_stop() {
+    local pid
+    pid=$(cat "$NGX/nginx.pid" 2>/dev/null || true)
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == nginx ]] || return 0
+    stop_pid "$pid"
+    rm -f "$NGX/nginx.pid"
+}
+PASSED=0
 cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    scripts/stack.sh stop "$OUT/stack" >/dev/null 2>&1 || true
+    local i
+    trap - EXIT INT TERM
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[$i]}"; done
+    nginx_stop
+    if ((PASSED)); then
+        scripts/stack.sh destroy "$STACK" 9>&- >/dev/null 2>&1 || true
+    else
+        scripts/stack.sh stop "$STACK" 9>&- >/dev/null 2>&1 || true
+    fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-scripts/stack.sh start "$OUT/stack" >/dev/null
+# ---- a fresh stack, nginx, herald-api, one herald-worker ---------------------
+
+nginx_stop # a run killed before its trap ran
+scripts/stack.sh destroy "$STACK" 9>&- >/dev/null 2>&1 || true
+rm -rf "$NGX"
+rm -f "$OUT"/*.log
+scripts/stack.sh start "$STACK" 9>&- >"$OUT/stack.log" 2>&1 || {
+    cat "$OUT/stack.log" >&2
+    exit 1
+}
 # shellcheck source=/dev/null
-source "$OUT/stack/env"
+source "$STACK/env"
 export HERALD_DATABASE_URL HERALD_REDIS_URL
-"$BUILD/heraldctl" migrate >/dev/null
-"$BUILD/heraldctl" tenants create "soak$$" >/dev/null
-KEY=$("$BUILD/heraldctl" keys create --tenant "soak$$")
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1 "$HERALD_DATABASE_URL")
+REDIS_CLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT_HERALD")
+"$BUILD/heraldctl" migrate >"$OUT/migrate.log" 2>&1
+"$BUILD/heraldctl" tenants create soak >/dev/null 2>>"$OUT/migrate.log"
+KEY=$("$BUILD/heraldctl" keys create --tenant soak 2>>"$OUT/migrate.log")
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
 API_PORT=$(free_port)
 HOOK_PORT=$(free_port)
-python3 tests/receivers/webhook_receiver.py "$HOOK_PORT" >"$OUT/receiver.log" 2>&1 &
-pids+=($!)
+
+mkdir -p "$NGX/tmp"
+cat >"$NGX/nginx.conf" <<EOF
+# tests/soak/level.sh's webhook receiver: 204 to everything, nothing logged per request
+worker_processes 1;
+daemon on;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_buffer_size 64k;
+    server {
+        listen 127.0.0.1:$HOOK_PORT backlog=4096;
+        location / {
+            return 204;
+        }
+    }
+}
+EOF
+"$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 9>&- || {
+    echo "level.sh: nginx did not start (log: $NGX/error.log)" >&2
+    exit 1
+}
+
 export HERALD_LISTEN=127.0.0.1:$API_PORT HERALD_WEBHOOK_ALLOW_PRIVATE=true
 export HERALD_RETENTION_MS=$RETENTION_MS HERALD_RETENTION_INTERVAL_MS=1000
 export HERALD_RATE_LIMIT_PER_SEC=10000000 HERALD_RATE_LIMIT_BURST=10000000
-"$BUILD/herald-api" 2>"$OUT/api.log" &
+export HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-warn} # info logs every retry and purge
+"$BUILD/herald-api" >"$OUT/api.log" 2>&1 9>&- &
 pids+=($!)
-"$BUILD/herald-worker" --channel webhook 2>"$OUT/worker.log" &
+"$BUILD/herald-worker" --channel webhook >"$OUT/worker.log" 2>&1 9>&- &
 pids+=($!)
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1 && break
+ready=0
+for ((i = 0; i < 300; i++)); do
+    if curl -fsS -o /dev/null "http://$HERALD_LISTEN/readyz" 2>/dev/null; then
+        ready=1
+        break
+    fi
     sleep 0.1
 done
-
-sample() {
-    psql -qAt "$HERALD_DATABASE_URL" -c "select pg_total_relation_size('notifications'),
-        pg_total_relation_size('delivery_attempts'), (select count(*) from notifications),
-        (select count(*) from notifications where status = 'sent')" | tr '|' ' '
+((ready)) || {
+    tail -n 20 "$OUT/api.log" >&2
+    echo "level.sh: herald-api did not become ready" >&2
+    exit 1
 }
-redis_mem() { redis-cli -p "$REDIS_PORT_HERALD" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
 
-echo "soak: ${DURATION}s of webhooks, retention ${RETENTION_MS} ms; a sample every ${SAMPLE}s"
-printf '%6s %14s %14s %10s %10s %12s\n' t notif_bytes attempt_bytes rows sent redis_bytes
-"$OUT/submit" "$API_PORT" "$KEY" "http://127.0.0.1:$HOOK_PORT/soak" 100000000 100 4 \
-    "$DURATION" >"$OUT/submit.log" 2>&1 &
+# ---- load and samples --------------------------------------------------------
+
+sample() { # notifications bytes, attempts bytes, rows, sent rows, pending rows
+    "${PSQL[@]}" -F ' ' -c "SELECT pg_total_relation_size('notifications'),
+        pg_total_relation_size('delivery_attempts'), count(*),
+        count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'pending')
+        FROM notifications"
+}
+redis_mem() { "${REDIS_CLI[@]}" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+xlen() { "${REDIS_CLI[@]}" xlen "$STREAM"; }
+
+echo "soak: ${DURATION}s of webhooks at ${RATE}/s, retention ${RETENTION_MS} ms," \
+    "one herald-worker, nginx receiver; a sample every ${SAMPLE}s"
+printf '%6s %14s %14s %9s %9s %9s %9s %12s\n' \
+    t notif_bytes attempt_bytes rows sent pending xlen redis_bytes
+# the last calls may land a little after DURATION: SAMPLE seconds of slack
+"$OUT/submit" "$API_PORT" "$KEY" "http://127.0.0.1:$HOOK_PORT/soak" $((RATE * DURATION)) \
+    "$PER_CALL" "$CONNS" $((DURATION + SAMPLE)) "$RATE" >"$OUT/submit.log" 2>&1 9>&- &
 SUB=$!
 pids+=("$SUB")
 samples=()
+T0=$SECONDS
 for ((t = SAMPLE; t <= DURATION; t += SAMPLE)); do
-    sleep "$SAMPLE"
-    read -r nb ab rows sent < <(sample)
+    sleep $((T0 + t - SECONDS > 0 ? T0 + t - SECONDS : 0))
+    read -r nb ab rows sent pend < <(sample)
     rm=$(redis_mem)
-    printf '%6s %14s %14s %10s %10s %12s\n' "$t" "$nb" "$ab" "$rows" "$sent" "$rm"
-    samples+=("$((nb + ab)) $rm")
+    xl=$(xlen)
+    printf '%6s %14s %14s %9s %9s %9s %9s %12s\n' "$t" "$nb" "$ab" "$rows" "$sent" "$pend" "$xl" "$rm"
+    samples+=("$((nb + ab)) $rm $pend")
 done
-kill -TERM "$SUB" 2>/dev/null || true
+for ((i = 0; i < (SAMPLE + 5) * 10; i++)); do # its last calls, then its counts
+    alive "$SUB" || break
+    sleep 0.1
+done
+stop_pid "$SUB"
+accepted=$(sed -n 's/^accepted=//p' "$OUT/submit.log")
+echo "submitted: ${accepted:-?} of $((RATE * DURATION)) accepted ($(sed -n 's/^first_error=//p' "$OUT/submit.log"))"
 
-# level: the largest size in the last quarter is within 25 % of the largest
-# in the second quarter (growth without bound would keep climbing)
+# level: the largest value in the last quarter is within 25 % of the largest
+# in the second quarter (growth without bound would keep climbing); the
+# backlog also passes while it stays under one second's worth of RATE
 n=${#samples[@]}
 q=$((n / 4))
-((q >= 1)) || { echo "soak: too short to judge"; exit 2; }
-max_of() { local from=$1 to=$2 col=$3 m=0 v; for ((i = from; i < to; i++)); do
-    v=$(echo "${samples[$i]}" | cut -d' ' -f"$col"); ((v > m)) && m=$v; done; echo "$m"; }
-pg2=$(max_of "$q" $((2 * q)) 1); pg4=$(max_of $((3 * q)) "$n" 1)
-rd2=$(max_of "$q" $((2 * q)) 2); rd4=$(max_of $((3 * q)) "$n" 2)
+((q >= 1)) || {
+    echo "soak: too short to judge"
+    exit 2
+}
+max_of() {
+    local from=$1 to=$2 col=$3 m=0 v i
+    for ((i = from; i < to; i++)); do
+        v=$(echo "${samples[$i]}" | cut -d' ' -f"$col")
+        ((v > m)) && m=$v
+    done
+    echo "$m"
+}
 passed=0 failed=0
-if ((pg4 * 100 <= pg2 * 125)); then passed=$((passed + 1)); echo "ok   PostgreSQL tables level off: $pg2 -> $pg4 bytes";
-else failed=$((failed + 1)); echo "FAIL PostgreSQL tables keep growing: $pg2 -> $pg4 bytes"; fi
-if ((rd4 * 100 <= rd2 * 125)); then passed=$((passed + 1)); echo "ok   Redis memory levels off: $rd2 -> $rd4 bytes";
-else failed=$((failed + 1)); echo "FAIL Redis memory keeps growing: $rd2 -> $rd4 bytes"; fi
+check() { # COLUMN FLOOR WHAT
+    local a b
+    a=$(max_of "$q" $((2 * q)) "$1")
+    b=$(max_of $((3 * q)) "$n" "$1")
+    if ((b * 100 <= a * 125 || b <= $2)); then
+        passed=$((passed + 1))
+        echo "ok   $3 levels off: $a -> $b"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $3 keeps growing: $a -> $b"
+    fi
+}
+check 1 0 "PostgreSQL tables (bytes)"
+check 2 0 "Redis memory (bytes)"
+check 3 "$RATE" "pending backlog (rows)"
 echo "$passed passed, $failed failed"
-((failed == 0))
+((failed == 0)) || exit 1
+PASSED=1
