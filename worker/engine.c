@@ -19,6 +19,7 @@
 
 #define ENG_CAPTURE_MAX 16384    /* response header and body bytes kept for classify */
 #define ENG_RECORD_BATCH 500     /* outcomes per statement */
+#define ENG_RECORD_INFLIGHT 2    /* record statements at once; outcomes wait for the next */
 #define ENG_DB_RETRY_MS 1000     /* wait before repeating a failed claim or record */
 #define ENG_HOLD_FACTOR 4        /* entries held at most: concurrency x this (host queues) */
 #define ENG_LEASE_MARGIN_MS 1000 /* a transfer must be able to end this long before its lease */
@@ -84,10 +85,12 @@ struct eng {
     xfer *x;
     struct job *jobs; /* every job, newest first */
     int njobs;
-    hmap *by_id;       /* notification id -> job */
-    hmap *by_entry;    /* entry id -> job */
-    struct job **outq; /* outcomes waiting for a record batch */
+    int nstate[JS_STATE_COUNT]; /* jobs in each state */
+    hmap *by_id;                /* notification id -> job */
+    hmap *by_entry;             /* entry id -> job */
+    struct job **outq;          /* outcomes waiting for a record batch */
     int noutq, capoutq;
+    int records_inflight; /* record statements sent and not answered */
     struct event *flush;
     struct batch *batches;
     struct eng_metrics m;
@@ -139,6 +142,8 @@ static void job_set_state(struct job *j, enum job_state s) {
     if (j->state != s)
         HLOG(HLOG_DEBUG, "delivery.state", &(struct hlog_ctx){.notif_id = j->id}, "job %s -> %s",
              job_state_names[j->state], job_state_names[s]);
+    j->e->nstate[j->state]--;
+    j->e->nstate[s]++;
     j->state = s;
 }
 
@@ -198,6 +203,7 @@ static void job_free(struct job *j) {
     if (j->next)
         j->next->prev = j->prev;
     e->njobs--;
+    e->nstate[j->state]--;
     e->m.in_flight = e->njobs;
     mem_free(j->recipient);
     mem_free(j->subject);
@@ -281,7 +287,9 @@ static void eng_flush_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     eng *e = arg;
-    while (e->noutq > 0) {
+    /* group commit: while ENG_RECORD_INFLIGHT statements run, outcomes gather
+     * for the next one instead of each paying a commit of its own */
+    while (e->noutq > 0 && e->records_inflight < ENG_RECORD_INFLIGHT) {
         int n = e->noutq < ENG_RECORD_BATCH ? e->noutq : ENG_RECORD_BATCH;
         struct batch *b = batch_new(e, true, n);
         memcpy(b->jobs, e->outq, (size_t)n * sizeof(struct job *));
@@ -289,6 +297,13 @@ static void eng_flush_cb(evutil_socket_t fd, short what, void *arg) {
         memmove(e->outq, e->outq + n, (size_t)(e->noutq - n) * sizeof(struct job *));
         e->noutq -= n;
         eng_record_send(b);
+    }
+}
+
+static void eng_flush_soon(eng *e) {
+    if (e->noutq > 0 && !evtimer_pending(e->flush, NULL)) {
+        struct timeval zero = {0, 0};
+        evtimer_add(e->flush, &zero);
     }
 }
 
@@ -300,10 +315,10 @@ static void job_queue_outcome(struct job *j) {
         e->outq = mem_realloc(e->outq, (size_t)e->capoutq * sizeof(struct job *));
     }
     e->outq[e->noutq++] = j;
-    if (!evtimer_pending(e->flush, NULL)) {
-        struct timeval zero = {0, 0};
-        evtimer_add(e->flush, &zero);
-    }
+    eng_flush_soon(e);
+    /* the transfer's slot is free now, though its outcome is still recorded */
+    if (!e->draining)
+        cons_kick(e->k);
 }
 
 /* job_decide: turns the channel's result into what is recorded. */
@@ -558,10 +573,12 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
     struct batch *b = arg;
     eng *e = b->e;
     b->in_query = false;
+    e->records_inflight--;
     if (e->abandoned) {
         batch_free(b); /* the jobs are freed by eng_free */
         return;
     }
+    eng_flush_soon(e);
     eng_db_status(e, r);
     if (r->status != DB_OK) {
         /* kept until it works: the lease keeps others off meanwhile, and if it
@@ -630,6 +647,7 @@ static void eng_record_send(struct batch *b) {
         };
     }
     b->in_query = true;
+    e->records_inflight++;
     ledger_record(e->d, e->consumer, o, b->n, eng_record_cb, b);
     mem_free(o);
 }
@@ -752,6 +770,7 @@ static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool recla
             e->jobs->prev = j;
         e->jobs = j;
         e->njobs++;
+        e->nstate[JS_CLAIMING]++;
         e->m.in_flight = e->njobs;
         hmap_put(e->by_id, j->id, j);
         hmap_put(e->by_entry, j->entry_id, j);
@@ -768,9 +787,11 @@ static int eng_capacity(void *arg) {
     eng *e = arg;
     if (e->draining || e->abandoned)
         return 0;
-    /* a job waiting for a busy host does not take a slot from other hosts,
-     * but the number held overall stays bounded */
-    int active = e->njobs - xfer_queued(e->x);
+    /* a slot is a transfer running or about to (claiming): a job waiting for
+     * a busy host does not take a slot from other hosts, nor does one whose
+     * outcome is being recorded, so slots never idle through a commit; the
+     * number held overall stays bounded */
+    int active = e->njobs - xfer_queued(e->x) - e->nstate[JS_RECORDING];
     int room = e->concurrency - active;
     int hold = e->concurrency * ENG_HOLD_FACTOR - e->njobs;
     return room < hold ? room : hold;

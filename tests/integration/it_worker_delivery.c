@@ -264,6 +264,41 @@ static double wm_value(const char *text, const char *series) {
     return -1;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --concurrency caps transfers in flight: with every answer taking 300 ms,
+ * no nine requests (concurrency 8) can arrive within 300 ms of each other;
+ * outcomes being recorded do not hold a slot, so that is the only cap. */
+Test(worker_delivery, concurrency_caps_transfers_in_flight) {
+    wt_control("{\"path\": \"/slow\", \"delay_ms\": 300}");
+    enum { N = 24 };
+    char *ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = wt_enqueue("/slow", "x");
+    wt_start_worker(NULL);
+    for (int i = 0; i < N; i++) {
+        cr_assert(wt_wait_status(ids[i], "sent", 30000), "%s not sent", ids[i]);
+        mem_free(ids[i]);
+    }
+    struct json_object *reqs = wt_requests("/slow");
+    cr_assert_eq(json_object_array_length(reqs), N);
+    double t[N];
+    for (size_t i = 0; i < N; i++) {
+        struct json_object *tm;
+        cr_assert(json_object_object_get_ex(json_object_array_get_idx(reqs, i), "time", &tm));
+        t[i] = json_object_get_double(tm);
+    }
+    qsort(t, N, sizeof(t[0]), cmp_double);
+    for (int i = 0; i + 8 < N; i++)
+        cr_expect_geq(t[i + 8] - t[i], 0.29,
+                      "requests %d and %d only %.3f s apart: more than 8 at once", i, i + 8,
+                      t[i + 8] - t[i]);
+    json_object_put(reqs);
+}
+
 Test(worker_delivery, metrics_move) {
     int port = it_free_port();
     char listen[64];
