@@ -367,7 +367,7 @@ static bool db_put(struct db_conn *c, struct db_req *r) {
     if (r->stmt < 0)
         return PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, (const char *const *)r->params,
                                  NULL, NULL, 0) != 0;
-    char name[8];
+    char name[16];
     snprintf(name, sizeof(name), "h%d", r->stmt);
     if (c->prepared & (1u << r->stmt))
         return PQsendQueryPrepared(c->pg, name, r->nparams, (const char *const *)r->params, NULL,
