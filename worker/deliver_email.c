@@ -1,16 +1,15 @@
 /* deliver_email: the email channel; one RFC 5322 message per notification over SMTP (API.md). */
 #include "common/buf.h"
 #include "common/config.h"
-#include "common/json.h"
 #include "common/mem.h"
-#include "common/template.h"
 #include "common/util.h"
 #include "worker/dlv.h"
 #include "worker/mime.h"
+#include "worker/provider.h"
 
 #include <ctype.h>
-#include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -146,9 +145,7 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                       struct dlv_result *res) {
     struct em_state *s = state;
     int rc = -1;
-    struct json_object *meta = NULL;
     struct buf subject = {0}, body = {0}, msg = {0};
-    char bad[TMPL_NAME_LEN] = "";
     char why[128];
 
     snprintf(req->host, sizeof(req->host), "%s", s->host);
@@ -157,16 +154,8 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
         snprintf(res->error, sizeof(res->error), "the recipient is not a valid email address");
         goto out;
     }
-    if (m->metadata)
-        meta = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
-    if ((m->subject &&
-         tmpl_render(m->subject, strlen(m->subject), meta, &subject, bad, sizeof(bad)) < 0) ||
-        tmpl_render(m->body, strlen(m->body), meta, &body, bad, sizeof(bad)) < 0) {
-        res->outcome = DLV_FAILED;
-        snprintf(res->error, sizeof(res->error),
-                 "template: metadata has no usable value for {{%s}}", bad);
+    if (prov_render(m, &subject, &body, NULL, res) < 0)
         goto out;
-    }
     struct mime_msg mm = {
         .from = &s->from,
         .to = m->recipient,
@@ -214,8 +203,6 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     rc = 0;
 out:
-    if (meta)
-        json_object_put(meta);
     buf_free(&subject);
     buf_free(&body);
     buf_free(&msg);

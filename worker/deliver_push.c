@@ -4,7 +4,6 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/mem.h"
-#include "common/template.h"
 #include "common/validate.h"
 #include "worker/dlv.h"
 #include "worker/fcm_token.h"
@@ -112,7 +111,6 @@ static int push_prepare(void *state, const struct dlv_msg *m, struct dlv_req *re
     struct push_state *s = state;
     struct json_object *meta = NULL;
     struct buf title = {0}, body = {0}, payload = {0}, auth = {0};
-    char bad[TMPL_NAME_LEN] = "";
     char why[160];
     int rc = -1;
 
@@ -137,16 +135,8 @@ static int push_prepare(void *state, const struct dlv_msg *m, struct dlv_req *re
         snprintf(res->error, sizeof(res->error), "FCM access token is too long");
         return -1;
     }
-    if (m->metadata)
-        meta = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
-    if ((m->subject &&
-         tmpl_render(m->subject, strlen(m->subject), meta, &title, bad, sizeof(bad)) < 0) ||
-        tmpl_render(m->body, strlen(m->body), meta, &body, bad, sizeof(bad)) < 0) {
-        res->outcome = DLV_FAILED;
-        snprintf(res->error, sizeof(res->error),
-                 "template: metadata has no usable value for {{%s}}", bad);
+    if (prov_render(m, &title, &body, &meta, res) < 0)
         goto out;
-    }
     buf_puts(&payload, "{\"message\":");
     val_push_message_json(m->recipient, m->subject ? (title.data ? title.data : "") : NULL,
                           title.len, body.data ? body.data : "", body.len, meta, &payload);

@@ -5,7 +5,6 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/mem.h"
-#include "common/template.h"
 #include "worker/dlv.h"
 #include "worker/provider.h"
 
@@ -92,20 +91,13 @@ static void sms_field(CURL *e, struct buf *form, const char *name, const char *v
 static int sms_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                        struct dlv_result *res) {
     struct sms_state *s = state;
-    struct json_object *meta = NULL;
     struct buf body = {0}, form = {0};
-    char bad[TMPL_NAME_LEN] = "";
     int rc = -1;
 
     snprintf(req->host, sizeof(req->host), "%s", s->host);
-    if (m->metadata)
-        meta = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
-    if (tmpl_render(m->body, strlen(m->body), meta, &body, bad, sizeof(bad)) < 0) {
-        res->outcome = DLV_FAILED;
-        snprintf(res->error, sizeof(res->error),
-                 "template: metadata has no usable value for {{%s}}", bad);
+    /* an SMS has no subject */
+    if (prov_render(m, NULL, &body, NULL, res) < 0)
         goto out;
-    }
     CURL *e = req->easy;
     sms_field(e, &form, "To", m->recipient, strlen(m->recipient));
     sms_field(e, &form, "From", s->from, strlen(s->from));
@@ -131,8 +123,6 @@ static int sms_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     rc = 0;
 out:
-    if (meta)
-        json_object_put(meta);
     buf_free(&body);
     buf_free(&form);
     return rc;

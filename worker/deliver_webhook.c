@@ -2,16 +2,12 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/crypto.h"
-#include "common/json.h"
 #include "common/mem.h"
-#include "common/retry.h"
-#include "common/template.h"
 #include "common/util.h"
 #include "worker/dlv.h"
 #include "worker/netpolicy.h"
 #include "worker/provider.h"
 
-#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -79,25 +75,15 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                       struct dlv_result *res) {
     struct wh_state *s = state;
     int rc = -1;
-    struct json_object *meta = NULL;
     struct buf subject = {0}, body = {0}, payload = {0}, signed_text = {0}, sigs = {0};
-    char bad[TMPL_NAME_LEN] = "";
 
     if (prov_host_key(m->recipient, req->host, sizeof(req->host)) < 0) {
         res->outcome = DLV_FAILED;
         snprintf(res->error, sizeof(res->error), "the recipient is not a valid URL");
         goto out;
     }
-    if (m->metadata)
-        meta = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
-    if ((m->subject &&
-         tmpl_render(m->subject, strlen(m->subject), meta, &subject, bad, sizeof(bad)) < 0) ||
-        tmpl_render(m->body, strlen(m->body), meta, &body, bad, sizeof(bad)) < 0) {
-        res->outcome = DLV_FAILED;
-        snprintf(res->error, sizeof(res->error),
-                 "template: metadata has no usable value for {{%s}}", bad);
+    if (prov_render(m, &subject, &body, NULL, res) < 0)
         goto out;
-    }
 
     char created[UTIL_TIME_LEN];
     util_fmt_time_ms(m->created_at_ms, created);
@@ -161,8 +147,6 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
     rc = 0;
 out:
-    if (meta)
-        json_object_put(meta);
     buf_free(&subject);
     buf_free(&body);
     buf_free(&payload);
@@ -209,9 +193,7 @@ static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_r
                  resp->status);
     else
         snprintf(res->error, sizeof(res->error), "HTTP %ld", resp->status);
-    char ra[128];
-    if (dlv_http_header(resp->headers, "Retry-After", ra, sizeof(ra)))
-        res->retry_after_ms = retry_after_parse(ra, resp->now_ms);
+    prov_retry_after(resp, res);
 }
 
 static void wh_release(void *state, struct dlv_req *req) {

@@ -1,9 +1,36 @@
-/* provider: helpers shared by the HTTP provider channels. */
+/* provider: helpers shared by the channels. */
 #include "worker/provider.h"
+#include "common/buf.h"
+#include "common/json.h"
 #include "common/retry.h"
+#include "common/template.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+
+int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
+                struct json_object **meta, struct dlv_result *res) {
+    struct json_object *md = NULL;
+    char bad[TMPL_NAME_LEN] = "";
+    int rc = 0;
+
+    if (m->metadata)
+        md = hjson_parse(m->metadata, strlen(m->metadata), NULL, 0);
+    if ((subject && m->subject &&
+         tmpl_render(m->subject, strlen(m->subject), md, subject, bad, sizeof(bad)) < 0) ||
+        tmpl_render(m->body, strlen(m->body), md, body, bad, sizeof(bad)) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error),
+                 "template: metadata has no usable value for {{%s}}", bad);
+        rc = -1;
+    }
+    if (meta)
+        *meta = md;
+    else if (md)
+        json_object_put(md);
+    return rc;
+}
 
 int prov_host_key(const char *url, char *out, size_t outlen) {
     int rc = -1;

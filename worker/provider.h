@@ -1,12 +1,25 @@
-/* provider: what the HTTP provider channels (sms, push) share: their
+/* provider: what the channels share: rendering a message's templates, the
  * per-host key, transport failures, Retry-After, and provider text made safe
  * to store as last_error. Pure helpers; never block. */
 #ifndef HERALD_WORKER_PROVIDER_H
 #define HERALD_WORKER_PROVIDER_H
 
+#include "common/mem.h"
 #include "worker/dlv.h"
 
 #include <stddef.h>
+
+struct buf;
+struct json_object;
+
+/* prov_render: renders m's body into body and, when subject is not NULL and m
+ * has a subject, m's subject into subject, with m's metadata (API.md,
+ * "placeholders"). When meta is not NULL it receives the parsed metadata, or
+ * NULL when m has none; caller releases it with json_object_put(), even on
+ * failure. Returns 0, or -1 with res filled as a permanent failure naming the
+ * first placeholder that has no usable value. */
+int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
+                struct json_object **meta, struct dlv_result *res) HD_MUSTCHECK;
 
 /* prov_host_key: "scheme://host:port" of url into out (outlen bytes).
  * Returns 0, or -1 when url cannot be parsed. */
