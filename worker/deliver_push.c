@@ -57,11 +57,8 @@ static int push_init(const struct cfg *c, void **state, char *err, size_t errlen
     }
     struct push_state *s = mem_calloc(1, sizeof(*s));
     struct buf url = {0};
-    const char *base = c->fcm_base_url;
-    size_t blen = strlen(base);
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    buf_printf(&url, "%.*s/v1/projects/%s/messages:send", (int)blen, base, project);
+    prov_base_url(&url, c->fcm_base_url);
+    buf_printf(&url, "/v1/projects/%s/messages:send", project);
     s->url = buf_steal(&url);
     s->timeout_ms = c->delivery_timeout_ms;
     if (prov_host_key(s->url, s->host, sizeof(s->host)) < 0) {

@@ -46,12 +46,8 @@ static int sms_init(const struct cfg *c, void **state, char *err, size_t errlen)
     }
     struct sms_state *s = mem_calloc(1, sizeof(*s));
     struct buf url = {0};
-    const char *base = c->sms_base_url;
-    size_t blen = strlen(base);
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    buf_printf(&url, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)blen, base,
-               c->sms_account_sid);
+    prov_base_url(&url, c->sms_base_url);
+    buf_printf(&url, "/2010-04-01/Accounts/%s/Messages.json", c->sms_account_sid);
     s->url = buf_steal(&url);
     if (prov_host_key(s->url, s->host, sizeof(s->host)) < 0) {
         snprintf(err, errlen, "HERALD_SMS_BASE_URL: not a valid URL");

@@ -51,6 +51,13 @@ out:
     return rc;
 }
 
+void prov_base_url(struct buf *out, const char *base) {
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    buf_append(out, base, n);
+}
+
 bool prov_transport_failed(const struct dlv_resp *resp, const char *what, int timeout_ms,
                            struct dlv_result *res) {
     if (resp->code == CURLE_OK)

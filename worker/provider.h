@@ -1,6 +1,6 @@
 /* provider: what the channels share: rendering a message's templates, the
- * per-host key, transport failures, Retry-After, and provider text made safe
- * to store as last_error. Pure helpers; never block. */
+ * per-host key, base URLs, transport failures, Retry-After, and provider text
+ * made safe to store as last_error. Pure helpers; never block. */
 #ifndef HERALD_WORKER_PROVIDER_H
 #define HERALD_WORKER_PROVIDER_H
 
@@ -24,6 +24,10 @@ int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
 /* prov_host_key: "scheme://host:port" of url into out (outlen bytes).
  * Returns 0, or -1 when url cannot be parsed. */
 int prov_host_key(const char *url, char *out, size_t outlen);
+
+/* prov_base_url: appends base (a HERALD_*_BASE_URL) to out without its
+ * trailing slashes, so that a path can follow. */
+void prov_base_url(struct buf *out, const char *base);
 
 /* prov_transport_failed: when resp carries no HTTP answer (connection
  * refused, timeout, TLS failure...), fills res as a retry naming the cause
