@@ -4,6 +4,7 @@
 #include "ctl/ctl_db.h"
 #include "common/apikey.h"
 
+#include <stdio.h>
 #include <string.h>
 
 bool ctl_tenant_name_valid(const char *s) {
@@ -27,14 +28,22 @@ static int ctl_tenant_arg(const struct ctl_cmd *cmd, int argc, char **argv, cons
     return 0;
 }
 
-static int ctl_tenants_create(struct ctl *c, int argc, char **argv) {
+/* ctl_tenant_new_secret: the body of create and rotate-secret: stores a new
+ * webhook signing secret for the tenant NAME with sql ($1 the name, $2 the
+ * secret, RETURNING a row for the tenant written) and prints it. A name taken
+ * (create) and no row (rotate-secret: no such tenant) are reported as
+ * CTL_EXIT_FAIL. */
+static int ctl_tenant_new_secret(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv,
+                                 const char *sql) {
     const char *name = NULL;
     char *secret = NULL;
     const char *params[2] = {NULL, NULL};
+    char what[64];
     PGresult *r = NULL;
     int rc;
 
-    rc = ctl_tenant_arg(&ctl_tenants_create_cmd, argc, argv, &name);
+    snprintf(what, sizeof(what), "%s %s", cmd->group, cmd->verb);
+    rc = ctl_tenant_arg(cmd, argc, argv, &name);
     if (rc)
         goto out;
     rc = ctl_db_open(c, false);
@@ -43,14 +52,19 @@ static int ctl_tenants_create(struct ctl *c, int argc, char **argv) {
     secret = apikey_new_webhook_secret();
     params[0] = name;
     params[1] = secret;
-    r = ctl_db_exec(c, "INSERT INTO tenants (name, webhook_secret) VALUES ($1, $2)", 2, params);
+    r = ctl_db_exec(c, sql, 2, params);
     if (ctl_db_is(r, "23505")) {
-        ctl_err("tenants create: a tenant named \"%s\" already exists", name);
+        ctl_err("%s: a tenant named \"%s\" already exists", what, name);
         rc = CTL_EXIT_FAIL;
         goto out;
     }
     if (!ctl_db_ok(r)) {
-        rc = ctl_db_fail(c, r, "tenants create");
+        rc = ctl_db_fail(c, r, what);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        ctl_err("%s: no tenant named \"%s\"", what, name);
+        rc = CTL_EXIT_FAIL;
         goto out;
     }
     rc = ctl_print_line(secret);
@@ -63,44 +77,17 @@ out:
     return rc;
 }
 
+static int ctl_tenants_create(struct ctl *c, int argc, char **argv) {
+    return ctl_tenant_new_secret(
+        c, &ctl_tenants_create_cmd, argc, argv,
+        "INSERT INTO tenants (name, webhook_secret) VALUES ($1, $2) RETURNING id");
+}
+
 static int ctl_tenants_rotate(struct ctl *c, int argc, char **argv) {
-    const char *name = NULL;
-    char *secret = NULL;
-    const char *params[2] = {NULL, NULL};
-    PGresult *r = NULL;
-    int rc;
-
-    rc = ctl_tenant_arg(&ctl_tenants_rotate_cmd, argc, argv, &name);
-    if (rc)
-        goto out;
-    rc = ctl_db_open(c, false);
-    if (rc)
-        goto out;
-    secret = apikey_new_webhook_secret();
-    params[0] = name;
-    params[1] = secret;
-    r = ctl_db_exec(c,
-                    "UPDATE tenants SET prev_webhook_secret = webhook_secret,"
-                    " webhook_secret = $2, secret_rotated_at = now()"
-                    " WHERE name = $1 RETURNING id",
-                    2, params);
-    if (!ctl_db_ok(r)) {
-        rc = ctl_db_fail(c, r, "tenants rotate-secret");
-        goto out;
-    }
-    if (PQntuples(r) == 0) {
-        ctl_err("tenants rotate-secret: no tenant named \"%s\"", name);
-        rc = CTL_EXIT_FAIL;
-        goto out;
-    }
-    rc = ctl_print_line(secret);
-
-out:
-    if (secret)
-        memset(secret, 0, strlen(secret));
-    mem_free(secret);
-    PQclear(r);
-    return rc;
+    return ctl_tenant_new_secret(c, &ctl_tenants_rotate_cmd, argc, argv,
+                                 "UPDATE tenants SET prev_webhook_secret = webhook_secret,"
+                                 " webhook_secret = $2, secret_rotated_at = now()"
+                                 " WHERE name = $1 RETURNING id");
 }
 
 const struct ctl_cmd ctl_tenants_create_cmd = {
