@@ -42,21 +42,19 @@ Control routes:
 """
 
 import json
+import os
 import secrets
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-LOCK = threading.Lock()
-REQUESTS = []
+# this folder, also when tests/chaos/standin.py loads this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import standin_http as stub  # noqa: E402
+from standin_http import LOCK  # noqa: E402
+
 RULES = {}
 ISSUED = set()
 STATE = {"expires_in": 3600, "token_responses": [], "fixed": {"test-access-token"}, "count": 0}
-LOG = None
 FCM_ERRORS = {
     400: ("INVALID_ARGUMENT", "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
     401: ("UNAUTHENTICATED", None, "Request had invalid authentication credentials."),
@@ -87,42 +85,18 @@ def next_rule(device):
     return None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
+class Handler(stub.Handler):
     def _send(self, status, obj=None, headers=None):
-        body = json.dumps(obj).encode() if obj is not None else b""
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if body:
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers,
+                    "application/json; charset=UTF-8")
 
-    def _record(self, url, raw, status, form=None):
-        entry = {
-            "method": self.command,
-            "path": url.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": raw.decode("utf-8", "replace"),
-            "status": status,
-            "time": time.time(),
-        }
+    def _record(self, raw, status, form=None):
+        entry = stub.entry(self, raw, status=status)
         if form is not None:
             entry["form"] = form
-        with LOCK:
-            REQUESTS.append(entry)
-            if LOG:
-                LOG.write(json.dumps(entry) + "\n")
-                LOG.flush()
+        stub.record(entry)
 
-    def _token(self, url, raw):
+    def _token(self, raw):
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         with LOCK:
             scripted = STATE["token_responses"].pop(0) if STATE["token_responses"] else None
@@ -142,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
                 ISSUED.add(token)
             status, answer = 200, {"access_token": token, "expires_in": expires,
                                    "token_type": "Bearer"}
-        self._record(url, raw, status, form)
+        self._record(raw, status, form)
         self._send(status, answer)
 
     def _send_message(self, url, raw):
@@ -179,23 +153,19 @@ class Handler(BaseHTTPRequestHandler):
                 answer = fcm_error(status, rule.get("errorCode"), rule.get("message"))
                 if rule.get("retry_after") is not None:
                     headers["Retry-After"] = str(rule["retry_after"])
-        self._record(url, raw, status)
+        self._record(raw, status)
         self._send(status, answer, headers)
 
     def _handle(self):
         url = urlsplit(self.path)
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n > 0 else b""
+        raw = self._body()
         if url.path == "/_health":
             self._send(200, {"ok": True})
         elif url.path == "/_requests" and self.command == "GET":
-            want = parse_qs(url.query).get("path", [None])[0]
-            with LOCK:
-                out = [r for r in REQUESTS if want is None or r["path"] == want]
-            self._send(200, out)
+            self._send(200, stub.stored(parse_qs(url.query).get("path", [None])[0]))
         elif url.path == "/_reset" and self.command == "POST":
             with LOCK:
-                REQUESTS.clear()
+                stub.REQUESTS.clear()
                 RULES.clear()
                 ISSUED.clear()
                 STATE.update({"expires_in": 3600, "token_responses": []})
@@ -219,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self._send(204)
         elif url.path == "/token" and self.command == "POST":
-            self._token(url, raw)
+            self._token(raw)
         elif url.path.startswith("/v1/projects/") and url.path.endswith("/messages:send") \
                 and self.command == "POST":
             self._send_message(url, raw)
@@ -231,19 +201,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global LOG
-    if len(sys.argv) < 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        sys.exit(2)
-    if len(sys.argv) > 2:
-        LOG = open(sys.argv[2], "a", encoding="utf-8")
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    stub.serve(Handler, __doc__, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -39,21 +39,21 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-LOCK = threading.Lock()
-REQUESTS = []
+# this folder, also when tests/chaos/standin.py loads this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import standin_http as stub  # noqa: E402
+from standin_http import LOCK  # noqa: E402
+
 RULES = {}
 CREDS = {"sid": "ACtest", "token": "test-token"}
-LOG = None
 CALLBACKS = False
 BUILTIN = {
     "+15005550001": (400, 21211, "The 'To' number +15005550001 is not a valid phone number."),
@@ -88,23 +88,9 @@ def send_callback(url, form, token):
         print("callback to %s failed: %s" % (url, e), file=sys.stderr, flush=True)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
+class Handler(stub.Handler):
     def _send(self, status, obj=None, headers=None):
-        body = json.dumps(obj).encode() if obj is not None else b""
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if body:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers)
 
     def _auth(self):
         h = self.headers.get("Authorization", "")
@@ -122,26 +108,12 @@ class Handler(BaseHTTPRequestHandler):
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         user, ok = self._auth()
         parts = url.path.split("/")
-        entry = {
-            "method": self.command,
-            "path": url.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": raw.decode("utf-8", "replace"),
-            "form": form,
-            "auth_user": user,
-            "auth_ok": ok,
-            "sid": None,
-            "time": time.time(),
-        }
+        entry = stub.entry(self, raw, form=form, auth_user=user, auth_ok=ok, sid=None)
         status, answer, headers = self._answer(parts, form, user, ok)
         entry["status"] = status
         if status == 201:
             entry["sid"] = answer["sid"]
-        with LOCK:
-            REQUESTS.append(entry)
-            if LOG:
-                LOG.write(json.dumps(entry) + "\n")
-                LOG.flush()
+        stub.record(entry)
         self._send(status, answer, headers)
         if status == 201 and CALLBACKS and form.get("StatusCallback"):
             cb = {"MessageSid": answer["sid"], "MessageStatus": "delivered",
@@ -185,17 +157,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         url = urlsplit(self.path)
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n > 0 else b""
+        raw = self._body()
         if url.path == "/_health":
             self._send(200, {"ok": True})
         elif url.path == "/_requests" and self.command == "GET":
-            with LOCK:
-                out = list(REQUESTS)
-            self._send(200, out)
+            self._send(200, stub.stored())
         elif url.path == "/_reset" and self.command == "POST":
             with LOCK:
-                REQUESTS.clear()
+                stub.REQUESTS.clear()
                 RULES.clear()
             self._send(204)
         elif url.path == "/_control" and self.command == "POST":
@@ -221,21 +190,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global LOG, CALLBACKS
-    args = [a for a in sys.argv[1:] if a != "--callbacks"]
+    global CALLBACKS
     CALLBACKS = "--callbacks" in sys.argv[1:]
-    if not args:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        sys.exit(2)
-    if len(args) > 1:
-        LOG = open(args[1], "a", encoding="utf-8")
-    server = ThreadingHTTPServer(("127.0.0.1", int(args[0])), Handler)
-    server.daemon_threads = True
-    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    stub.serve(Handler, __doc__, [a for a in sys.argv[1:] if a != "--callbacks"])
 
 
 if __name__ == "__main__":

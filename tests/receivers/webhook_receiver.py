@@ -24,18 +24,17 @@ Control routes:
 """
 
 import json
+import os
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 from urllib.parse import parse_qs, urlsplit
 
-LOCK = threading.Lock()
-REQUESTS = []
+# this folder, also when tests/chaos/standin.py loads this file
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import standin_http as stub  # noqa: E402
+from standin_http import LOCK  # noqa: E402
+
 RULES = {}
-LOG = None
 
 
 def rule_for(path):
@@ -56,40 +55,9 @@ def rule_for(path):
         return status, headers, float(rule.get("delay_ms", 0)) / 1000.0
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):  # quiet: requests go to LOG_FILE
-        pass
-
-    def _body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n > 0 else b""
-
-    def _send(self, status, body=b"", headers=None, ctype="application/json"):
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if body:
-            self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    def _record(self, body):
-        entry = {
-            "method": self.command,
-            "path": urlsplit(self.path).path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body.decode("utf-8", "replace"),
-            "time": time.time(),
-        }
-        with LOCK:
-            REQUESTS.append(entry)
-            if LOG:
-                LOG.write(json.dumps(entry) + "\n")
-                LOG.flush()
+class Handler(stub.Handler):
+    def _send(self, status, body=b"", headers=None):
+        self._write(status, body, headers)
 
     def _handle(self):
         url = urlsplit(self.path)
@@ -99,14 +67,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if url.path == "/_requests" and self.command == "GET":
             want = parse_qs(url.query).get("path", [None])[0]
-            with LOCK:
-                out = [r for r in REQUESTS if want is None or r["path"] == want]
-                data = json.dumps(out).encode()
-            self._send(200, data)
+            self._send(200, json.dumps(stub.stored(want)).encode())
             return
         if url.path == "/_reset" and self.command == "POST":
             with LOCK:
-                REQUESTS.clear()
+                stub.REQUESTS.clear()
                 RULES.clear()
             self._send(204)
             return
@@ -122,7 +87,7 @@ class Handler(BaseHTTPRequestHandler):
                 RULES[path] = rule
             self._send(204)
             return
-        self._record(body)
+        stub.record(stub.entry(self, body))
         status, headers, delay = rule_for(url.path)
         if delay > 0:
             time.sleep(delay)
@@ -139,20 +104,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global LOG
-    if len(sys.argv) < 2:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        sys.exit(2)
-    port = int(sys.argv[1])
-    if len(sys.argv) > 2:
-        LOG = open(sys.argv[2], "a", encoding="utf-8")
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    stub.serve(Handler, __doc__, sys.argv[1:])
 
 
 if __name__ == "__main__":
