@@ -46,6 +46,7 @@ struct db_conn {
 struct db {
     struct event_base *base;
     char *url;
+    char *options; /* the url's own options and Herald's session settings */
     int timeout_ms;
     int nconns;
     struct db_conn *conns;
@@ -195,7 +196,9 @@ static void db_conn_drop(struct db_conn *c, const char *why) {
 
 static void db_conn_start(struct db_conn *c) {
     db *d = c->pool;
-    c->pg = PQconnectStart(d->url);
+    const char *const keys[] = {"dbname", "options", NULL};
+    const char *const vals[] = {d->url, d->options, NULL};
+    c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         HLOG(HLOG_WARN, "db.connect_failed", NULL, "connection %d: %s", c->idx,
              c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -508,10 +511,29 @@ void db_query_prepared(db *d, const char *sql, int nparams, const char *const *p
     db_submit(d, stmt, sql, nparams, params, cb, arg);
 }
 
+/* db_session_options: the url's "options" plus plan_cache_mode: every
+ * execution of a prepared statement is planned with the table's size at that
+ * moment. A generic plan made while a queue table was nearly empty (the first
+ * few batches after a deploy or a purge) would otherwise be kept for the life
+ * of the session, scanning instead of looking rows up. Parsing and analysis
+ * are still done once. */
+static char *db_session_options(const char *url) {
+    static const char ours[] = "-c plan_cache_mode=force_custom_plan";
+    struct buf b = {0};
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
+            buf_printf(&b, "%s ", o->val);
+    PQconninfoFree(opts);
+    buf_puts(&b, ours);
+    return b.data;
+}
+
 db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms) {
     db *d = mem_calloc(1, sizeof(*d));
     d->base = base;
     d->url = mem_strdup(url);
+    d->options = db_session_options(url);
     d->timeout_ms = timeout_ms;
     d->nconns = nconns;
     d->conns = mem_calloc((size_t)nconns, sizeof(struct db_conn));
@@ -553,6 +575,7 @@ void db_close(db *d) {
     db_shutdown(d);
     mem_free(d->conns);
     mem_free(d->url);
+    mem_free(d->options);
     mem_free(d);
 }
 

@@ -6,18 +6,25 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Each row is found through the primary key, whatever the statistics say.
+ * The status test is written (status || '') so the planner cannot use the
+ * partial indexes WHERE status = 'pending': with stale statistics (a queue
+ * that filled since the last ANALYZE) it would otherwise walk the channel's
+ * whole pending index for every batch and hash-join it with the ids. The
+ * connection plans every execution afresh (db.c), so a plan made while the
+ * table was small is not kept either. */
 static const char ledger_claim_sql[] =
     "WITH later AS ("
-    " UPDATE notifications SET in_stream = false"
-    " WHERE id = ANY($3::uuid[]) AND channel = $4 AND status = 'pending' AND in_stream"
-    " AND due_at > now() AND (lease_until IS NULL OR lease_until < now())),"
+    " UPDATE notifications n SET in_stream = false FROM unnest($3::uuid[]) AS x(id)"
+    " WHERE n.id = x.id AND n.channel = $4 AND n.status || '' = 'pending' AND n.in_stream"
+    " AND n.due_at > now() AND (n.lease_until IS NULL OR n.lease_until < now())),"
     " c AS ("
-    " UPDATE notifications SET lease_owner = $1,"
-    " lease_until = now() + $2::bigint * interval '1 millisecond'"
-    " WHERE id = ANY($3::uuid[]) AND channel = $4 AND status = 'pending' AND due_at <= now()"
-    " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)"
-    " RETURNING id, tenant_id, recipient, subject, body, metadata, created_at, attempts,"
-    " budget_base)"
+    " UPDATE notifications n SET lease_owner = $1,"
+    " lease_until = now() + $2::bigint * interval '1 millisecond' FROM unnest($3::uuid[]) AS x(id)"
+    " WHERE n.id = x.id AND n.channel = $4 AND n.status || '' = 'pending' AND n.due_at <= now()"
+    " AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $1)"
+    " RETURNING n.id, n.tenant_id, n.recipient, n.subject, n.body, n.metadata, n.created_at,"
+    " n.attempts, n.budget_base)"
     " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
     " floor(extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
     " t.name, t.webhook_secret,"
@@ -61,7 +68,7 @@ static const char ledger_record_sql[] =
     " WHEN 'defer' THEN now() ELSE n.due_at END,"
     " in_stream = false, lease_owner = NULL, lease_until = NULL,"
     " updated_at = CASE WHEN o.kind = 'defer' THEN n.updated_at ELSE now() END"
-    " FROM o WHERE n.id = o.id AND n.lease_owner = $1 AND n.status = 'pending'"
+    " FROM o WHERE n.id = o.id AND n.lease_owner = $1 AND n.status || '' = 'pending'"
     " RETURNING n.id, n.tenant_id),"
     " a AS ("
     " INSERT INTO delivery_attempts"

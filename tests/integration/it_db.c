@@ -105,3 +105,19 @@ Test(db, prepared_once_per_connection_and_again_after_a_reconnect) {
     db_close(d);
     event_base_free(base);
 }
+
+Test(db, sessions_plan_every_execution_and_keep_the_urls_options) {
+    it_require_stack();
+    struct event_base *base = event_base_new();
+    char url[1024];
+    const char *u = getenv("HERALD_TEST_DATABASE_URL");
+    snprintf(url, sizeof(url), "%s%soptions=-c%%20work_mem%%3D5MB", u, strchr(u, '?') ? "&" : "?");
+    db *d = db_open(base, url, 1, 5000);
+    struct call c = run_ok(base, d, false, "SELECT current_setting('plan_cache_mode')", 0, NULL);
+    cr_assert_eq(c.status, DB_OK, "%s", c.value);
+    cr_expect_str_eq(c.value, "force_custom_plan");
+    c = run(base, d, false, "SELECT current_setting('work_mem')", 0, NULL);
+    cr_expect_str_eq(c.value, "5MB", "the url's own options are kept");
+    db_close(d);
+    event_base_free(base);
+}
