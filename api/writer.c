@@ -25,7 +25,7 @@ struct writer {
     size_t inflight_rows;
     int inflight;
     hmap *keys;       /* "tenant\x1froute\x1fkey" of queued/in-flight items */
-    int max_inflight; /* commits at once: half the pool, the rest serve reads */
+    int max_inflight; /* commits at once (HERALD_COMMIT_CONCURRENCY) */
 };
 
 struct wr_batch {
@@ -374,7 +374,10 @@ struct writer *writer_new(struct api_app *app) {
     struct writer *w = mem_calloc(1, sizeof(*w));
     w->app = app;
     w->keys = hmap_new();
-    w->max_inflight = app->cfg->db_connections / 2 > 0 ? app->cfg->db_connections / 2 : 1;
+    /* fewer commits at once make larger groups, which costs PostgreSQL less per
+     * row; at least one connection is always left to reads */
+    int n = app->cfg->commit_concurrency;
+    w->max_inflight = n < app->cfg->db_connections ? n : app->cfg->db_connections - 1;
     return w;
 }
 

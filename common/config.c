@@ -95,6 +95,8 @@ static const struct cfg_entry cfg_table[] = {
      "PostgreSQL connections per process"},
     {"HERALD_COMMIT_QUEUE_MAX", CFG_INT, "20000", 1, 1000000, false, F(commit_queue_max),
      "notifications waiting for a commit before 503"},
+    {"HERALD_COMMIT_CONCURRENCY", CFG_INT, "2", 1, 64, false, F(commit_concurrency),
+     "group commits the API runs at once (fewer means larger groups)"},
     {"HERALD_HTTP_MAX_CONNECTIONS", CFG_INT, "4096", 1, 1000000, false, F(http_max_connections),
      "open API connections before accepting pauses"},
     {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, F(http_read_timeout_ms),

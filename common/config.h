@@ -43,6 +43,7 @@ struct cfg {
     int auth_cache_ms;        /* API key and tenant secret cache lifetime (<= 30000) */
     int db_connections;       /* PostgreSQL connections per API process */
     int commit_queue_max;     /* requests waiting for a group commit before 503 */
+    int commit_concurrency;   /* group commits in flight at once (at most db_connections - 1) */
     int host_concurrency;     /* deliveries in flight per destination host */
     int http_max_connections; /* open API connections before accepting pauses */
     int http_read_timeout_ms; /* to read a whole request, from accept or the last answer */
