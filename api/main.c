@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
      * them, and the listener last so no request arrives before they exist */
     m.app.base = event_base_new();
     m.app.metrics = metrics_new();
-    m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms);
+    m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms, 0);
     m.app.rds = rds_open(m.app.base, &cfg);
     m.app.auth = auth_new(&m.app);
     m.app.rl = ratelimit_new(&m.app);

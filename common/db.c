@@ -511,29 +511,24 @@ void db_query_prepared(db *d, const char *sql, int nparams, const char *const *p
     db_submit(d, stmt, sql, nparams, params, cb, arg);
 }
 
-/* db_session_options: the url's "options" plus plan_cache_mode: every
- * execution of a prepared statement is planned with the table's size at that
- * moment. A generic plan made while a queue table was nearly empty (the first
- * few batches after a deploy or a purge) would otherwise be kept for the life
- * of the session, scanning instead of looking rows up. Parsing and analysis
- * are still done once. */
-static char *db_session_options(const char *url) {
-    static const char ours[] = "-c plan_cache_mode=force_custom_plan";
+/* db_session_options: the url's own "options", plus Herald's session settings. */
+static char *db_session_options(const char *url, unsigned flags) {
     struct buf b = {0};
     PQconninfoOption *opts = PQconninfoParse(url, NULL);
     for (PQconninfoOption *o = opts; o && o->keyword; o++)
         if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
             buf_printf(&b, "%s ", o->val);
     PQconninfoFree(opts);
-    buf_puts(&b, ours);
-    return b.data;
+    if (flags & DB_CUSTOM_PLANS)
+        buf_puts(&b, "-c plan_cache_mode=force_custom_plan");
+    return b.data; /* NULL: no options */
 }
 
-db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms) {
+db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms, unsigned flags) {
     db *d = mem_calloc(1, sizeof(*d));
     d->base = base;
     d->url = mem_strdup(url);
-    d->options = db_session_options(url);
+    d->options = db_session_options(url, flags);
     d->timeout_ms = timeout_ms;
     d->nconns = nconns;
     d->conns = mem_calloc((size_t)nconns, sizeof(struct db_conn));

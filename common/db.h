@@ -33,7 +33,15 @@ typedef void (*db_cb)(void *arg, const struct db_result *r);
  * the hot path). Connections that fail or break are re-made with backoff.
  * timeout_ms bounds connecting and each statement (queue time included).
  * Caller frees with db_close(). */
-db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms);
+db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms, unsigned flags);
+
+/* DB_CUSTOM_PLANS: the sessions plan every execution of a prepared statement
+ * afresh (plan_cache_mode=force_custom_plan), with the tables' sizes at that
+ * moment. For statements whose best plan depends on how full a queue table
+ * is: a generic plan made while it was nearly empty (the first batches after
+ * a deploy or a purge) would otherwise be kept for the life of the session.
+ * Parsing and analysis are still done once. */
+#define DB_CUSTOM_PLANS 1u
 
 /* db_shutdown: drops every connection; queued and running queries get
  * DB_UNAVAILABLE / DB_LOST synchronously, and from now on db_query answers

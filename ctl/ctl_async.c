@@ -40,7 +40,7 @@ int ctl_async_open(struct ctl *c, struct ctl_async *a, bool redis) {
         ctl_err("cannot create an event loop");
         return CTL_EXIT_FAIL;
     }
-    a->db = db_open(a->base, c->cfg.database_url, 1, c->cfg.db_timeout_ms);
+    a->db = db_open(a->base, c->cfg.database_url, 1, c->cfg.db_timeout_ms, 0);
     if (!redis)
         return 0;
     a->rds = rds_open(a->base, &c->cfg);

@@ -175,7 +175,8 @@ int main(int argc, char **argv) {
      * background, so an unreachable PostgreSQL or Redis never stops us), the
      * sweeper, then the engine, which starts reading. */
     w.base = event_base_new();
-    w.d = db_open(w.base, w.cfg.database_url, w.cfg.db_connections, w.cfg.db_timeout_ms);
+    w.d = db_open(w.base, w.cfg.database_url, w.cfg.db_connections, w.cfg.db_timeout_ms,
+                  DB_CUSTOM_PLANS);
     w.rd = rds_open(w.base, &w.cfg); /* blocking reads only */
     w.wr = rds_open(w.base, &w.cfg); /* everything else */
     w.sw = sweep_start(w.base, w.d, w.wr, &w.cfg, "worker");

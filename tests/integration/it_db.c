@@ -66,7 +66,7 @@ TestSuite(db, .timeout = 60);
 Test(db, prepared_once_per_connection_and_again_after_a_reconnect) {
     it_require_stack();
     struct event_base *base = event_base_new();
-    db *d = db_open(base, getenv("HERALD_TEST_DATABASE_URL"), 1, 5000);
+    db *d = db_open(base, getenv("HERALD_TEST_DATABASE_URL"), 1, 5000, 0);
 
     const char *p7[] = {"7"};
     struct call c = run_ok(base, d, true, sq_sql, 1, p7);
@@ -79,6 +79,8 @@ Test(db, prepared_once_per_connection_and_again_after_a_reconnect) {
     c = run(base, d, false, count_sql, 0, NULL);
     cr_assert_eq(c.status, DB_OK);
     cr_expect_str_eq(c.value, "1", "prepared once on the one connection");
+    c = run(base, d, false, "SELECT current_setting('plan_cache_mode')", 0, NULL);
+    cr_expect_str_eq(c.value, "auto", "without DB_CUSTOM_PLANS, PostgreSQL's own choice");
 
     /* kill the session: the next connection has no prepared statements */
     c = run(base, d, false, "SELECT pg_backend_pid()::text", 0, NULL);
@@ -112,7 +114,7 @@ Test(db, sessions_plan_every_execution_and_keep_the_urls_options) {
     char url[1024];
     const char *u = getenv("HERALD_TEST_DATABASE_URL");
     snprintf(url, sizeof(url), "%s%soptions=-c%%20work_mem%%3D5MB", u, strchr(u, '?') ? "&" : "?");
-    db *d = db_open(base, url, 1, 5000);
+    db *d = db_open(base, url, 1, 5000, DB_CUSTOM_PLANS);
     struct call c = run_ok(base, d, false, "SELECT current_setting('plan_cache_mode')", 0, NULL);
     cr_assert_eq(c.status, DB_OK, "%s", c.value);
     cr_expect_str_eq(c.value, "force_custom_plan");
