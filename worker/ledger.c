@@ -13,25 +13,30 @@
  * whole pending index for every batch and hash-join it with the ids. The
  * connection plans every execution afresh (db.c), so a plan made while the
  * table was small is not kept either. */
+/* One pass over the ids: a due row is leased to us (if free, or already
+ * ours); one not yet due that is still marked in the stream is marked out of
+ * it, so the sweeper enqueues it again when it is due. */
 static const char ledger_claim_sql[] =
-    "WITH later AS ("
-    " UPDATE notifications n SET in_stream = false FROM unnest($3::uuid[]) AS x(id)"
-    " WHERE n.id = x.id AND n.channel = $4 AND n.status || '' = 'pending' AND n.in_stream"
-    " AND n.due_at > now() AND (n.lease_until IS NULL OR n.lease_until < now())),"
-    " c AS ("
-    " UPDATE notifications n SET lease_owner = $1,"
-    " lease_until = now() + $2::bigint * interval '1 millisecond' FROM unnest($3::uuid[]) AS x(id)"
-    " WHERE n.id = x.id AND n.channel = $4 AND n.status || '' = 'pending' AND n.due_at <= now()"
-    " AND (n.lease_until IS NULL OR n.lease_until < now() OR n.lease_owner = $1)"
+    "WITH c AS ("
+    " UPDATE notifications n SET"
+    " lease_owner = CASE WHEN n.due_at <= now() THEN $1 ELSE n.lease_owner END,"
+    " lease_until = CASE WHEN n.due_at <= now()"
+    " THEN now() + $2::bigint * interval '1 millisecond' ELSE n.lease_until END,"
+    " in_stream = n.in_stream AND n.due_at <= now()"
+    " FROM unnest($3::uuid[]) AS x(id)"
+    " WHERE n.id = x.id AND n.channel = $4 AND n.status || '' = 'pending'"
+    " AND (n.lease_until IS NULL OR n.lease_until < now()"
+    " OR (n.lease_owner = $1 AND n.due_at <= now()))"
+    " AND (n.due_at <= now() OR n.in_stream)"
     " RETURNING n.id, n.tenant_id, n.recipient, n.subject, n.body, n.metadata, n.created_at,"
-    " n.attempts, n.budget_base)"
+    " n.attempts, n.budget_base, n.due_at <= now() AS due)"
     " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
     " floor(extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
     " t.name, t.webhook_secret,"
     " CASE WHEN t.prev_webhook_secret IS NOT NULL AND t.secret_rotated_at IS NOT NULL"
     " AND t.secret_rotated_at > now() - $5::bigint * interval '1 second'"
     " THEN t.prev_webhook_secret END"
-    " FROM c JOIN tenants t ON t.id = c.tenant_id";
+    " FROM c JOIN tenants t ON t.id = c.tenant_id WHERE c.due";
 
 void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids, int n,
                   int visibility_ms, int secret_grace_s, db_cb cb, void *arg) {

@@ -224,6 +224,40 @@ Test(worker_delivery, send_at_is_respected) {
     mem_free(id);
 }
 
+/* An entry read early (its row not yet due) is handed back: the row leaves
+ * the stream and the sweeper enqueues it when due. A row another live
+ * consumer holds is left alone. */
+Test(worker_delivery, claim_skips_rows_not_due_and_rows_leased_by_others) {
+    char *early = wt_insert("/early", NULL, "x", NULL, 1500);
+    it_sql_exec("UPDATE notifications SET in_stream = true WHERE id = $1", early, NULL);
+    wt_xadd(early);
+    char *held = wt_enqueue("/held", "x");
+    it_sql_exec("UPDATE notifications SET lease_owner = 'someone-else', lease_until = now() + "
+                "interval '1 hour' WHERE id = $1",
+                held, NULL);
+    char *now = wt_enqueue("/now", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(now, "sent", 30000), "the due row was not sent");
+    char *status = wt_field(early, "status");
+    cr_expect_str_eq(status, "pending", "not delivered before it is due");
+    mem_free(status);
+    cr_assert(wt_wait_status(early, "sent", 30000), "the early row was not sent once due");
+    char *late_enough =
+        it_sql_value("SELECT sent_at >= send_at FROM notifications WHERE id = $1", early, NULL);
+    cr_expect_str_eq(late_enough, "t");
+    mem_free(late_enough);
+    char *owner = wt_field(held, "lease_owner");
+    char *hst = wt_field(held, "status");
+    cr_expect_str_eq(owner, "someone-else", "another consumer's lease is kept");
+    cr_expect_str_eq(hst, "pending");
+    cr_expect_eq(wt_count("/held"), 0);
+    mem_free(owner);
+    mem_free(hst);
+    mem_free(early);
+    mem_free(held);
+    mem_free(now);
+}
+
 Test(worker_delivery, cancelled_is_never_delivered) {
     char *cancelled = wt_enqueue("/cancelled", "x");
     it_sql_exec("UPDATE notifications SET status = 'cancelled' WHERE id = $1", cancelled, NULL);
