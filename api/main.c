@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     /* order matters: the loop, then PostgreSQL and Redis (both connect in the
      * background and never stop start-up), then the subsystems that use
      * them, and the listener last so no request arrives before they exist */
-    m.app.base = event_base_new();
+    m.app.base = util_event_base();
     m.app.metrics = metrics_new();
     m.app.db = db_open(m.app.base, cfg.database_url, cfg.db_connections, cfg.db_timeout_ms, 0);
     m.app.rds = rds_open(m.app.base, &cfg);

@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,4 +203,15 @@ int64_t util_uuid7_ms(const char *s) {
     memcpy(hex + 8, s + 9, 4);
     hex[12] = '\0';
     return (int64_t)strtoll(hex, NULL, 16);
+}
+
+struct event_base *util_event_base(void) {
+    struct event_config *cfg = event_config_new();
+    struct event_base *b = NULL;
+    if (cfg) {
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        b = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    return b ? b : event_base_new();
 }

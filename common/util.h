@@ -32,4 +32,12 @@ void util_random(void *buf, size_t n);
 /* util_jitter: a uniform double in [lo, hi]. */
 double util_rand_range(double lo, double hi);
 
+struct event_base;
+/* util_event_base: the process's event loop. On epoll, the changes made to a
+ * descriptor's events within one loop turn are applied with one epoll_ctl
+ * (evhttp enables and disables a connection's events several times per
+ * request). Herald never dup()s a descriptor it watches, which that mode
+ * requires. */
+struct event_base *util_event_base(void);
+
 #endif

@@ -54,6 +54,7 @@ struct job {
     /* the outcome */
     enum ledger_kind kind;
     bool counted;
+    int recorded_row; /* 1 + its row in the record statement's answer; 0: none */
     int64_t delay_ms;
     int64_t started_ms; /* wall clock */
     int duration_ms;
@@ -587,14 +588,14 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
         return;
     }
     int rows = PQntuples(r->res);
+    for (int k = 0; k < rows; k++) {
+        struct job *j = hmap_get(e->by_id, db_get(r->res, k, LR_ID));
+        if (j && j->state == JS_RECORDING)
+            j->recorded_row = k + 1;
+    }
     for (int i = 0; i < b->n; i++) {
         struct job *j = b->jobs[i];
-        int row = -1;
-        for (int k = 0; k < rows; k++)
-            if (strcmp(db_get(r->res, k, LR_ID), j->id) == 0) {
-                row = k;
-                break;
-            }
+        int row = j->recorded_row - 1;
         if (row < 0) {
             e->m.lease_lost++;
             struct hlog_ctx ctx = job_ctx(j);
@@ -603,7 +604,7 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
             job_done(j);
             continue;
         }
-        const char *tenant = db_get(r->res, row, LR_TENANT);
+        const char *tenant = j->tenant; /* the claim's answer */
         int64_t now_ms = strtoll(db_get(r->res, row, LR_NOW_MS), NULL, 10);
         eng_count_outcome(e, j, now_ms);
         switch (j->kind) {

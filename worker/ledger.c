@@ -74,7 +74,7 @@ static const char ledger_record_sql[] =
     " in_stream = false, lease_owner = NULL, lease_until = NULL,"
     " updated_at = CASE WHEN o.kind = 'defer' THEN n.updated_at ELSE now() END"
     " FROM o WHERE n.id = o.id AND n.lease_owner = $1 AND n.status || '' = 'pending'"
-    " RETURNING n.id, n.tenant_id),"
+    " RETURNING n.id),"
     " a AS ("
     " INSERT INTO delivery_attempts"
     " (notification_id, attempt, started_at, duration_ms, outcome, status_code, error)"
@@ -83,8 +83,7 @@ static const char ledger_record_sql[] =
     " ON CONFLICT (notification_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at,"
     " duration_ms = EXCLUDED.duration_ms, outcome = EXCLUDED.outcome,"
     " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
-    " SELECT u.id, t.name, (extract(epoch FROM now()) * 1000)::bigint"
-    " FROM u JOIN tenants t ON t.id = u.tenant_id";
+    " SELECT u.id, (extract(epoch FROM now()) * 1000)::bigint FROM u";
 
 static const char *const ledger_kind_names[] = {"success", "retry", "failed", "defer"};
 

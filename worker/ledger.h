@@ -55,7 +55,7 @@ struct ledger_outcome {
 };
 
 /* Columns of a record result: the rows that were still ours and changed. */
-enum ledger_record_col { LR_ID = 0, LR_TENANT, LR_NOW_MS, LR_NCOLS };
+enum ledger_record_col { LR_ID = 0, LR_NOW_MS, LR_NCOLS };
 
 /* ledger_record: applies n outcomes in one statement: every row that is
  * still leased to consumer gets its new state and clears the lease, and

@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     /* Start-up order: loop, storage connections (they retry in the
      * background, so an unreachable PostgreSQL or Redis never stops us), the
      * sweeper, then the engine, which starts reading. */
-    w.base = event_base_new();
+    w.base = util_event_base();
     w.d = db_open(w.base, w.cfg.database_url, w.cfg.db_connections, w.cfg.db_timeout_ms,
                   DB_CUSTOM_PLANS);
     w.rd = rds_open(w.base, &w.cfg); /* blocking reads only */
