@@ -59,8 +59,9 @@ void db_query(db *d, const char *sql, int nparams, const char *const *params, db
 /* db_query_prepared: db_query for a statement run often. sql must be a
  * string that lives as long as d (a static array): it is known by its
  * address, prepared once on each connection (again after a reconnect) and
- * then sent by name, so the server parses and plans it once per session.
- * Past 32 distinct statements it behaves as db_query. */
+ * then sent by name, so the server parses it once per session (and plans it
+ * once too, unless the pool was opened with DB_CUSTOM_PLANS). Past 32
+ * distinct statements it behaves as db_query. */
 void db_query_prepared(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
                        void *arg);
 

@@ -9,10 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CONS_READ_MAX                                                                              \
-    64                    /* entries asked for in one read: claims of a few dozen run side by side \
-                           */
-#define CONS_RETRY_MS 500 /* wait after a failed read before the next */
+/* entries asked for in one read: claims of a few dozen run side by side */
+#define CONS_READ_MAX 64
+#define CONS_RETRY_MS 500    /* wait after a failed read before the next */
 #define CONS_ACK_BATCH 500   /* ids per XACK command */
 #define CONS_RECLAIM_MAX 100 /* entries asked for in one XAUTOCLAIM */
 #define CONS_TRIM_MS 500     /* how often acknowledged entries are trimmed */

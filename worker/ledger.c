@@ -6,16 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Each row is found through the primary key, whatever the statistics say.
- * The status test is written (status || '') so the planner cannot use the
- * partial indexes WHERE status = 'pending': with stale statistics (a queue
- * that filled since the last ANALYZE) it would otherwise walk the channel's
- * whole pending index for every batch and hash-join it with the ids. The
- * connection plans every execution afresh (db.c), so a plan made while the
- * table was small is not kept either. */
-/* One pass over the ids: a due row is leased to us (if free, or already
- * ours); one not yet due that is still marked in the stream is marked out of
- * it, so the sweeper enqueues it again when it is due. */
+/* Both statements find each row through the primary key, whatever the
+ * statistics say. The status test is written (status || '') so the planner
+ * cannot use the partial indexes WHERE status = 'pending': with stale
+ * statistics (a queue that filled since the last ANALYZE) it would otherwise
+ * walk the channel's whole pending index for every batch and hash-join it
+ * with the ids. The worker's connections plan every execution afresh
+ * (DB_CUSTOM_PLANS), so a plan made while the table was small is not kept
+ * either.
+ *
+ * The claim is one pass over the ids: a due row is leased to us (if free, or
+ * already ours); one not yet due that is still marked in the stream is marked
+ * out of it, so the sweeper enqueues it again when it is due. */
 static const char ledger_claim_sql[] =
     "WITH c AS ("
     " UPDATE notifications n SET"
