@@ -4,7 +4,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
-#include "common/form.h"
+#include "api/form.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/notif.h"

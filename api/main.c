@@ -13,7 +13,7 @@
 #include "common/metrics.h"
 #include "common/mem.h"
 #include "common/rds.h"
-#include "common/retention.h"
+#include "api/retention.h"
 #include "common/sweep.h"
 #include "common/util.h"
 

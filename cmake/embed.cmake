@@ -31,8 +31,8 @@ if(NOT CMAKE_SCRIPT_MODE_FILE)
     DEPENDS ${_embed_inputs} ${CMAKE_CURRENT_LIST_FILE}
     COMMENT "Embedding api/openapi.json and the /docs and /admin pages"
     VERBATIM)
-  target_sources(herald-api PRIVATE ${_embed_out}/api/static_assets.c)
-  target_include_directories(herald-api PRIVATE ${_embed_out})
+  target_sources(herald_api PRIVATE ${_embed_out}/api/static_assets.c)
+  target_include_directories(herald_api PUBLIC ${_embed_out})
   return()
 endif()
 

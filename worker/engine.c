@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
-#include "common/retry.h"
+#include "worker/retry.h"
 #include "common/stream.h"
 #include "common/util.h"
 #include "worker/consumer.h"

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MIME_LINE_MAX 78   /* a header or body line's length, CRLF excluded (RFC 5322 2.1.1) */
-#define MIME_QP_MAX 76     /* a quoted-printable line, soft-break '=' included (RFC 2045) */
 #define MIME_WORD_BYTES 42 /* UTF-8 bytes per encoded-word: base64 of 56, a word of 68 */
 #define MIME_SUBJECT_COL 9 /* strlen("Subject: ") */
 
@@ -94,9 +92,7 @@ void mime_date(int64_t ms, char *out) {
              tm.tm_sec);
 }
 
-/* mime_from_header: the display name as an atom phrase when it can be one,
- * else as a quoted-string. */
-static void mime_from_header(struct buf *b, const struct mime_from *f) {
+void mime_from_header(struct buf *b, const struct mime_from *f) {
     buf_puts(b, "From: ");
     if (!f->name[0]) {
         buf_puts(b, f->addr);

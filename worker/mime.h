@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define MIME_LINE_MAX 78 /* a header or body line's length, CRLF excluded (RFC 5322 2.1.1) */
+#define MIME_QP_MAX 76   /* a quoted-printable line, soft-break '=' included (RFC 2045) */
+
 struct buf;
 
 #define MIME_ADDR_MAX 254 /* an address's length limit (RFC 5321, as API.md validates) */
@@ -60,5 +63,9 @@ int mime_build(const struct mime_msg *m, struct buf *out, char *err, size_t errl
  * into out (MIME_DATE_LEN bytes). */
 #define MIME_DATE_LEN 40
 void mime_date(int64_t ms, char *out);
+
+/* mime_from_header: appends the From header line for f: the display name
+ * as an atom phrase when it can be one, else as a quoted-string. */
+void mime_from_header(struct buf *b, const struct mime_from *f);
 
 #endif

@@ -9,7 +9,7 @@
  * presented signature is; Twilio's own published example signs as published. */
 #include "tests/fuzz/fuzz.h"
 #include "common/buf.h"
-#include "common/form.h"
+#include "api/form.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

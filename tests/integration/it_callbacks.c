@@ -1,6 +1,6 @@
 /* it_callbacks: signed SMS delivery receipts on POST /v1/callbacks/sms. */
 #include "support/itsup.h"
-#include "common/form.h"
+#include "api/form.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>

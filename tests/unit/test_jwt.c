@@ -1,12 +1,17 @@
 /* test_jwt: the service-account grant JWT: header, claims, RS256 signature, key loading. */
-/* The module is worker-only and pure, so the test compiles it in directly. */
-#include "worker/jwt.c"
+#include "worker/jwt.h"
+#include "common/buf.h"
+#include "common/crypto.h"
+#include "common/mem.h"
 
 #include "common/json.h"
 
 #include <criterion/criterion.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <string.h>
 
 static EVP_PKEY *pair;   /* the generated key pair */
 static struct buf pem;   /* its private half, PKCS#8 PEM */

@@ -1,13 +1,15 @@
 /* test_mime: the email channel's message builder: exact bytes, encodings, line limits, safety. */
-/* The module is worker-only and pure, so the test compiles it in directly. */
-#include "worker/mime.c"
+#include "worker/mime.h"
+#include "common/crypto.h"
 
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define T_DATE_MS 1795514400000LL /* 2026-11-24T10:00:00Z, a Tuesday */
 #define T_ID "0190c1a2-7b3c-7def-8abc-0123456789ab"

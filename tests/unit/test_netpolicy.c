@@ -1,8 +1,10 @@
 /* test_netpolicy: the webhook destination ranges of API.md. */
-/* The module is worker-only and pure, so the test compiles it in directly. */
-#include "worker/netpolicy.c"
+#include "worker/netpolicy.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <string.h>
 
 static bool priv(const char *s) {
     struct sockaddr_storage ss;

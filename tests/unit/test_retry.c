@@ -1,5 +1,5 @@
 /* test_retry: the backoff schedule and Retry-After parsing. */
-#include "common/retry.h"
+#include "worker/retry.h"
 
 #include <criterion/criterion.h>
 

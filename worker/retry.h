@@ -1,6 +1,6 @@
 /* retry: the delivery retry schedule and provider Retry-After parsing; pure functions. */
-#ifndef HERALD_COMMON_RETRY_H
-#define HERALD_COMMON_RETRY_H
+#ifndef HERALD_WORKER_RETRY_H
+#define HERALD_WORKER_RETRY_H
 
 #include <stdint.h>
 

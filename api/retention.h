@@ -1,8 +1,8 @@
 /* retention: purges what HERALD_RETENTION_DAYS no longer keeps, in small
  * batches that never hold locks for long: final notifications and their
  * attempts, early SMS receipts, and idempotency keys older than 24 h. */
-#ifndef HERALD_COMMON_RETENTION_H
-#define HERALD_COMMON_RETENTION_H
+#ifndef HERALD_API_RETENTION_H
+#define HERALD_API_RETENTION_H
 
 #include <stdint.h>
 

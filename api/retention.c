@@ -1,5 +1,5 @@
 /* retention: batched DELETEs driven by a timer on the event loop. */
-#include "common/retention.h"
+#include "api/retention.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"

@@ -1,5 +1,5 @@
 /* form: urlencoded form decoding and Twilio's X-Twilio-Signature scheme. */
-#include "common/form.h"
+#include "api/form.h"
 #include "common/buf.h"
 #include "common/crypto.h"
 #include "common/mem.h"

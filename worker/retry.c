@@ -1,5 +1,5 @@
 /* retry: exponential backoff with jitter, and Retry-After in both of its forms. */
-#include "common/retry.h"
+#include "worker/retry.h"
 
 #include <ctype.h>
 #include <stdbool.h>

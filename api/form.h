@@ -1,7 +1,7 @@
 /* form: a bounded parser for application/x-www-form-urlencoded bodies, and
  * the Twilio request signature over them. */
-#ifndef HERALD_COMMON_FORM_H
-#define HERALD_COMMON_FORM_H
+#ifndef HERALD_API_FORM_H
+#define HERALD_API_FORM_H
 
 #include <stdbool.h>
 #include <stddef.h>
