@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
+#include "common/partman.h"
 #include "common/rds.h"
 #include "api/retention.h"
 #include "common/sweep.h"
@@ -28,6 +29,7 @@ struct api_main {
     struct http_srv *http;
     struct metrics_srv *metrics_srv;
     retention *retention;
+    partman *partman;
     struct event *drain;
     int64_t drain_deadline;
 };
@@ -108,6 +110,12 @@ int main(int argc, char **argv) {
     int rc = 0;
     m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
     m.retention = retention_start(m.app.base, m.app.db, &cfg);
+    /* the partitions new notifications go to, made before the listener opens: the loop
+     * runs until the first attempt ends (within HERALD_DB_TIMEOUT_MS; an unreachable
+     * PostgreSQL does not hold start-up longer, and the timer tries again every second) */
+    m.partman = partman_start(m.app.base, m.app.db, &cfg, "api");
+    while (!partman_settled(m.partman) && event_base_loop(m.app.base, EVLOOP_ONCE) == 0) {
+    }
     metrics_h_setup(&m.app);
     if (cfg.metrics_listen) {
         m.metrics_srv =
@@ -144,6 +152,7 @@ out:
      * callbacks those were, and last the handles themselves. */
     metrics_srv_stop(m.metrics_srv);
     retention_stop(m.retention);
+    partman_stop(m.partman);
     sweep_stop(m.app.sweep);
     rds_shutdown(m.app.rds);
     db_shutdown(m.app.db);

@@ -155,10 +155,11 @@ static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, boo
     writer_submit(r->app->writer, it);
 }
 
-static void notif_h_new_row(struct wr_row *row, int64_t now) {
-    util_uuid7(row->id);
+/* notif_h_new_row: a new id, and created_at the time the id carries, so that ordering by
+ * (created_at, id) is ordering by id (the list reads the index on (tenant_id, id)). */
+static void notif_h_new_row(struct wr_row *row) {
+    row->created_ms = util_uuid7(row->id);
     util_uuid_fmt(row->id, row->id_str);
-    row->created_ms = now;
 }
 
 void notif_h_create(struct api_req *r) {
@@ -181,7 +182,7 @@ void notif_h_create(struct api_req *r) {
         return;
     }
     val_errors_free(&errs);
-    notif_h_new_row(row, now);
+    notif_h_new_row(row);
     notif_h_submit(r, row, 1, false, idem);
 }
 
@@ -240,7 +241,7 @@ static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     struct wr_row *rows = mem_calloc(n, sizeof(*rows));
     for (size_t i = 0; i < n; i++) {
         rows[i].in = ins[i]; /* moved */
-        notif_h_new_row(&rows[i], now);
+        notif_h_new_row(&rows[i]);
     }
     mem_free(ins);
     notif_h_submit(r, rows, n, true, idem);
@@ -371,20 +372,21 @@ void notif_h_list(struct api_req *r) {
         val_errors_free(&errs);
         return;
     }
-    char tid[24], lim[16], cur_t[UTIL_TIME_LEN];
+    /* created_at is the id's time (notif_h_new_row), so newest first by (created_at, id)
+     * is newest first by id: the index on (tenant_id, id), and for a recipient the one on
+     * a hash of it (the recipient itself is checked too) */
+    char tid[24], lim[16];
     snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
     snprintf(lim, sizeof(lim), "%d", limit + 1);
-    if (cursor)
-        util_fmt_time_ms(cur_ms, cur_t);
-    const char *params[] = {
-        tid, status, channel, recipient, cursor ? cur_t : NULL, cursor ? cur_id : NULL, lim};
+    const char *params[] = {tid, status, channel, recipient, cursor ? cur_id : NULL, lim};
     db_query(r->app->db,
              "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id "
              "WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2) "
-             "AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR n.recipient = $4) "
-             "AND ($5::timestamptz IS NULL OR (n.created_at, n.id) < ($5::timestamptz, $6::uuid)) "
-             "ORDER BY n.created_at DESC, n.id DESC LIMIT $7::int",
-             7, params, notif_h_list_done, c);
+             "AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR "
+             "(hashtextextended(n.recipient, n.tenant_id) = hashtextextended($4, $1::bigint) "
+             "AND n.recipient = $4)) AND ($5::uuid IS NULL OR n.id < $5::uuid) "
+             "ORDER BY n.id DESC LIMIT $6::int",
+             6, params, notif_h_list_done, c);
 }
 
 /* ---- cancel ---- */

@@ -80,6 +80,9 @@ static const struct cfg_entry cfg_table[] = {
      F(retention_interval_ms), "how often the retention purge runs"},
     {"HERALD_RETENTION_MS", CFG_INT, "0", 0, 2000000000, false, F(retention_ms),
      "when above 0, the retention window in ms instead of days (soaks, tests)"},
+    {"HERALD_PARTITION_MS", CFG_INT, "86400000", 1000, 604800000, false, F(partition_ms),
+     "length of the partitions of notifications and their attempts; retention drops whole "
+     "partitions"},
     {"HERALD_CORS_ORIGINS", CFG_STR, "", 0, 0, false, F(cors_origins), "allowed CORS origins"},
     {"HERALD_LOG_LEVEL", CFG_LEVEL, "info", 0, 0, false, F(log_level),
      "debug, info, warn or error"},

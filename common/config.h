@@ -34,6 +34,7 @@ struct cfg {
     int retention_days;
     int retention_interval_ms; /* how often the retention purge runs */
     int retention_ms;          /* > 0: overrides retention_days (soaks and tests) */
+    int partition_ms;          /* length of new partitions (ms of UUIDv7 time) */
     char *cors_origins;
     int log_level; /* enum hlog_level */
     int secret_grace_s;

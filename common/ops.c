@@ -21,12 +21,17 @@ static enum ops_status ops_db_status(const struct db_result *res) {
 
 /* One query for every channel: "scheduled" is what no consumer can see yet,
  * either not due (send_at or a retry wait) or due and in no stream (the
- * sweeper's next batch). Both counts use the partial indexes on status. */
+ * sweeper's next batch). Each branch matches one partial index exactly
+ * (notifications_unqueued, notifications_orphan, notifications_dlq; schema
+ * 003 and 006b), which a single scan with an IN list or an OR could not. */
 static const char ops_counts_sql[] =
-    "SELECT channel,"
-    " count(*) FILTER (WHERE status = 'pending' AND (NOT in_stream OR due_at > now())),"
-    " count(*) FILTER (WHERE status = 'failed')"
-    " FROM notifications WHERE status IN ('pending', 'failed') GROUP BY channel";
+    "SELECT channel, sum(scheduled)::bigint, sum(dead)::bigint FROM ("
+    " SELECT channel, count(*) AS scheduled, 0 AS dead FROM notifications"
+    " WHERE status = 'pending' AND NOT in_stream GROUP BY channel"
+    " UNION ALL SELECT channel, count(*), 0 FROM notifications"
+    " WHERE status = 'pending' AND in_stream AND due_at > now() GROUP BY channel"
+    " UNION ALL SELECT channel, 0, count(*) FROM notifications"
+    " WHERE status = 'failed' GROUP BY channel) c GROUP BY channel";
 
 struct ops_q;
 

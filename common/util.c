@@ -152,7 +152,7 @@ double util_rand_range(double lo, double hi) {
 
 /* UUIDv7 with a 12-bit counter in rand_a (RFC 9562 method 1) so ids made in
  * the same millisecond stay ordered. Single-threaded processes only. */
-void util_uuid7(uint8_t out[16]) {
+int64_t util_uuid7(uint8_t out[16]) {
     static int64_t last_ms;
     static uint16_t counter;
     int64_t ms = util_now_ms();
@@ -174,6 +174,7 @@ void util_uuid7(uint8_t out[16]) {
     out[6] = (uint8_t)(0x70 | ((counter >> 8) & 0x0f));
     out[7] = (uint8_t)(counter & 0xff);
     out[8] = (uint8_t)(0x80 | (out[8] & 0x3f));
+    return ms;
 }
 
 void util_uuid_fmt(const uint8_t id[16], char *out) {

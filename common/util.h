@@ -19,8 +19,10 @@ void util_fmt_time_ms(int64_t ms, char *out);
  * seconds truncated to ms. Returns 0 and sets *ms, or -1. */
 int util_parse_time(const char *s, int64_t *ms);
 
-/* util_uuid7: a new version 7 UUID, monotonic within this process. */
-void util_uuid7(uint8_t out[16]);
+/* util_uuid7: a new version 7 UUID, monotonic within this process; returns the
+ * millisecond time it carries (the clock's, or a little later when many ids were made
+ * in one millisecond or the clock stepped back). */
+int64_t util_uuid7(uint8_t out[16]);
 void util_uuid_fmt(const uint8_t id[16], char *out);
 /* util_uuid_valid: 36 characters, lowercase or uppercase hex, in 8-4-4-4-12 form. */
 bool util_uuid_valid(const char *s);

@@ -1,8 +1,11 @@
-/* migrate: heraldctl migrate, which applies schema/NNN_*.sql once each, in order, under an advisory
- * lock. */
+/* migrate: heraldctl migrate, which applies schema/NNN[a-z]_*.sql once each, in order, under an
+ * advisory lock, then creates the partitions the next periods need. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_db.h"
 #include "common/buf.h"
+#include "common/partman.h"
+#include "common/sqlsplit.h"
+#include "common/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,9 +20,16 @@
  * change it, or an old and a new heraldctl could migrate at the same time. */
 #define CTL_MIGRATE_LOCK_KEY "114784820031588"
 
-/* One migration file: NNN_<what>.sql. */
+/* A file whose leading comment holds this line runs outside a transaction, one statement
+ * at a time (CREATE INDEX CONCURRENTLY, VALIDATE CONSTRAINT on a live table); such a file must
+ * be safe to run again from its start, as a failure part-way leaves what ran before it. */
+#define CTL_NO_TX_MARK "-- heraldctl: no transaction"
+
+/* One migration file: NNN_<what>.sql, or NNNx_<what>.sql for a step x (a..z) that runs
+ * after NNN and before the next number. */
 struct ctl_migration {
     int version; /* NNN */
+    char step;   /* 'a'..'z', or '\0' for none */
     char *file;  /* owned; the file name without the directory */
 };
 
@@ -37,22 +47,36 @@ static void ctl_migrations_free(struct ctl_migration_list *l) {
 
 static int ctl_migration_cmp(const void *a, const void *b) {
     const struct ctl_migration *x = a, *y = b;
-    return (x->version > y->version) - (x->version < y->version);
+    if (x->version != y->version)
+        return (x->version > y->version) - (x->version < y->version);
+    return (x->step > y->step) - (x->step < y->step);
 }
 
-/* ctl_migration_version: the version of a file named NNN_<what>.sql, or -1
- * for any other name (those are not migrations and are left alone). */
-static int ctl_migration_version(const char *name) {
+/* ctl_migration_version: the version of a file named NNN_<what>.sql or
+ * NNNx_<what>.sql (*step = x, else '\0'), or -1 for any other name (those are not
+ * migrations and are left alone). */
+static int ctl_migration_version(const char *name, char *step) {
     size_t digits = strspn(name, "0123456789");
-    size_t len = strlen(name);
+    size_t len = strlen(name), at = digits;
     long v = 0;
 
-    if (digits == 0 || digits > 6 || name[digits] != '_' || len < digits + 1 + 4 + 1 ||
+    *step = '\0';
+    if (digits > 0 && name[at] >= 'a' && name[at] <= 'z')
+        *step = name[at++];
+    if (digits == 0 || digits > 6 || name[at] != '_' || len < at + 1 + 4 + 1 ||
         strcmp(name + len - 4, ".sql") != 0)
         return -1;
     for (size_t i = 0; i < digits; i++)
         v = v * 10 + (name[i] - '0');
     return (int)v;
+}
+
+/* ctl_migration_key: "NNN" or "NNNx", as the migration is known in messages. */
+static void ctl_migration_key(const struct ctl_migration *m, char *out, size_t n) {
+    if (m->step)
+        snprintf(out, n, "%03d%c", m->version, m->step);
+    else
+        snprintf(out, n, "%03d", m->version);
 }
 
 /* ctl_migrations_scan: the migrations in dir, sorted. Returns 0, or -1 after
@@ -67,7 +91,8 @@ static int ctl_migrations_scan(const char *dir, struct ctl_migration_list *l) {
         goto out;
     }
     while ((e = readdir(d)) != NULL) {
-        int v = ctl_migration_version(e->d_name);
+        char step;
+        int v = ctl_migration_version(e->d_name, &step);
         if (v < 0)
             continue;
         if (l->n == l->cap) {
@@ -75,13 +100,14 @@ static int ctl_migrations_scan(const char *dir, struct ctl_migration_list *l) {
             l->v = mem_realloc(l->v, l->cap * sizeof(*l->v));
         }
         l->v[l->n].version = v;
+        l->v[l->n].step = step;
         l->v[l->n].file = mem_strdup(e->d_name);
         l->n++;
     }
     if (l->n)
         qsort(l->v, l->n, sizeof(*l->v), ctl_migration_cmp);
     for (size_t i = 1; i < l->n; i++) {
-        if (l->v[i].version == l->v[i - 1].version) {
+        if (ctl_migration_cmp(&l->v[i], &l->v[i - 1]) == 0) {
             ctl_err("migrate: %s and %s have the same number", l->v[i - 1].file, l->v[i].file);
             goto out;
         }
@@ -130,14 +156,18 @@ out:
     return rc;
 }
 
-/* ctl_error_line: the line of sql that the error in r points at (the
- * server counts characters from 1; sql is UTF-8), or 1 when it does not say. */
-static int ctl_error_line(const PGresult *r, const char *sql) {
+/* ctl_error_line: the line of sql that the error in r points at, for a
+ * statement that starts at byte offset from of sql (the server counts
+ * characters from 1 within what it was sent; sql is UTF-8), or the
+ * statement's first line when it does not say. */
+static int ctl_error_line(const PGresult *r, const char *sql, size_t from) {
     const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
     long chars = pos ? atol(pos) : 0;
     int line = 1;
 
-    for (const char *p = sql; *p && chars > 1; p++) {
+    for (size_t i = 0; i < from && sql[i]; i++)
+        line += sql[i] == '\n';
+    for (const char *p = sql + from; *p && chars > 1; p++) {
         if (((unsigned char)*p & 0xc0) != 0x80)
             chars--;
         if (*p == '\n')
@@ -146,19 +176,81 @@ static int ctl_error_line(const PGresult *r, const char *sql) {
     return line;
 }
 
-/* ctl_migrate_one: applies m and records it, in one transaction. Returns 0
- * or an exit code after printing why; on failure nothing of m remains. */
+/* ctl_no_tx: whether the leading comment lines of sql hold CTL_NO_TX_MARK. */
+static bool ctl_no_tx(const char *sql) {
+    const char *p = sql;
+    size_t mark = strlen(CTL_NO_TX_MARK);
+
+    for (;;) {
+        p += strspn(p, " \t\r\n");
+        if (strncmp(p, "--", 2) != 0)
+            return false;
+        size_t n = strcspn(p, "\r\n");
+        while (n > mark && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == mark && strncmp(p, CTL_NO_TX_MARK, mark) == 0)
+            return true;
+        p += strcspn(p, "\n");
+    }
+}
+
+/* ctl_run_sql: runs sql, all at once in the open transaction (no_tx false), or
+ * statement by statement, each in its own transaction. Returns 0, or an exit
+ * code after printing which line of m failed. */
+static int ctl_run_sql(struct ctl *c, const struct ctl_migration *m, const char *sql, bool no_tx) {
+    char what[320];
+    size_t pos = 0, start = 0, len;
+    PGresult *r = NULL;
+    int rc = CTL_EXIT_OK;
+
+    if (!no_tx) {
+        r = ctl_db_exec_script(c, sql);
+    } else {
+        while (sqlsplit_next(sql, &pos, &start, &len)) {
+            char *stmt = mem_alloc(len + 1);
+            memcpy(stmt, sql + start, len);
+            stmt[len] = '\0';
+            PQclear(r);
+            r = ctl_db_exec_script(c, stmt);
+            mem_free(stmt);
+            if (!ctl_db_ok(r))
+                break;
+        }
+    }
+    if (r && !ctl_db_ok(r) && PQresultStatus(r) != PGRES_EMPTY_QUERY) {
+        snprintf(what, sizeof(what), "migrate: %s line %d (%s)", m->file,
+                 ctl_error_line(r, sql, start),
+                 no_tx ? "the statements before it stay applied; the file runs again from its "
+                         "start next time"
+                       : "rolled back");
+        rc = ctl_db_fail(c, r, what);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ctl_migrate_one: applies m and records it: in one transaction, or for a
+ * file marked CTL_NO_TX_MARK statement by statement and then the record.
+ * Returns 0 or an exit code after printing why; on failure nothing of a
+ * transactional m remains, and m is not recorded. */
 static int ctl_migrate_one(struct ctl *c, const char *dir, const struct ctl_migration *m) {
     struct buf sql = {0};
-    char version[16], what[320];
-    const char *params[2] = {version, m->file};
+    char version[16], step[2] = {m->step, '\0'}, what[320];
+    const char *params[3] = {version, step, m->file};
     PGresult *r = NULL;
-    bool in_tx = false;
+    bool in_tx = false, no_tx;
     int rc = CTL_EXIT_FAIL;
 
     snprintf(what, sizeof(what), "migrate: %s", m->file);
     if (ctl_read_file(dir, m->file, &sql) < 0)
         goto out;
+    no_tx = ctl_no_tx(sql.data);
+    if (no_tx) {
+        rc = ctl_run_sql(c, m, sql.data, true);
+        if (rc)
+            goto out;
+        rc = CTL_EXIT_FAIL;
+    }
     r = ctl_db_exec(c, "BEGIN", 0, NULL);
     if (!ctl_db_ok(r)) {
         rc = ctl_db_fail(c, r, what);
@@ -166,18 +258,18 @@ static int ctl_migrate_one(struct ctl *c, const char *dir, const struct ctl_migr
     }
     in_tx = true;
     PQclear(r);
-    /* The file's own statements; PQexec stops at the first that fails. */
-    r = ctl_db_exec_script(c, sql.data);
-    if (!ctl_db_ok(r) && PQresultStatus(r) != PGRES_EMPTY_QUERY) {
-        snprintf(what, sizeof(what), "migrate: %s line %d (rolled back)", m->file,
-                 ctl_error_line(r, sql.data));
-        rc = ctl_db_fail(c, r, what);
-        goto out;
+    r = NULL;
+    if (!no_tx) {
+        rc = ctl_run_sql(c, m, sql.data, false);
+        if (rc)
+            goto out;
+        rc = CTL_EXIT_FAIL;
     }
-    PQclear(r);
     snprintf(version, sizeof(version), "%d", m->version);
-    r = ctl_db_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1::integer, $2)", 2,
-                    params);
+    r = ctl_db_exec(c,
+                    "INSERT INTO schema_migrations (version, step, name)"
+                    " VALUES ($1::integer, $2, $3)",
+                    3, params);
     if (!ctl_db_ok(r)) {
         rc = ctl_db_fail(c, r, what);
         goto out;
@@ -223,12 +315,65 @@ out:
     return rc;
 }
 
-/* ctl_applied_find: the row of res (version, name) for version, or -1. */
-static int ctl_applied_find(const PGresult *res, int version) {
+/* Created by the first run; a step column (for NNNx files) is added to a table made
+ * before steps existed, and the key becomes (version, step). Run under the lock. */
+static const char ctl_migrations_table_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version integer NOT NULL,"
+    " step text NOT NULL DEFAULT '',"
+    " name text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (version, step));"
+    "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS step text NOT NULL DEFAULT '';"
+    "DO $$ BEGIN"
+    " IF (SELECT array_length(conkey, 1) FROM pg_constraint"
+    "     WHERE conrelid = 'schema_migrations'::regclass AND contype = 'p') = 1 THEN"
+    "  ALTER TABLE schema_migrations DROP CONSTRAINT schema_migrations_pkey,"
+    "   ADD PRIMARY KEY (version, step);"
+    " END IF; END $$";
+
+/* ctl_applied_find: the row of res (version, step, name) for m, or -1. */
+static int ctl_applied_find(const PGresult *res, const struct ctl_migration *m) {
+    char step[2] = {m->step, '\0'};
     for (int i = 0; i < PQntuples(res); i++)
-        if (atoi(PQgetvalue(res, i, 0)) == version)
+        if (atoi(PQgetvalue(res, i, 0)) == m->version && !strcmp(PQgetvalue(res, i, 1), step))
             return i;
     return -1;
+}
+
+/* ctl_migrate_partitions: the partitions the next periods need (and the
+ * settings migrations read), once the schema has the partition functions.
+ * Prints how many it created when it did. */
+static int ctl_migrate_partitions(struct ctl *c) {
+    char now[24], period[24], ahead[24];
+    const char *params[] = {now, period, ahead};
+    PGresult *r = NULL;
+    int rc = CTL_EXIT_OK;
+
+    r = ctl_db_exec(c, "SELECT to_regproc('herald_partitions_ensure') IS NOT NULL", 0, NULL);
+    if (!ctl_db_ok(r)) {
+        rc = ctl_db_fail(c, r, "migrate: partitions");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        goto out;
+    PQclear(r);
+    snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
+    snprintf(period, sizeof(period), "%d", c->cfg.partition_ms);
+    snprintf(ahead, sizeof(ahead), "%lld", (long long)partman_ahead_ms(c->cfg.partition_ms));
+    r = ctl_db_exec(c, PARTMAN_ENSURE_SQL, 3, params);
+    if (!ctl_db_ok(r)) {
+        rc = ctl_db_fail(c, r, "migrate: creating partitions");
+        goto out;
+    }
+    if (atoi(PQgetvalue(r, 0, 0)) > 0) {
+        printf("created %s partitions\n", PQgetvalue(r, 0, 0));
+        fflush(stdout);
+    }
+
+out:
+    PQclear(r);
+    return rc;
 }
 
 static int ctl_migrate_run(struct ctl *c, int argc, char **argv) {
@@ -238,6 +383,8 @@ static int ctl_migrate_run(struct ctl *c, int argc, char **argv) {
     struct ctl_migration_list l = {0};
     PGresult *r = NULL, *applied = NULL;
     bool locked = false;
+    char period[24];
+    const char *guc[] = {period};
     int done = 0, rc;
 
     rc = ctl_parse_args(&ctl_migrate_cmd, argc, argv, opts, NULL, 0, 0);
@@ -256,39 +403,44 @@ static int ctl_migrate_run(struct ctl *c, int argc, char **argv) {
         goto out;
     locked = true;
 
-    /* Under the lock, so two first runs cannot race to create it. */
-    r = ctl_db_exec(c,
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version integer PRIMARY KEY,"
-                    " name text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())",
-                    0, NULL);
+    /* what migrations that create partitions read (006) */
+    snprintf(period, sizeof(period), "%d", c->cfg.partition_ms);
+    r = ctl_db_exec(c, "SELECT set_config('herald.partition_ms', $1, false)", 1, guc);
+    if (!ctl_db_ok(r)) {
+        rc = ctl_db_fail(c, r, "migrate: settings");
+        goto out;
+    }
+    PQclear(r);
+    r = ctl_db_exec_script(c, ctl_migrations_table_sql);
     if (!ctl_db_ok(r)) {
         rc = ctl_db_fail(c, r, "migrate: creating schema_migrations");
         goto out;
     }
     applied =
-        ctl_db_exec(c, "SELECT version, name FROM schema_migrations ORDER BY version", 0, NULL);
+        ctl_db_exec(c, "SELECT version, step, name FROM schema_migrations ORDER BY 1, 2", 0, NULL);
     if (!ctl_db_ok(applied)) {
         rc = ctl_db_fail(c, applied, "migrate: reading schema_migrations");
         goto out;
     }
     for (int i = 0; i < PQntuples(applied); i++) {
         int v = atoi(PQgetvalue(applied, i, 0));
+        const char *step = PQgetvalue(applied, i, 1);
         bool known = false;
         for (size_t j = 0; j < l.n && !known; j++)
-            known = l.v[j].version == v;
+            known = l.v[j].version == v && l.v[j].step == step[0];
         if (!known)
-            ctl_err("migrate: warning: applied migration %d (%s) is not in %s", v,
-                    PQgetvalue(applied, i, 1), dir);
+            ctl_err("migrate: warning: applied migration %03d%s (%s) is not in %s", v, step,
+                    PQgetvalue(applied, i, 2), dir);
     }
 
     for (size_t i = 0; i < l.n; i++) {
-        int row = ctl_applied_find(applied, l.v[i].version);
+        int row = ctl_applied_find(applied, &l.v[i]);
         if (row >= 0) {
-            if (strcmp(PQgetvalue(applied, row, 1), l.v[i].file) != 0)
-                ctl_err("migrate: warning: migration %d was applied as %s, the file is now %s",
-                        l.v[i].version, PQgetvalue(applied, row, 1), l.v[i].file);
+            char k[16];
+            ctl_migration_key(&l.v[i], k, sizeof(k));
+            if (strcmp(PQgetvalue(applied, row, 2), l.v[i].file) != 0)
+                ctl_err("migrate: warning: migration %s was applied as %s, the file is now %s", k,
+                        PQgetvalue(applied, row, 2), l.v[i].file);
             continue;
         }
         rc = ctl_migrate_one(c, dir, &l.v[i]);
@@ -300,7 +452,7 @@ static int ctl_migrate_run(struct ctl *c, int argc, char **argv) {
     }
     if (!done)
         printf("up to date\n");
-    rc = CTL_EXIT_OK;
+    rc = ctl_migrate_partitions(c);
 
 out:
     if (locked && PQstatus(c->db) == CONNECTION_OK)
@@ -316,11 +468,15 @@ const struct ctl_cmd ctl_migrate_cmd = {
     .verb = NULL,
     .synopsis = "[--schema-dir DIR]",
     .summary = "apply the schema migrations not applied yet, in order",
-    .help = "Applies DIR/NNN_<what>.sql (default " HERALD_SCHEMA_DIR ") in numeric order, each\n"
-            "once, in its own transaction together with its schema_migrations row. Runs under\n"
-            "a PostgreSQL advisory lock, so concurrent runs wait for each other; running it\n"
-            "again is harmless. Prints each migration it applied, or \"up to date\".\n"
-            "Statements are not bounded by HERALD_DB_TIMEOUT_MS (only connecting is).\n\n"
+    .help = "Applies DIR/NNN_<what>.sql and DIR/NNNx_<what>.sql (default " HERALD_SCHEMA_DIR ")\n"
+            "in order (NNN, then its steps NNNa, NNNb, ...), each once, in its own transaction\n"
+            "together with its schema_migrations row; a file whose leading comment holds\n"
+            "\"" CTL_NO_TX_MARK "\" runs statement by statement instead. Runs under a\n"
+            "PostgreSQL advisory lock, so concurrent runs wait for each other; running it\n"
+            "again is harmless. Prints each migration it applied, or \"up to date\". Then\n"
+            "creates the partitions of the next two HERALD_PARTITION_MS periods that do not\n"
+            "exist yet (and says how many). Statements are not bounded by\n"
+            "HERALD_DB_TIMEOUT_MS (only connecting is).\n\n"
             "Options:\n"
             "  --schema-dir DIR   where the migrations are\n",
     .run = ctl_migrate_run,
