@@ -25,15 +25,22 @@ static const char retention_detach_sql[] =
     "SELECT herald_partitions_detach($1::bigint, " RETENTION_LOCK_MS ")";
 /* Step 2: every detached partition dropped (also those a stopped process left). */
 static const char retention_drop_sql[] = "SELECT herald_partitions_drop_detached()";
-/* Step 3: the tables that are not partitioned. */
+/* Step 3: the tables that are not partitioned, and the default partitions, which hold
+ * only the rows of ids no range partition covered (a clock far off): final ones whose
+ * last change is older than the window, with their attempts (which are in the default
+ * partition of delivery_attempts, as their notification ids are in no range either). */
 static const char retention_purge_sql[] =
     "WITH idem AS (DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
     "idempotency_keys WHERE created_at < now() - interval '24 hours' LIMIT " RETENTION_BATCH
     ") RETURNING 1), "
     "rcpt AS (DELETE FROM sms_receipts WHERE ctid IN (SELECT ctid FROM sms_receipts "
     "WHERE received_at < now() - $1::bigint * interval '1 millisecond' LIMIT " RETENTION_BATCH
-    ") RETURNING 1) "
-    "SELECT (SELECT count(*) FROM idem), (SELECT count(*) FROM rcpt)";
+    ") RETURNING 1), "
+    "dn AS (DELETE FROM notifications_default WHERE id IN (SELECT id FROM "
+    "notifications_default WHERE status <> 'pending' AND updated_at < now() - $1::bigint * "
+    "interval '1 millisecond' LIMIT " RETENTION_BATCH " FOR UPDATE SKIP LOCKED) RETURNING id), "
+    "da AS (DELETE FROM delivery_attempts_default WHERE notification_id IN (SELECT id FROM dn)) "
+    "SELECT (SELECT count(*) FROM idem), (SELECT count(*) FROM rcpt), (SELECT count(*) FROM dn)";
 
 enum retention_state { RET_IDLE, RET_DETACH, RET_DROP, RET_PURGE, RET_STATES };
 static const char *const retention_state_names[RET_STATES] = {"idle", "detach", "drop", "purge"};
@@ -103,12 +110,16 @@ static void retention_done(void *arg, const struct db_result *res) {
         return;
     }
     case RET_PURGE: {
-        long k = PQntuples(res->res) == 1 ? atol(db_get(res->res, 0, 0)) : 0;
-        long s = PQntuples(res->res) == 1 ? atol(db_get(res->res, 0, 1)) : 0;
-        if (k || s)
-            HLOG(HLOG_INFO, "retention.purged", NULL, "purged %ld idempotency keys, %ld receipts",
-                 k, s);
-        r->more = r->more || k >= atol(RETENTION_BATCH) || s >= atol(RETENTION_BATCH);
+        bool one = PQntuples(res->res) == 1;
+        long k = one ? atol(db_get(res->res, 0, 0)) : 0;
+        long s = one ? atol(db_get(res->res, 0, 1)) : 0;
+        long d = one ? atol(db_get(res->res, 0, 2)) : 0;
+        if (k || s || d)
+            HLOG(HLOG_INFO, "retention.purged", NULL,
+                 "purged %ld idempotency keys, %ld receipts, %ld notifications of no partition", k,
+                 s, d);
+        long full = atol(RETENTION_BATCH);
+        r->more = r->more || k >= full || s >= full || d >= full;
         retention_step(r, RET_IDLE);
         return;
     }

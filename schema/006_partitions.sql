@@ -54,8 +54,9 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT (lpad(to_hex(ms), 12, '0') || '00000000000000000000')::uuid
 $$;
 
--- herald_partitions: every attached partition of a registered table, with its bounds in
--- milliseconds (NULL lower_ms: MINVALUE; NULL upper_ms: MAXVALUE).
+-- herald_partitions: every attached range partition of a registered table (not the
+-- default partition), with its bounds in milliseconds (NULL lower_ms: MINVALUE; NULL
+-- upper_ms: MAXVALUE).
 CREATE VIEW herald_partitions AS
 SELECT t.name AS parent, c.relname::text AS partition,
        herald_uuid7_ms(substring(b.expr FROM $re$FROM \('([0-9a-f-]{36})'\)$re$)::uuid) AS lower_ms,
@@ -64,7 +65,8 @@ FROM herald_partitioned t
 JOIN pg_class p ON p.relname = t.name AND p.relnamespace = current_schema()::regnamespace
 JOIN pg_inherits i ON i.inhparent = p.oid AND NOT i.inhdetachpending
 JOIN pg_class c ON c.oid = i.inhrelid
-CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b;
+CROSS JOIN LATERAL (SELECT pg_get_expr(c.relpartbound, c.oid) AS expr) b
+WHERE b.expr <> 'DEFAULT';
 
 -- herald_partition_name: <parent>_p<lower bound as UTC yyyymmddThhmmss[_mmm]>, _p0 from MINVALUE.
 CREATE FUNCTION herald_partition_name(parent text, lo bigint) RETURNS text
@@ -74,21 +76,45 @@ LANGUAGE sql IMMUTABLE AS $$
         || CASE WHEN lo % 1000 <> 0 THEN '_' || lpad((lo % 1000)::text, 3, '0') ELSE '' END END
 $$;
 
--- herald_partition_create: creates parent's partition [lo, hi) (NULL lo: from MINVALUE)
--- and returns its name. CREATE TABLE ... PARTITION OF would lock the parent against every
--- reader and writer (ACCESS EXCLUSIVE); a table made alike and then attached needs only
--- SHARE UPDATE EXCLUSIVE on it, which inserts, updates and selects do not wait for.
-CREATE FUNCTION herald_partition_create(parent text, lo bigint, hi bigint) RETURNS text
+-- herald_partition_table: creates a table made like parent (columns, defaults, CHECK
+-- constraints, storage) with the registered storage parameters, not attached.
+CREATE FUNCTION herald_partition_table(parent text, part text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    part text := herald_partition_name(parent, lo);
-    opts text;
+    opts text := (SELECT storage FROM herald_partitioned WHERE name = parent);
 BEGIN
-    SELECT storage INTO opts FROM herald_partitioned WHERE name = parent;
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
                    'INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION '
                    'INCLUDING STATISTICS)%s', part, parent,
                    CASE WHEN opts IS NULL THEN '' ELSE ' WITH (' || opts || ')' END);
+END $$;
+
+-- herald_partition_create: creates parent's partition [lo, hi) (NULL lo: from MINVALUE)
+-- and returns its name. CREATE TABLE ... PARTITION OF would lock the parent against every
+-- reader and writer (ACCESS EXCLUSIVE); a table made alike and then attached needs only
+-- SHARE UPDATE EXCLUSIVE on it, which inserts, updates and selects do not wait for. Rows
+-- of the range that the default partition holds move into the new partition first (the
+-- attach checks the default partition, under a lock on it alone, and would fail).
+CREATE FUNCTION herald_partition_create(parent text, lo bigint, hi bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    part text := herald_partition_name(parent, lo);
+    key text := (SELECT key_column FROM herald_partitioned WHERE name = parent);
+    def text := (SELECT d.relname FROM pg_partitioned_table pt JOIN pg_class d ON d.oid = pt.partdefid
+                 WHERE pt.partrelid = parent::regclass);
+    cols text;
+BEGIN
+    PERFORM herald_partition_table(parent, part);
+    IF def IS NOT NULL THEN
+        EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', def);
+        SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+          FROM pg_attribute WHERE attrelid = parent::regclass AND attnum > 0 AND NOT attisdropped;
+        EXECUTE format('WITH m AS (DELETE FROM %I WHERE %s %I < %L RETURNING %s) '
+                       'INSERT INTO %I (%s) SELECT %s FROM m', def,
+                       CASE WHEN lo IS NULL THEN ''
+                            ELSE format('%I >= %L AND', key, herald_uuid7_floor(lo)) END,
+                       key, herald_uuid7_floor(hi), cols, part, cols, cols);
+    END IF;
     EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%L)',
                    parent, part,
                    CASE WHEN lo IS NULL THEN 'MINVALUE' ELSE quote_literal(herald_uuid7_floor(lo)) END,
@@ -98,11 +124,13 @@ END $$;
 
 -- herald_partitions_ensure: creates the partitions missing for keys up to
 -- max(client_ms, the database's clock) + ahead_ms, in lengths of period_ms aligned on
--- multiples of it; returns how many it created. Partitions are contiguous: after a long
--- stop, one partition bridges the gap from the last bound to the current period. A table
--- without partitions gets a first one from MINVALUE. Followers get a partition of the
--- same bounds for each partition of the table they follow. Safe to call from every
--- process at once (an advisory lock serialises the callers) and as often as wanted.
+-- multiples of it; returns how many it created. Partitions are contiguous, from the last
+-- upper bound on: a stretch of more than 8 lengths before the current one (nothing ran
+-- for that long, or client_ms is far ahead of the database's clock) is bridged by one
+-- partition instead of one per length. A table without partitions gets a first one from
+-- MINVALUE. Followers get a partition of the same bounds for each partition of the table
+-- they follow. Safe to call from every process at once (an advisory lock serialises the
+-- callers) and as often as wanted.
 CREATE FUNCTION herald_partitions_ensure(client_ms bigint, period_ms bigint, ahead_ms bigint)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -111,7 +139,8 @@ DECLARE
     made integer := 0;
     db_ms bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     lo_ms bigint := least(coalesce(client_ms, db_ms), db_ms);
-    through bigint := greatest(coalesce(client_ms, db_ms), db_ms) + ahead_ms;
+    hi_ms bigint := greatest(coalesce(client_ms, db_ms), db_ms);
+    through bigint := hi_ms + ahead_ms;
     top bigint;
     unbounded boolean;
     nxt bigint;
@@ -119,7 +148,18 @@ BEGIN
     IF period_ms IS NULL OR period_ms < 1 THEN
         RAISE EXCEPTION 'herald_partitions_ensure: period_ms must be positive';
     END IF;
+    -- attaching locks the default partition against every statement that reads it (a
+    -- few milliseconds); waiting longer for that lock would queue them all behind it
+    PERFORM set_config('lock_timeout', '1000ms', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('herald.partitions', 0));
+    -- a default partition takes the keys no range partition covers (ids of a clock far
+    -- off, or not UUIDv7 at all), so no insert ever fails for want of a partition
+    FOR t IN SELECT r.name FROM herald_partitioned r JOIN pg_partitioned_table pt
+               ON pt.partrelid = r.name::regclass WHERE pt.partdefid = 0 ORDER BY r.name LOOP
+        PERFORM herald_partition_table(t.name, t.name || '_default');
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I DEFAULT', t.name, t.name || '_default');
+        made := made + 1;
+    END LOOP;
     FOR t IN SELECT name FROM herald_partitioned WHERE follows IS NULL ORDER BY name LOOP
         SELECT max(upper_ms), bool_or(upper_ms IS NULL)
           INTO top, unbounded
@@ -132,8 +172,8 @@ BEGIN
             PERFORM herald_partition_create(t.name, NULL, top);
             made := made + 1;
         END IF;
-        nxt := (lo_ms / period_ms) * period_ms;
-        IF nxt > top THEN -- nothing ran for longer than a period
+        nxt := (hi_ms / period_ms) * period_ms;
+        IF nxt - top > 8 * period_ms THEN
             PERFORM herald_partition_create(t.name, top, nxt);
             made := made + 1;
             top := nxt;

@@ -1,5 +1,7 @@
-/* it_retention: the purge removes what HERALD_RETENTION_DAYS no longer keeps,
- * and nothing else. */
+/* it_retention: idempotency keys older than 24 h and early SMS receipts older than the
+ * window are purged in batches; notifications are never deleted row by row (their
+ * partitions go whole: it_partitions), so an old final row in a partition that is not
+ * old enough stays. */
 #include "support/itsup.h"
 #include "common/mem.h"
 
@@ -17,55 +19,50 @@ static void teardown(void) {
     }
 }
 
-static void row(const char *id, const char *status, const char *age) {
-    it_sql_exec("insert into notifications (id, tenant_id, channel, recipient, body, status, "
-                "created_at, updated_at, due_at, in_stream) values ($1, 1, 'webhook', "
-                "'https://x.example/', 'b', $2, now() - $3::interval, now() - $3::interval, "
-                "now() - $3::interval, false)",
-                id, status, age, NULL);
-    it_sql_exec("insert into delivery_attempts values ($1, 1, now() - $2::interval, 5, "
-                "'success', 200, null)",
-                id, age, NULL);
-}
-
 static bool purged(void *arg) {
     (void)arg;
-    char *n = it_sql_value("select count(*) from notifications", NULL);
-    bool done = strcmp(n, "3") == 0;
-    mem_free(n);
+    char *k = it_sql_value("select count(*) from idempotency_keys", NULL);
+    char *s = it_sql_value("select count(*) from sms_receipts", NULL);
+    bool done = strcmp(k, "1") == 0 && strcmp(s, "1") == 0;
+    mem_free(k);
+    mem_free(s);
     return done;
 }
 
 TestSuite(retention, .fini = teardown, .timeout = 60);
 
-Test(retention, purges_old_final_rows_only) {
+Test(retention, purges_keys_and_receipts_not_rows) {
     it_require_stack();
     it_reset_db();
     it_sql_exec("insert into tenants (name, webhook_secret) values ('acme', 'whsec_x')", NULL);
-    row("01a20c5d-0000-7000-8000-000000000001", "sent", "40 days");
-    row("01a20c5d-0000-7000-8000-000000000002", "failed", "31 days");
-    row("01a20c5d-0000-7000-8000-000000000003", "sent", "2 days");
-    row("01a20c5d-0000-7000-8000-000000000004", "pending", "40 days");
-    row("01a20c5d-0000-7000-8000-000000000005", "cancelled", "29 days");
+    /* a final row whose id is 40 days old, in a partition (the first) reaching until
+     * after now: kept until its partition is older than the window */
+    it_sql_exec("insert into notifications (id, tenant_id, channel, recipient, body, status, "
+                "created_at, updated_at, due_at, in_stream) values ((left(herald_uuid7_floor("
+                "(extract(epoch from now() - interval '40 days') * 1000)::bigint)::text, 14) || "
+                "'7000-8000-000000000001')::uuid, 1, 'webhook', 'https://x.example/', 'b', "
+                "'sent', now() - interval '40 days', now() - interval '40 days', now(), false)",
+                NULL);
     it_sql_exec("insert into idempotency_keys values (1, 'notifications', 'old', '\\x00', '{}', "
                 "now() - interval '25 hours'), (1, 'notifications', 'new', '\\x00', '{}', now())",
                 NULL);
-    const char *env[] = {"HERALD_RETENTION_INTERVAL_MS=100", "HERALD_RETENTION_DAYS=30", NULL};
+    it_sql_exec("insert into sms_receipts (provider_ref, status, received_at) values "
+                "('SMold', 'delivered', now() - interval '31 days'), ('SMnew', 'delivered', now())",
+                NULL);
     const char *argv[] = {"herald-api", NULL};
     char listen[64];
     snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", it_free_port());
-    const char *env2[] = {env[0], env[1], listen, NULL};
-    api_pid = it_spawn(argv, env2);
-    cr_assert(it_eventually(purged, NULL, 20000), "old final rows purged");
-    char *left = it_sql_value("select string_agg(right(id::text, 1), ',' order by id) from "
-                              "notifications",
-                              NULL);
-    cr_expect_str_eq(left, "3,4,5");
-    mem_free(left);
-    char *att = it_sql_value("select count(*) from delivery_attempts", NULL);
-    cr_expect_str_eq(att, "3", "their attempts went with them");
-    mem_free(att);
+    const char *env[] = {"HERALD_RETENTION_INTERVAL_MS=100", "HERALD_RETENTION_DAYS=30", listen,
+                         NULL};
+    api_pid = it_spawn(argv, env);
+    cr_assert(it_eventually(purged, NULL, 20000), "old keys and receipts purged");
     char *keys = it_sql_value("select string_agg(key, ',') from idempotency_keys", NULL);
     cr_expect_str_eq(keys, "new");
     mem_free(keys);
+    char *rc = it_sql_value("select string_agg(provider_ref, ',') from sms_receipts", NULL);
+    cr_expect_str_eq(rc, "SMnew");
+    mem_free(rc);
+    char *n = it_sql_value("select count(*) from notifications", NULL);
+    cr_expect_str_eq(n, "1", "no row is deleted by itself");
+    mem_free(n);
 }

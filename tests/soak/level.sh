@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # level.sh: the data-lifecycle soak. Submits webhooks at a steady RATE for
-# SECONDS with a short retention window into one herald-worker delivering to
-# nginx (answers 204), and samples PostgreSQL's table sizes, the pending
-# backlog, the stream's length and Redis's memory every SAMPLE seconds; with
-# retention purging in small batches they must level off instead of growing.
-# RATE must stay below what one worker delivers (pending rows are never
-# purged, so a backlog would grow whatever retention does): the third check
-# says whether it did. Run by hand (a few minutes); its own build (build-soak/)
-# and servers, all on 127.0.0.1 under tests/soak/out, stopped on exit; the
-# databases are deleted after a pass and kept (stopped) after a failure.
+# SECONDS with a short retention window and short partitions into one
+# herald-worker (Herald's default settings) delivering to nginx (answers 204),
+# and samples every SAMPLE seconds what must stay flat once the first retention
+# window has passed, because retention drops whole partitions:
+#   bytes     tables and indexes of every partition, and the small tables
+#   wal       WAL on disk (pg_ls_waldir)
+#   redis     Redis used_memory
+#   dwell99   p99 of sent_at - due_at of the notifications created in the
+#             10 s before the previous sample (from PostgreSQL), in ms
+#   dead      dead tuples of every table (autovacuum keeping up)
+#   xid_age   the oldest partition's relfrozenxid age (no freezing debt piling
+#             up: partitions are dropped before they need freezing)
+# and, for the record, pending rows, stream length, partitions, the database's
+# datfrozenxid age (grows with the xids used; the small static tables are frozen
+# by autovacuum at autovacuum_freeze_max_age, cheaply). RATE must stay below
+# what one worker delivers (pending rows keep their partition, so a backlog
+# would grow whatever retention does): the pending check says whether it did.
+# Run by hand; its own build (build-soak/) and servers, all on 127.0.0.1 under
+# tests/soak/out, stopped on exit; the databases are deleted after a pass and
+# kept (stopped) after a failure.
 #
 # Usage: tests/soak/level.sh [SECONDS (default 240)] [RETENTION_MS (default 30000)]
 #                            [RATE (notifications/s, default 1000)]
+#                            [PARTITION_MS (default RETENTION_MS / 5, at least 1000)]
+#   the hour at full rate: tests/soak/level.sh 3600 600000 2000
 # Environment (optional): SOAK_SOURCE=HEAD (or another revision) builds that
 # commit (a copy in tests/soak/out/src) instead of the working tree, e.g.
 # while others edit it.
@@ -23,7 +36,8 @@ cd "$ROOT"
 DURATION=${1:-240}
 RETENTION_MS=${2:-30000}
 RATE=${3:-1000}
-for v in DURATION RETENTION_MS RATE; do
+PARTITION_MS=${4:-$((RETENTION_MS / 5 > 1000 ? RETENTION_MS / 5 : 1000))}
+for v in DURATION RETENTION_MS RATE PARTITION_MS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || {
         echo "level.sh: $v must be a positive integer" >&2
         exit 2
@@ -137,6 +151,7 @@ source "$STACK/env"
 export HERALD_DATABASE_URL HERALD_REDIS_URL
 PSQL=(psql -X -q -A -t -v ON_ERROR_STOP=1 "$HERALD_DATABASE_URL")
 REDIS_CLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT_HERALD")
+export HERALD_PARTITION_MS=$PARTITION_MS
 "$BUILD/heraldctl" migrate >"$OUT/migrate.log" 2>&1
 "$BUILD/heraldctl" tenants create soak >/dev/null 2>>"$OUT/migrate.log"
 KEY=$("$BUILD/heraldctl" keys create --tenant soak 2>>"$OUT/migrate.log")
@@ -208,19 +223,36 @@ done
 
 # ---- load and samples --------------------------------------------------------
 
-sample() { # notifications bytes, attempts bytes, rows, sent rows, pending rows
-    "${PSQL[@]}" -F ' ' -c "SELECT pg_total_relation_size('notifications'),
-        pg_total_relation_size('delivery_attempts'), count(*),
-        count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'pending')
-        FROM notifications"
+# sample: bytes wal dead xid_age db_xid_age pending partitions dwell99_ms rows
+sample() {
+    "${PSQL[@]}" -F ' ' -c "
+    WITH parts AS (SELECT relid FROM pg_partition_tree('notifications')
+                   UNION ALL SELECT relid FROM pg_partition_tree('delivery_attempts')),
+    win AS (SELECT herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint - $((SAMPLE * 1000 + 10000))) AS lo,
+                   herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint - $((SAMPLE * 1000))) AS hi)
+    SELECT (SELECT sum(pg_total_relation_size(relid)) FROM parts)
+             + pg_total_relation_size('idempotency_keys') + pg_total_relation_size('sms_receipts'),
+           (SELECT sum(size) FROM pg_ls_waldir()),
+           (SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables),
+           (SELECT coalesce(max(age(c.relfrozenxid)), 0) FROM parts p JOIN pg_class c ON c.oid = p.relid
+             WHERE c.relkind = 'r'),
+           (SELECT age(datfrozenxid) FROM pg_database WHERE datname = current_database()),
+           (SELECT count(*) FROM notifications WHERE status = 'pending' AND in_stream)
+             + (SELECT count(*) FROM notifications WHERE status = 'pending' AND NOT in_stream),
+           (SELECT count(*) FROM herald_partitions WHERE parent = 'notifications'),
+           (SELECT coalesce(round(1000 * extract(epoch FROM percentile_cont(0.99) WITHIN GROUP
+             (ORDER BY sent_at - due_at))), 0) FROM notifications, win
+             WHERE id >= win.lo AND id < win.hi AND status = 'sent'),
+           (SELECT coalesce(sum(n_live_tup), 0) FROM pg_stat_user_tables
+             WHERE relname LIKE 'notifications_p%' OR relname = 'notifications_default')"
 }
 redis_mem() { "${REDIS_CLI[@]}" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
 xlen() { "${REDIS_CLI[@]}" xlen "$STREAM"; }
 
-echo "soak: ${DURATION}s of webhooks at ${RATE}/s, retention ${RETENTION_MS} ms," \
-    "one herald-worker, nginx receiver; a sample every ${SAMPLE}s"
-printf '%6s %14s %14s %9s %9s %9s %9s %12s\n' \
-    t notif_bytes attempt_bytes rows sent pending xlen redis_bytes
+echo "soak: ${DURATION}s of webhooks at ${RATE}/s, retention ${RETENTION_MS} ms, partitions of" \
+    "${PARTITION_MS} ms, one herald-worker, nginx receiver; a sample every ${SAMPLE}s"
+printf '%6s %12s %11s %10s %8s %9s %9s %11s %8s %6s %8s %9s\n' \
+    t bytes wal redis dwell99 dead xid_age db_xid_age pending parts xlen rows
 # the last calls may land a little after DURATION: SAMPLE seconds of slack
 "$OUT/submit" "$API_PORT" "$KEY" "http://127.0.0.1:$HOOK_PORT/soak" $((RATE * DURATION)) \
     "$PER_CALL" "$CONNS" $((DURATION + SAMPLE)) "$RATE" >"$OUT/submit.log" 2>&1 9>&- &
@@ -230,11 +262,13 @@ samples=()
 T0=$SECONDS
 for ((t = SAMPLE; t <= DURATION; t += SAMPLE)); do
     sleep $((T0 + t - SECONDS > 0 ? T0 + t - SECONDS : 0))
-    read -r nb ab rows sent pend < <(sample)
+    read -r by wal dead xa dxa pend parts dw rows < <(sample)
     rm=$(redis_mem)
     xl=$(xlen)
-    printf '%6s %14s %14s %9s %9s %9s %9s %12s\n' "$t" "$nb" "$ab" "$rows" "$sent" "$pend" "$xl" "$rm"
-    samples+=("$((nb + ab)) $rm $pend")
+    printf '%6s %12s %11s %10s %8s %9s %9s %11s %8s %6s %8s %9s\n' "$t" "$by" "$wal" "$rm" "$dw" \
+        "$dead" "$xa" "$dxa" "$pend" "$parts" "$xl" "$rows"
+    # the columns check() reads, in this order
+    samples+=("$by $wal $rm $dw $dead $xa $pend")
 done
 for ((i = 0; i < (SAMPLE + 5) * 10; i++)); do # its last calls, then its counts
     alive "$SUB" || break
@@ -274,9 +308,20 @@ check() { # COLUMN FLOOR WHAT
         echo "FAIL $3 keeps growing: $a -> $b"
     fi
 }
-check 1 0 "PostgreSQL tables (bytes)"
-check 2 0 "Redis memory (bytes)"
-check 3 "$RATE" "pending backlog (rows)"
+check 1 0 "PostgreSQL tables and indexes (bytes)"
+check 2 0 "WAL on disk (bytes)"
+check 3 0 "Redis memory (bytes)"
+check 4 1000 "dwell p99 (ms; passes under 1 s)"
+check 5 "$((RATE * 10))" "dead tuples (passes under 10 s of RATE)"
+check 6 0 "oldest partition's xid age"
+check 7 "$RATE" "pending backlog (rows)"
+if [[ "${accepted:-0}" == $((RATE * DURATION)) ]]; then
+    passed=$((passed + 1))
+    echo "ok   every notification accepted"
+else
+    failed=$((failed + 1))
+    echo "FAIL ${accepted:-0} of $((RATE * DURATION)) notifications accepted"
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0)) || exit 1
 PASSED=1
