@@ -74,13 +74,9 @@ void settings_h_patch(struct api_req *r) {
     /* every type is stored as NULL: it then also covers types added later */
     if (p.has_event_types && p.event_types != TENANT_EVENTS_ALL)
         tenant_types_literal(&types, p.event_types);
-    const char *params[] = {tid,
-                            p.has_events_url ? "t" : "f",
-                            p.events_url,
-                            p.has_event_types ? "t" : "f",
-                            types.data,
-                            p.has_email_from ? "t" : "f",
-                            p.email_from};
+    const char *params[] = {
+        tid,        p.has_events_url ? "t" : "f", p.events_url, p.has_event_types ? "t" : "f",
+        types.data, p.has_email_from ? "t" : "f", p.email_from};
     db_query(r->app->db,
              "UPDATE tenants SET"
              " events_url = CASE WHEN $2::bool THEN $3 ELSE events_url END,"

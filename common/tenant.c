@@ -1,4 +1,5 @@
-/* tenant: a tenant's settings: validation of a change, event type names and masks, the JSON view. */
+/* tenant: a tenant's settings: validation of a change, event type names and masks, the JSON view.
+ */
 #include "common/tenant.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -10,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const tenant_events[EV_COUNT] = {
-    "notification.sent", "notification.delivered", "notification.failed",
-    "notification.cancelled", "notification.expired"};
+static const char *const tenant_events[EV_COUNT] = {"notification.sent", "notification.delivered",
+                                                    "notification.failed", "notification.cancelled",
+                                                    "notification.expired"};
 
 const char *tenant_event_name(enum tenant_event e) {
     return (unsigned)e < EV_COUNT ? tenant_events[e] : "unknown";

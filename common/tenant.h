@@ -12,14 +12,7 @@ struct json_object;
 struct val_errors;
 
 /* The status event types, in API.md's order. */
-enum tenant_event {
-    EV_SENT = 0,
-    EV_DELIVERED,
-    EV_FAILED,
-    EV_CANCELLED,
-    EV_EXPIRED,
-    EV_COUNT
-};
+enum tenant_event { EV_SENT = 0, EV_DELIVERED, EV_FAILED, EV_CANCELLED, EV_EXPIRED, EV_COUNT };
 #define TENANT_EVENTS_ALL ((1u << EV_COUNT) - 1)
 
 /* tenant_event_name: "notification.sent", ... */

@@ -62,13 +62,14 @@ Test(fields, defaults_are_on_every_resource) {
 }
 
 Test(fields, priority_stored_and_checked) {
-    struct it_resp r = post(key_a, "{\"channel\":\"webhook\",\"recipient\":\"https://example.com/h\","
-                                   "\"body\":\"x\",\"priority\":\"high\"}");
+    struct it_resp r =
+        post(key_a, "{\"channel\":\"webhook\",\"recipient\":\"https://example.com/h\","
+                    "\"body\":\"x\",\"priority\":\"high\"}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = it_json(&r);
     cr_expect_str_eq(it_jstr(o, "priority"), "high");
-    char *stored = it_sql_value("SELECT priority FROM notifications WHERE id = $1",
-                                it_jstr(o, "id"), NULL);
+    char *stored =
+        it_sql_value("SELECT priority FROM notifications WHERE id = $1", it_jstr(o, "id"), NULL);
     cr_expect_str_eq(stored, "high");
     mem_free(stored);
     json_object_put(o);
@@ -271,18 +272,20 @@ Test(fields, tenant_settings_validated) {
     it_expect_error(&r, 401, "unauthorized", NULL);
     it_resp_free(&r);
     /* nothing changed */
-    char *url = it_sql_value("SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'",
-                             NULL);
+    char *url =
+        it_sql_value("SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'", NULL);
     cr_expect_str_eq(url, "-");
     mem_free(url);
 }
 
 Test(fields, heraldctl_tenants_show_and_set) {
     int code;
-    const char *set[] = {"heraldctl", "tenants", "set", "acme", "--events-url",
-                         "https://hooks.example.com/e", "--event-types",
-                         "notification.failed,notification.expired", "--email-from",
-                         "Acme <team@acme.example>", "--json", NULL};
+    const char *set[] = {"heraldctl",     "tenants",
+                         "set",           "acme",
+                         "--events-url",  "https://hooks.example.com/e",
+                         "--event-types", "notification.failed,notification.expired",
+                         "--email-from",  "Acme <team@acme.example>",
+                         "--json",        NULL};
     char *out = it_run_capture(set, NULL, &code);
     cr_assert_eq(code, 0, "%s", out);
     expect_settings(out, "acme", "https://hooks.example.com/e",
@@ -296,7 +299,7 @@ Test(fields, heraldctl_tenants_show_and_set) {
                     "Acme <team@acme.example>");
     it_resp_free(&r);
 
-    const char *clear[] = {"heraldctl", "tenants", "set", "acme", "--no-events-url",
+    const char *clear[] = {"heraldctl",       "tenants",       "set", "acme", "--no-events-url",
                            "--no-email-from", "--event-types", "all", NULL};
     out = it_run_capture(clear, NULL, &code);
     cr_expect_eq(code, 0);

@@ -1,4 +1,5 @@
-/* test_tenant: a tenant's settings: mailbox and URL checks, event type lists and masks, a PATCH body. */
+/* test_tenant: a tenant's settings: mailbox and URL checks, event type lists and masks, a PATCH
+ * body. */
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 #include <string.h>
@@ -77,12 +78,12 @@ Test(tenant, patch_bodies) {
     cr_expect_str_eq(p.email_from, "a@b.example");
     cr_expect(!p.has_event_types);
     tenant_patch_free(&p);
-    cr_assert_eq(patch("{\"event_types\":[\"notification.sent\",\"notification.sent\"]}", &p, &errs),
-                 0);
+    cr_assert_eq(
+        patch("{\"event_types\":[\"notification.sent\",\"notification.sent\"]}", &p, &errs), 0);
     cr_expect_eq(p.event_types, 1u << EV_SENT);
     tenant_patch_free(&p);
-    cr_expect_eq(patch("{\"event_types\":\"notification.sent\",\"x\":1,\"events_url\":3}", &p, &errs),
-                 -1);
+    cr_expect_eq(
+        patch("{\"event_types\":\"notification.sent\",\"x\":1,\"events_url\":3}", &p, &errs), -1);
     cr_expect_eq(errs.len, 3);
     val_errors_free(&errs);
 }
