@@ -385,6 +385,9 @@ INSERT INTO herald_partitioned (name, key_column, follows, cutoff)
 SELECT 'delivery_attempts', 'notification_id', 'notifications', cutoff
 FROM herald_partitioned WHERE name = 'notifications';
 
+-- adding a constraint locks the table for an instant; a long transaction on it makes this
+-- give up (run heraldctl migrate again) rather than queue every statement behind it
+SET LOCAL lock_timeout = '10s';
 DO $$
 DECLARE
     cut uuid := (SELECT cutoff FROM herald_partitioned WHERE name = 'notifications');

@@ -3,7 +3,7 @@
 -- two tables wait for it). If the locks cannot be had within 10 s (a long transaction
 -- on the tables) nothing changes and heraldctl migrate fails; run it again.
 --
--- Indexes that go (every query in the tree was checked against them):
+-- Indexes that went in 006a (every query in the tree was checked against them):
 --   notifications_list, notifications_list_recipient: replaced by 006a's.
 --   notifications_due (channel, due_at) WHERE pending: no query needs it; the claim and
 --     the outcome find rows by id, the sweeper and the queue counts read
@@ -18,8 +18,6 @@
 -- larger keys.
 SET LOCAL lock_timeout = '10s';
 LOCK TABLE notifications, delivery_attempts IN ACCESS EXCLUSIVE MODE;
-DROP INDEX IF EXISTS notifications_list, notifications_list_recipient, notifications_due,
-    notifications_final;
 SELECT herald_partition_convert('notifications');
 SELECT herald_partition_convert('delivery_attempts');
 -- the partitions from the cutoff on (heraldctl migrate and herald-api keep them ahead)
