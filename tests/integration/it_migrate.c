@@ -52,8 +52,7 @@ static void old_schema_dir(void) {
     struct dirent *e;
     int copied = 0;
     while ((e = readdir(d)) != NULL) {
-        if (strlen(e->d_name) < 4 || strspn(e->d_name, "0123456789") != 3 ||
-            atoi(e->d_name) >= 6)
+        if (strlen(e->d_name) < 4 || strspn(e->d_name, "0123456789") != 3 || atoi(e->d_name) >= 6)
             continue;
         char from[2048], to[2048], chunk[8192];
         snprintf(from, sizeof(from), "%s/%s", src, e->d_name);
@@ -88,13 +87,13 @@ static void put(int n, long ms_ago, const char *status, const char *recipient,
     snprintf(ago, sizeof(ago), "%ld", ms_ago);
     snprintf(num, sizeof(num), "8def-%012d", n);
     pdb_exec("INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, "
-            "metadata, status, created_at, updated_at, due_at, in_stream) SELECT "
-            "(left(it_uuid7_floor(ms)::text, 14) || '7abc-' || $3)::uuid, "
-            "(SELECT id FROM tenants WHERE name = 'acme'), 'webhook', $4, 'subj', 'body ' || $3, "
-            "'{\"k\":\"v\"}', $2, to_timestamp(ms / 1000.0), to_timestamp(ms / 1000.0), "
-            "to_timestamp(ms / 1000.0), false FROM (SELECT (extract(epoch FROM now()) * "
-            "1000)::bigint - $1::bigint AS ms) t",
-            ago, status, num, recipient, NULL);
+             "metadata, status, created_at, updated_at, due_at, in_stream) SELECT "
+             "(left(it_uuid7_floor(ms)::text, 14) || '7abc-' || $3)::uuid, "
+             "(SELECT id FROM tenants WHERE name = 'acme'), 'webhook', $4, 'subj', 'body ' || $3, "
+             "'{\"k\":\"v\"}', $2, to_timestamp(ms / 1000.0), to_timestamp(ms / 1000.0), "
+             "to_timestamp(ms / 1000.0), false FROM (SELECT (extract(epoch FROM now()) * "
+             "1000)::bigint - $1::bigint AS ms) t",
+             ago, status, num, recipient, NULL);
     if (extra_sql)
         pdb_exec(extra_sql, num, NULL);
 }
@@ -102,8 +101,8 @@ static void put(int n, long ms_ago, const char *status, const char *recipient,
 /* 006's functions are not there yet: the test's own, for put(). */
 static void uuid_helper(void) {
     pdb_exec("CREATE FUNCTION it_uuid7_floor(ms bigint) RETURNS uuid LANGUAGE sql AS $$ "
-            "SELECT (lpad(to_hex(ms), 12, '0') || '00000000000000000000')::uuid $$",
-            NULL);
+             "SELECT (lpad(to_hex(ms), 12, '0') || '00000000000000000000')::uuid $$",
+             NULL);
 }
 
 static char *id_of(int n) {
@@ -155,8 +154,8 @@ Test(migrate, converts_a_filled_installation_of_the_previous_schema) {
     mem_free(out);
     /* schema_migrations as heraldctl made it before migrations had steps */
     pdb_exec("ALTER TABLE schema_migrations DROP CONSTRAINT schema_migrations_pkey, "
-            "DROP COLUMN step, ADD PRIMARY KEY (version)",
-            NULL);
+             "DROP COLUMN step, ADD PRIMARY KEY (version)",
+             NULL);
 
     receiver_pid = 0;
     int rport = it_free_port();
@@ -194,15 +193,15 @@ Test(migrate, converts_a_filled_installation_of_the_previous_schema) {
         "500' FROM x, generate_series(1, 3) g");
     put(6, 100000, "cancelled", hook_p1, NULL);
     pdb_exec("INSERT INTO notifications (id, tenant_id, channel, recipient, body, status, "
-            "attempts, created_at, updated_at, sent_at, due_at, in_stream) SELECT (left("
-            "it_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint - 700000 + g)::text, "
-            "14) || '7000-8000-' || lpad(g::text, 12, '0'))::uuid, (SELECT id FROM tenants), "
-            "'webhook', 'https://bulk.example/' || g % 7, 'bulk', 'sent', 1, now(), now(), now(), "
-            "now(), false FROM generate_series(1, 2000) g",
-            NULL);
+             "attempts, created_at, updated_at, sent_at, due_at, in_stream) SELECT (left("
+             "it_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint - 700000 + g)::text, "
+             "14) || '7000-8000-' || lpad(g::text, 12, '0'))::uuid, (SELECT id FROM tenants), "
+             "'webhook', 'https://bulk.example/' || g % 7, 'bulk', 'sent', 1, now(), now(), now(), "
+             "now(), false FROM generate_series(1, 2000) g",
+             NULL);
     pdb_exec("INSERT INTO delivery_attempts SELECT id, 1, now(), 4, 'success', 200, NULL FROM "
-            "notifications WHERE body = 'bulk'",
-            NULL);
+             "notifications WHERE body = 'bulk'",
+             NULL);
     char *before = pdb_value(fingerprint_sql, NULL);
 
     /* the conversion */
@@ -292,8 +291,8 @@ Test(migrate, converts_a_filled_installation_of_the_previous_schema) {
     struct sent_arg a5 = {id5, "sent"}, a1 = {id1, "sent"};
     cr_expect(it_eventually(has_status, &a5, 30000), "the replayed dead letter is delivered");
     cr_expect(it_eventually(has_status, &a1, 30000), "the old pending row is delivered");
-    char *natt = pdb_value("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1",
-                           id5, NULL);
+    char *natt =
+        pdb_value("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id5, NULL);
     cr_expect_str_eq(natt, "4", "attempts keep counting after the replay");
     mem_free(natt);
     /* a new notification, once the clock has passed the conversion's cutoff: a new
@@ -311,8 +310,8 @@ Test(migrate, converts_a_filled_installation_of_the_previous_schema) {
     it_resp_free(&r);
     struct sent_arg an = {idn, "sent"};
     cr_expect(it_eventually(has_status, &an, 30000), "a new notification is delivered");
-    char *part = pdb_value("SELECT tableoid::regclass::text FROM notifications WHERE id = $1",
-                           idn, NULL);
+    char *part =
+        pdb_value("SELECT tableoid::regclass::text FROM notifications WHERE id = $1", idn, NULL);
     cr_expect(strcmp(part, "notifications_p0") != 0 && strncmp(part, "notifications_p", 15) == 0,
               "%s", part);
     mem_free(part);

@@ -134,10 +134,10 @@ Test(partitions, long_stretches_are_bridged_by_one_partition) {
     assert_contiguous("notifications", 3600000);
     assert_contiguous("delivery_attempts", 3600000);
     pdb_exec("INSERT INTO notifications (id, tenant_id, channel, recipient, body, created_at, "
-            "updated_at, due_at, in_stream) VALUES ((left(herald_uuid7_floor((extract(epoch FROM "
-            "now()) * 1000)::bigint + 3600500)::text, 14) || '7000-8000-000000000001')::uuid, 1, "
-            "'webhook', 'https://x.example/', 'b', now(), now(), now(), false)",
-            NULL);
+             "updated_at, due_at, in_stream) VALUES ((left(herald_uuid7_floor((extract(epoch FROM "
+             "now()) * 1000)::bigint + 3600500)::text, 14) || '7000-8000-000000000001')::uuid, 1, "
+             "'webhook', 'https://x.example/', 'b', now(), now(), now(), false)",
+             NULL);
     cr_expect_eq(pdb_long("SELECT count(*) FROM notifications"), 1);
 }
 
@@ -147,14 +147,14 @@ static void row(long ms_ago, const char *status, int n) {
     snprintf(ago, sizeof(ago), "%ld", ms_ago);
     snprintf(num, sizeof(num), "%012d", n);
     pdb_exec("INSERT INTO notifications (id, tenant_id, channel, recipient, body, status, "
-            "created_at, updated_at, due_at, in_stream) VALUES ((left(herald_uuid7_floor("
-            "(extract(epoch FROM now()) * 1000)::bigint - $1::bigint)::text, 14) || "
-            "'7000-8000-' || $3)::uuid, 1, 'webhook', 'https://x.example/', 'b', $2, now(), "
-            "now(), now(), false)",
-            ago, status, num, NULL);
+             "created_at, updated_at, due_at, in_stream) VALUES ((left(herald_uuid7_floor("
+             "(extract(epoch FROM now()) * 1000)::bigint - $1::bigint)::text, 14) || "
+             "'7000-8000-' || $3)::uuid, 1, 'webhook', 'https://x.example/', 'b', $2, now(), "
+             "now(), now(), false)",
+             ago, status, num, NULL);
     pdb_exec("INSERT INTO delivery_attempts SELECT id, 1, now(), 5, 'success', 200, null FROM "
-            "notifications WHERE id::text LIKE '%' || $1",
-            num, NULL);
+             "notifications WHERE id::text LIKE '%' || $1",
+             num, NULL);
 }
 
 static bool p0_dropped(void *arg) {
@@ -195,8 +195,8 @@ Test(partitions, retention_drops_whole_partitions_kept_while_pending) {
     row(0, "cancelled", 5);
     row(0, "delivered", 6);
     pdb_exec("INSERT INTO idempotency_keys VALUES (1, 'notifications', 'old', '\\x00', '{}', "
-            "now() - interval '25 hours'), (1, 'notifications', 'new', '\\x00', '{}', now())",
-            NULL);
+             "now() - interval '25 hours'), (1, 'notifications', 'new', '\\x00', '{}', now())",
+             NULL);
 
     char listen[64];
     snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", it_free_port());

@@ -126,7 +126,8 @@ static inline long pdb_long(const char *sql) {
  * go to the new partitions. */
 static inline void pdb_past_cutoff(void) {
     while (pdb_long("SELECT count(*) FROM herald_partitioned WHERE name = 'notifications' AND "
-                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") > 0) {
+                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") >
+           0) {
         struct timespec ts = {0, 100000000L};
         nanosleep(&ts, NULL);
     }
