@@ -104,6 +104,8 @@ static const struct cfg_entry cfg_table[] = {
      "open API connections before accepting pauses"},
     {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, F(http_read_timeout_ms),
      "time to send a whole request (headers and body)"},
+    {"HERALD_STATS_INTERVAL_MS", CFG_INT, "1000", 10, 60000, false, F(stats_interval_ms),
+     "how often each process adds its figures for the on-call page to Redis"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
 };

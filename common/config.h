@@ -48,6 +48,7 @@ struct cfg {
     int host_concurrency;     /* deliveries in flight per destination host */
     int http_max_connections; /* open API connections before accepting pauses */
     int http_read_timeout_ms; /* to read a whole request, from accept or the last answer */
+    int stats_interval_ms;    /* how often the on-call series are added to Redis */
     /* derived from redis_url */
     char *redis_host;
     int redis_port;
