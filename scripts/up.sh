@@ -93,6 +93,34 @@ start() { # name, command...
     echo $! >"$RUN/$name.pid"
 }
 
+# alive NAME: stops up.sh with the end of NAME's log when its process has
+# exited (a port taken by another program, a bad setting).
+alive() {
+    local pid
+    pid=$(cat "$RUN/$1.pid")
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "up.sh: $1 stopped; the end of $LOGS/$1.log:" >&2
+        tail -n 5 "$LOGS/$1.log" >&2
+        exit 1
+    fi
+}
+
+# free PORT: stops up.sh when something already listens on 127.0.0.1:PORT
+# (another stack, or another program): its answers would pass for ours.
+free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "up.sh: 127.0.0.1:$1 is already in use; free it or choose other ports" \
+            "(HERALD_API_PORT, HERALD_WORKER_METRICS_PORT, ... at the top of scripts/up.sh)" >&2
+        exit 1
+    fi
+}
+for port in "$API_PORT" "$WEBHOOK_PORT" "$SMTP_PORT" "$SMTP_CONTROL_PORT" "$SMS_PORT" "$FCM_PORT"; do
+    free "$port"
+done
+for i in "${!CHANNELS[@]}"; do
+    free $((METRICS_PORT + i))
+done
+
 step "stand-in receivers (webhooks, SMTP, SMS API, FCM)"
 start webhook-receiver python3 tests/receivers/webhook_receiver.py "$WEBHOOK_PORT" \
     "$STACK/webhooks.jsonl"
@@ -126,7 +154,7 @@ for i in "${!CHANNELS[@]}"; do
     ch=${CHANNELS[$i]}
     port=$((METRICS_PORT + i))
     HERALD_METRICS_LISTEN=127.0.0.1:$port start "worker-$ch" "$BUILD/herald-worker" --channel "$ch"
-    metrics_list+=$(printf '\n  %-8s http://127.0.0.1:%s/metrics' "$ch" "$port")
+    metrics_list+=$(printf '\n                 %-8s http://127.0.0.1:%s/metrics' "$ch" "$port")
 done
 
 for _ in $(seq 1 100); do
@@ -143,6 +171,10 @@ for i in "${!CHANNELS[@]}"; do
         curl -fsS "http://127.0.0.1:$((METRICS_PORT + i))/healthz" >/dev/null 2>&1 && break
         sleep 0.1
     done
+done
+alive herald-api
+for ch in "${CHANNELS[@]}"; do
+    alive "worker-$ch"
 done
 
 cat <<MSG
