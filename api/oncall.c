@@ -8,30 +8,30 @@
 #include "common/stats.h"
 #include "common/util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ONCALL_STR_(x) #x
-#define ONCALL_STR(x) ONCALL_STR_(x)
-#define ONCALL_REASONS 5             /* per channel */
-#define ONCALL_REASON_SCAN 10000     /* newest dead letters looked at per channel */
-#define ONCALL_ERROR_CHARS 300       /* a reason is cut to this many characters */
+#define ONCALL_REASONS 5         /* per channel */
+#define ONCALL_REASON_SCAN 10000 /* newest dead letters looked at per channel */
+#define ONCALL_ERROR_CHARS 300   /* a reason is cut to this many characters */
 
 /* The dead letters of the last hour per channel, grouped by their last
  * error. It walks notifications_dlq (channel, failed_at DESC) WHERE status =
- * 'failed' for each channel, at most ONCALL_REASON_SCAN rows, so a flood of
- * failures costs a bounded read. */
+ * 'failed' for each channel, at most $3 rows, so a flood of failures costs a
+ * bounded read. $1: characters kept of an error; $2: the window in seconds;
+ * $3: rows looked at per channel; $4: reasons per channel. */
 static const char oncall_reasons_sql[] =
     "SELECT c.ch, r.error, r.n, floor(extract(epoch FROM r.last) * 1000)::bigint"
     " FROM unnest(ARRAY['email', 'sms', 'push', 'webhook']) WITH ORDINALITY AS c(ch, ord)"
     " CROSS JOIN LATERAL ("
-    "  SELECT left(coalesce(d.last_error, '(no error recorded)'), " ONCALL_STR(ONCALL_ERROR_CHARS)
-    ") AS error, count(*) AS n, max(d.failed_at) AS last"
+    "  SELECT left(coalesce(d.last_error, '(no error recorded)'), $1::int) AS error,"
+    "         count(*) AS n, max(d.failed_at) AS last"
     "  FROM (SELECT last_error, failed_at FROM notifications"
     "        WHERE status = 'failed' AND channel = c.ch"
-    "          AND failed_at > now() - interval '" ONCALL_STR(STATS_WINDOW_S) " seconds'"
-    "        ORDER BY failed_at DESC LIMIT " ONCALL_STR(ONCALL_REASON_SCAN) ") d"
-    "  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT " ONCALL_STR(ONCALL_REASONS) ") r"
+    "          AND failed_at > now() - $2::int * interval '1 second'"
+    "        ORDER BY failed_at DESC LIMIT $3::int) d"
+    "  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $4::int) r"
     " ORDER BY c.ord, r.n DESC, r.error";
 enum { OR_CHANNEL, OR_ERROR, OR_COUNT, OR_LAST_MS };
 
@@ -82,7 +82,13 @@ static void oncall_series_done(void *arg, const struct stats_series *s) {
              "Redis did not answer: the series are null");
     buf_putc(&run->body, '{');
     stats_series_json(&run->body, s);
-    db_query(run->r->app->db, oncall_reasons_sql, 0, NULL, oncall_reasons_done, run);
+    char chars[16], window[16], scan[16], reasons[16];
+    snprintf(chars, sizeof(chars), "%d", ONCALL_ERROR_CHARS);
+    snprintf(window, sizeof(window), "%d", STATS_WINDOW_S);
+    snprintf(scan, sizeof(scan), "%d", ONCALL_REASON_SCAN);
+    snprintf(reasons, sizeof(reasons), "%d", ONCALL_REASONS);
+    const char *params[] = {chars, window, scan, reasons};
+    db_query(run->r->app->db, oncall_reasons_sql, 4, params, oncall_reasons_done, run);
 }
 
 void oncall_h_stats(struct api_req *r) {

@@ -21,10 +21,10 @@ enum netallow_kind {
 
 struct netallow_entry {
     enum netallow_kind kind;
-    int family;       /* AF_INET or AF_INET6; 0 for a name */
-    uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
-    int bits;         /* prefix length (CIDR); 32 or 128 otherwise */
-    uint16_t port;    /* host order; 0 for a CIDR */
+    int family;                       /* AF_INET or AF_INET6; 0 for a name */
+    uint8_t addr[16];                 /* network order; IPv4 in the first 4 bytes */
+    int bits;                         /* prefix length (CIDR); 32 or 128 otherwise */
+    uint16_t port;                    /* host order; 0 for a CIDR */
     char name[NETALLOW_NAME_MAX + 1]; /* lower case, no trailing dot */
 };
 
@@ -146,8 +146,7 @@ static int netallow_entry_parse(char *s, struct netallow_entry *e, char *err, si
             bits -= 96;
         int max = e->family == AF_INET ? 32 : 128;
         if (bits < 0 || bits > max) {
-            snprintf(err, errlen, "\"%.60s/%.8s\": the prefix length must be 0 to %d", s, b,
-                     max);
+            snprintf(err, errlen, "\"%.60s/%.8s\": the prefix length must be 0 to %d", s, b, max);
             return -1;
         }
         e->kind = NA_CIDR;
@@ -157,8 +156,8 @@ static int netallow_entry_parse(char *s, struct netallow_entry *e, char *err, si
         for (int i = e->bits; i < max; i++)
             net[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
         if (memcmp(net, e->addr, sizeof(net)) != 0) {
-            snprintf(err, errlen, "\"%.60s/%.8s\": host bits are set (not a network address)",
-                     s, b);
+            snprintf(err, errlen, "\"%.60s/%.8s\": host bits are set (not a network address)", s,
+                     b);
             return -1;
         }
         if (netallow_in_link_local(e->family, e->addr, e->bits)) {
@@ -202,8 +201,7 @@ static int netallow_entry_parse(char *s, struct netallow_entry *e, char *err, si
         }
     }
     if (!netallow_port(port_s, &e->port)) {
-        snprintf(err, errlen, "\"%.80s\": the port must be 1 to 65535, got \"%.8s\"", host,
-                 port_s);
+        snprintf(err, errlen, "\"%.80s\": the port must be 1 to 65535, got \"%.8s\"", host, port_s);
         return -1;
     }
     if (e->family == 0) {

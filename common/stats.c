@@ -19,18 +19,18 @@ static const char *const stats_kind_names[STATS_KINDS] = {"accepted", "sent", "f
 
 /* Upper bounds of the dwell buckets, ms; the last bucket has none. */
 static const int64_t stats_dwell_bounds[STATS_DWELL_BUCKETS - 1] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000, 21600000,
-    86400000};
+    50,    100,   250,    500,    1000,    2500,     5000,    10000,
+    30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
 
 struct stats {
     struct event_base *base;
     rds *r;
     unsigned lag_mask;
     struct event *tick;
-    int64_t count[CH_COUNT][STATS_KINDS];      /* since the last flush */
+    int64_t count[CH_COUNT][STATS_KINDS];         /* since the last flush */
     int64_t dwell[CH_COUNT][STATS_DWELL_BUCKETS]; /* since the last flush */
-    int lag_pending;                           /* XINFO replies owed to us */
-    bool stopping;                             /* free once lag_pending is 0 */
+    int lag_pending;                              /* XINFO replies owed to us */
+    bool stopping;                                /* free once lag_pending is 0 */
 };
 
 /* A lag sample in flight: which stream, and the bucket it belongs to. */
@@ -68,9 +68,8 @@ static void stats_lag_done(void *arg, redisReply *reply, const char *err) {
     stats *s = l->s;
     (void)err;
     s->lag_pending--;
-    for (size_t i = 0; !s->stopping && reply && reply->type == REDIS_REPLY_ARRAY &&
-                       i < reply->elements;
-         i++) {
+    for (size_t i = 0;
+         !s->stopping && reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         redisReply *g = reply->element[i];
         bool ours = false;
         long long lag = -1;
@@ -106,8 +105,7 @@ static void stats_flush(stats *s, bool sample_lag) {
     for (int ch = 0; ch < CH_COUNT; ch++) {
         for (int k = 0; k < STATS_KINDS; k++) {
             if (s->count[ch][k]) {
-                stats_hincrby(s, key, (enum notif_channel)ch, stats_kind_names[k],
-                              s->count[ch][k]);
+                stats_hincrby(s, key, (enum notif_channel)ch, stats_kind_names[k], s->count[ch][k]);
                 s->count[ch][k] = 0;
                 any = true;
             }

@@ -58,8 +58,8 @@ struct stats_series {
     bool redis_ok;   /* false: Redis did not answer; the arrays are all zero / unknown */
     struct {
         int64_t count[STATS_KINDS][STATS_NBUCKETS];
-        int64_t lag[STATS_NBUCKETS];        /* -1: not sampled */
-        int64_t dwell_p99[STATS_NBUCKETS];  /* ms, estimated; -1: no observation */
+        int64_t lag[STATS_NBUCKETS];       /* -1: not sampled */
+        int64_t dwell_p99[STATS_NBUCKETS]; /* ms, estimated; -1: no observation */
     } ch[CH_COUNT];
 };
 

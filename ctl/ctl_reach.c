@@ -177,8 +177,8 @@ static int ctl_reach_redis_cmd(redisContext *rc, char *out, size_t n, const char
 }
 
 void ctl_reach_redis_probe(const struct cfg *c, char *out, size_t n) {
-    int ms = c->redis_timeout_ms < CTL_REACH_PROBE_MIN_MS ? CTL_REACH_PROBE_MIN_MS
-                                                          : c->redis_timeout_ms;
+    int ms =
+        c->redis_timeout_ms < CTL_REACH_PROBE_MIN_MS ? CTL_REACH_PROBE_MIN_MS : c->redis_timeout_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     char db[16];
     redisContext *rc = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);

@@ -14,8 +14,8 @@ static char oc_admin[128], oc_key[128];
 /* oc_make_key: a key of tenant acme (made by wt_setup). */
 static void oc_make_key(bool admin, char *out, size_t n) {
     int code;
-    const char *argv[] = {"heraldctl", "keys", "create", "--tenant", "acme",
-                          admin ? "--admin" : NULL, NULL};
+    const char *argv[] = {
+        "heraldctl", "keys", "create", "--tenant", "acme", admin ? "--admin" : NULL, NULL};
     char *key = it_run_capture(argv, NULL, &code);
     cr_assert_eq(code, 0, "keys create failed");
     key[strcspn(key, "\n")] = '\0';
@@ -30,8 +30,7 @@ static void oc_setup(void) {
     oc_port = it_free_port();
     char listen[64];
     snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", oc_port);
-    const char *env[] = {listen, "HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200",
-                         NULL};
+    const char *env[] = {listen, "HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
     const char *argv[] = {"herald-api", NULL};
     oc_api = it_spawn(argv, env);
     char url[96];
@@ -154,15 +153,18 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     wt_control("{\"path\": \"/gone\", \"responses\": [410]}");
     char body[256];
     char *u = wt_url("/ok");
-    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}", u);
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
     char *ok = oc_post(body);
     mem_free(u);
     u = wt_url("/flaky");
-    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}", u);
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
     char *flaky = oc_post(body);
     mem_free(u);
     u = wt_url("/gone");
-    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}", u);
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
     char *gone = oc_post(body);
     mem_free(u);
     for (int i = 0; i < 2; i++)

@@ -79,7 +79,7 @@ Test(webhook_allow, test_issue_15_the_list_lets_through_only_what_it_names) {
     int exact = wt.port;                  /* 127.0.0.1:exact is listed */
     int other = aw_receiver("127.0.0.1"); /* same address, other port: not listed */
     int second = aw_receiver("127.0.0.2");
-    int cidr = aw_receiver("127.0.0.3"); /* 127.0.0.3/32 is listed */
+    int cidr = aw_receiver("127.0.0.3");  /* 127.0.0.3/32 is listed */
     int named = aw_receiver("127.0.0.1"); /* listed as localhost:named only */
     char allow[256];
     snprintf(allow, sizeof(allow), "HERALD_WEBHOOK_ALLOW=127.0.0.1:%d, 127.0.0.3/32,localhost:%d",

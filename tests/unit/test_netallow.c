@@ -128,8 +128,8 @@ Test(netallow, bad_entries_are_refused_naming_them) {
         netallow *a = netallow_parse(bad[i].spec, err, sizeof(err));
         cr_expect_null(a, "\"%s\" accepted", bad[i].spec);
         netallow_free(a);
-        cr_expect(strstr(err, bad[i].says), "\"%s\": \"%s\" does not say \"%s\"", bad[i].spec,
-                  err, bad[i].says);
+        cr_expect(strstr(err, bad[i].says), "\"%s\": \"%s\" does not say \"%s\"", bad[i].spec, err,
+                  bad[i].says);
         cr_expect_null(strchr(err, '\n'), "one line");
     }
 }
