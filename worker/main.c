@@ -210,7 +210,8 @@ int main(int argc, char **argv) {
      * (which answer what is pending), flush one-shot events, then free. */
     sweep_stop(w.sw);
     eng_abandon(w.e);
-    stats_stop(w.st); /* after the last outcome was counted, before Redis closes */
+    eng_set_stats(w.e, NULL); /* outcomes answered during the close count nowhere */
+    stats_stop(w.st);         /* before Redis closes */
     db_close(w.d);
     rds_close(w.rd);
     rds_close(w.wr);

@@ -61,7 +61,7 @@ static int mon_dashboard_metrics(char names[][96]) {
 /* mon_exported: whether a /metrics page declares the family ("# TYPE name ..."). */
 static bool mon_exported(const char *page, const char *name) {
     char want[128];
-    snprintf(want, sizeof(want), "# TYPE %s ", name);
+    snprintf(want, sizeof(want), "# TYPE %.100s ", name);
     return strstr(page, want) != NULL;
 }
 
