@@ -165,7 +165,8 @@ stats *stats_start(struct event_base *base, rds *r, unsigned lag_mask, int inter
 void stats_stop(stats *s) {
     if (!s)
         return;
-    stats_flush(s, false);
+    /* No last flush: the loop has stopped, so nothing sent now would be
+     * written, and its commands would only wait for a teardown. */
     event_free(s->tick);
     s->tick = NULL;
     s->stopping = true;
