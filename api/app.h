@@ -13,6 +13,7 @@ typedef struct db db;
 typedef struct rds rds;
 typedef struct sweep sweep;
 typedef struct metrics metrics;
+typedef struct stats stats;
 
 struct api_app {
     const struct cfg *cfg;
@@ -24,6 +25,7 @@ struct api_app {
     struct ratelimit *rl;
     sweep *sweep;
     metrics *metrics;
+    stats *stats;       /* the on-call page's series (common/stats.h) */
     bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
 };
 

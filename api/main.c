@@ -15,6 +15,7 @@
 #include "common/partman.h"
 #include "common/rds.h"
 #include "api/retention.h"
+#include "common/stats.h"
 #include "common/sweep.h"
 #include "common/util.h"
 
@@ -110,6 +111,8 @@ int main(int argc, char **argv) {
     int rc = 0;
     m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
     m.retention = retention_start(m.app.base, m.app.db, &cfg);
+    /* the on-call page's series; the API samples every stream's lag */
+    m.app.stats = stats_start(m.app.base, m.app.rds, (1u << CH_COUNT) - 1, cfg.stats_interval_ms);
     /* the partitions new notifications go to, made before the listener opens: the loop
      * runs until the first attempt ends (within HERALD_DB_TIMEOUT_MS; an unreachable
      * PostgreSQL does not hold start-up longer, and the timer tries again every second) */
@@ -154,6 +157,7 @@ out:
     retention_stop(m.retention);
     partman_stop(m.partman);
     sweep_stop(m.app.sweep);
+    stats_stop(m.app.stats);
     rds_shutdown(m.app.rds);
     db_shutdown(m.app.db);
     writer_free(m.app.writer);
