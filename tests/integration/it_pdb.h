@@ -68,16 +68,22 @@ static inline PGresult *pdb_sqlv(const char *sql, int n, const char *const *para
     return r;
 }
 
+/* pdb_args: the variadic string parameters after sql, up to the NULL, into params[16]. */
+static inline int pdb_args(va_list ap, const char **params) {
+    int n = 0;
+    const char *p;
+    while ((p = va_arg(ap, const char *)) != NULL && n < 16)
+        params[n++] = p;
+    return n;
+}
+
 /* pdb_sql: pdb_sqlv with the parameters as variadic strings, NULL-terminated. */
 static inline PGresult *pdb_sql(const char *sql, ...) __attribute__((sentinel));
 static inline PGresult *pdb_sql(const char *sql, ...) {
     const char *params[16];
-    int n = 0;
     va_list ap;
     va_start(ap, sql);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL && n < 16)
-        params[n++] = p;
+    int n = pdb_args(ap, params);
     va_end(ap);
     return pdb_sqlv(sql, n, params);
 }
@@ -86,12 +92,9 @@ static inline PGresult *pdb_sql(const char *sql, ...) {
 static inline void pdb_exec(const char *sql, ...) __attribute__((sentinel));
 static inline void pdb_exec(const char *sql, ...) {
     const char *params[16];
-    int n = 0;
     va_list ap;
     va_start(ap, sql);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL && n < 16)
-        params[n++] = p;
+    int n = pdb_args(ap, params);
     va_end(ap);
     PQclear(pdb_sqlv(sql, n, params));
 }
@@ -100,12 +103,9 @@ static inline void pdb_exec(const char *sql, ...) {
 static inline char *pdb_value(const char *sql, ...) __attribute__((sentinel));
 static inline char *pdb_value(const char *sql, ...) {
     const char *params[16];
-    int n = 0;
     va_list ap;
     va_start(ap, sql);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL && n < 16)
-        params[n++] = p;
+    int n = pdb_args(ap, params);
     va_end(ap);
     PGresult *r = pdb_sqlv(sql, n, params);
     char *v = mem_strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
