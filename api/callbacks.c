@@ -1,6 +1,7 @@
 /* callbacks: Twilio-style SMS status callbacks, authenticated by
  * X-Twilio-Signature over the public URL and the sorted form fields. */
 #include "api/callbacks.h"
+#include "api/http_head.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -60,7 +61,7 @@ void callbacks_h_sms(struct api_req *r) {
     }
     /* the URL the provider signed: the public base, or what this request names */
     struct buf url = {0};
-    const char *uri = r->req ? evhttp_request_get_uri(r->req) : "/v1/callbacks/sms";
+    const char *uri = r->head->target;
     const char *query = strchr(uri, '?');
     if (cfg->public_url) {
         buf_printf(&url, "%s/v1/callbacks/sms%s", cfg->public_url, query ? query : "");

@@ -1,4 +1,6 @@
-/* http_server: evhttp set-up, the request context, routing order and replies. */
+/* http_server: evhttp set-up behind the edges (api/edge.c), the request
+ * context and the replies. A request lives from its head (the edge parsed
+ * it) to its answer; api/stages.c takes it through API.md's checks. */
 #ifndef HERALD_API_HTTP_SERVER_H
 #define HERALD_API_HTTP_SERVER_H
 
@@ -9,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/app.h"
+#include "api/query.h"
 
 /* What authentication found; valid for the request's lifetime. */
 struct api_auth {
@@ -19,15 +22,19 @@ struct api_auth {
 };
 
 struct http_srv;
+struct edge;
+struct hhead;
 
 struct api_req {
     struct api_app *app;
     struct http_srv *srv;
-    struct evhttp_request *req; /* NULL once the client has gone away */
+    struct edge *edge;          /* NULL once the connection is gone */
+    struct evhttp_request *req; /* evhttp's, from the hand-over on; NULL if the client left */
+    struct hhead *head;         /* owned: the parsed head */
     char req_id[129];
     enum evhttp_cmd_type method;
-    char *path;             /* owned, decoded */
-    struct evkeyvalq query; /* parsed query string */
+    const char *path; /* raw (still percent-encoded), from head */
+    struct query query;
     const struct api_route *route;
     char param[64]; /* the {id} or {channel} path segment */
     struct api_auth auth;
@@ -35,6 +42,11 @@ struct api_req {
     size_t body_len;
     struct evkeyvalq extra; /* response headers to add */
     int64_t started_mono_ms;
+    /* an answer decided on the head alone, given once evhttp has the request */
+    int early_status; /* 0: none */
+    const char *early_code;
+    char early_msg[160];
+    bool charged; /* the rate limit was consulted: RateLimit-* are set */
 };
 
 typedef void (*api_handler)(struct api_req *r);
@@ -47,9 +59,11 @@ struct api_route {
     const char *pattern; /* segments; "{}" marks the one parameter */
     enum api_param_kind param;
     enum api_auth_kind auth;
-    size_t max_body;   /* 0: the route takes no body */
-    bool charge_later; /* the handler charges the rate limit once it knows the cost */
-    bool form;         /* the body is application/x-www-form-urlencoded, not JSON */
+    size_t max_body;           /* 0: the route takes no body */
+    bool charge_later;         /* the handler charges the rate limit once it knows the cost */
+    bool form;                 /* the body is application/x-www-form-urlencoded, not JSON */
+    const char *const *params; /* query parameters taken (NULL-terminated); NULL: none */
+    bool query_open;           /* the query is not checked (provider callbacks, pages) */
     api_handler handler;
     const char *name; /* for logs and metrics */
 };
@@ -63,11 +77,15 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
 void http_srv_stop_accepting(struct http_srv *srv);
 /* http_srv_inflight: requests read and not yet answered. */
 size_t http_srv_inflight(const struct http_srv *srv);
+/* http_srv_routes: the route table; http_srv_guard: the connections. Borrowed. */
+const struct api_route *http_srv_routes(const struct http_srv *srv);
+struct guard *http_srv_guard(struct http_srv *srv);
 /* http_srv_stop: closes the listener and every connection. */
 void http_srv_stop(struct http_srv *srv);
 
 /* api_reply: sends status and body (JSON) and frees r; r must not be used
- * after. If the client has gone away, only frees r. */
+ * after. If the client has gone away, only frees r. A HEAD request gets the
+ * headers (Content-Length included) and no body. */
 void api_reply(struct api_req *r, int status, const char *body, size_t len);
 /* api_reply_error: the error envelope; details_json is a JSON array of
  * {"field","message"} objects, or NULL. Frees r. */
@@ -81,9 +99,12 @@ void api_rate_headers(struct api_req *r, const struct rl_result *res);
 /* api_reply_rate_limited: 429 with Retry-After. Frees r. */
 void api_reply_rate_limited(struct api_req *r, const struct rl_result *res);
 
-/* api_query: a query parameter; borrowed; NULL if absent. */
+/* api_query: a query parameter, decoded; borrowed; NULL if absent. */
 const char *api_query(struct api_req *r, const char *name);
-/* api_req_header: a request header; borrowed; NULL if absent or gone. */
+/* api_req_header: a request header; borrowed; NULL if absent. */
 const char *api_req_header(struct api_req *r, const char *name);
+
+/* api_req_free: frees r without answering (its connection is gone). */
+void api_req_free(struct api_req *r);
 
 #endif

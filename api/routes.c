@@ -1,4 +1,5 @@
-/* routes: (method, path pattern) -> handler, with each route's auth and body limit. */
+/* routes: (method, path pattern) -> handler, with each route's auth, body limit and query
+ * parameters. */
 #include "api/routes.h"
 #include "api/admin.h"
 #include "api/callbacks.h"
@@ -8,6 +9,10 @@
 #include "api/static_h.h"
 
 #define KIB 1024
+
+static const char *const list_params[] = {"status", "channel", "recipient",
+                                          "limit",  "cursor",  NULL};
+static const char *const dlq_params[] = {"tenant", "limit", "cursor", NULL};
 
 static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_POST,
@@ -19,6 +24,7 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_GET,
      .pattern = "/v1/notifications",
      .auth = API_AUTH_KEY,
+     .params = list_params,
      .handler = notif_h_list,
      .name = "notifications.list"},
     {.method = EVHTTP_REQ_POST,
@@ -67,6 +73,7 @@ static const struct api_route routes[] = {
      .pattern = "/v1/admin/dlq/{}",
      .param = API_PARAM_CHANNEL,
      .auth = API_AUTH_ADMIN,
+     .params = dlq_params,
      .handler = admin_h_dlq_list,
      .name = "admin.dlq.list"},
     {.method = EVHTTP_REQ_POST,
@@ -80,21 +87,38 @@ static const struct api_route routes[] = {
      .pattern = "/v1/callbacks/sms",
      .max_body = 64 * KIB,
      .form = true,
+     .query_open = true, /* the provider signs the URL it was given, query included */
      .handler = callbacks_h_sms,
      .name = "callbacks.sms"},
-    {.method = EVHTTP_REQ_GET, .pattern = "/healthz", .handler = health_h_live, .name = "healthz"},
-    {.method = EVHTTP_REQ_GET, .pattern = "/readyz", .handler = health_h_ready, .name = "readyz"},
+    /* outside /v1 the query string is not Herald's business */
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/healthz",
+     .query_open = true,
+     .handler = health_h_live,
+     .name = "healthz"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/readyz",
+     .query_open = true,
+     .handler = health_h_ready,
+     .name = "readyz"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/metrics",
+     .query_open = true,
      .handler = metrics_h_serve,
      .name = "metrics"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/openapi.json",
+     .query_open = true,
      .handler = static_h_openapi,
      .name = "openapi"},
-    {.method = EVHTTP_REQ_GET, .pattern = "/docs", .handler = static_h_docs, .name = "docs"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/docs",
+     .query_open = true,
+     .handler = static_h_docs,
+     .name = "docs"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/admin",
+     .query_open = true,
      .handler = static_h_admin,
      .name = "admin.page"},
     {.handler = NULL},

@@ -101,6 +101,12 @@ static const struct cfg_entry cfg_table[] = {
      "open API connections before accepting pauses"},
     {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, F(http_read_timeout_ms),
      "time to send a whole request (headers and body)"},
+    {"HERALD_HTTP_BODY_BUFFER_MAX", CFG_INT, "134217728", 65536, INT_MAX, false,
+     F(http_body_buffer_max),
+     "bytes of request bodies held at once, all connections (beyond: 503 with Retry-After)"},
+    {"HERALD_AUTH_FAILURES_PER_SEC", CFG_INT, "10", 1, 1000000, false, F(auth_failures_per_sec),
+     "failed authentications allowed per client address and second, 10 s of them at once "
+     "(beyond: 429)"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
 };
