@@ -5,6 +5,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/json.h"
 #include "api/form.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -32,8 +33,17 @@ static const char callbacks_sql[] =
     "SELECT u.id, t.name, u.last_error, (SELECT count(*) FROM ins) FROM upd u "
     "JOIN tenants t ON t.id = u.tenant_id";
 
+#define CALLBACKS_MESSAGE_MAX 200 /* characters of the provider's error text kept */
+
 static void callbacks_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
+    if (res->status == DB_ERROR) {
+        /* the text was made valid before: a refusal is a bug, not an outage */
+        HLOG(HLOG_ERROR, "callback.store_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
+             res->message);
+        api_reply_error(r, 500, "internal_error", "internal error", NULL);
+        return;
+    }
     if (res->status != DB_OK) {
         HLOG(HLOG_WARN, "callback.store_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
              res->message);
@@ -50,6 +60,21 @@ static void callbacks_done(void *arg, const struct db_result *res) {
                            util_now_ms(), r->app->cfg->retention_days, NULL, NULL);
     }
     api_reply(r, 204, NULL, 0);
+}
+
+/* callbacks_token: whether s is 1..max letters, digits, '-' or '_' (what a
+ * provider's message id or error code is made of). */
+static bool callbacks_token(const char *s, size_t max) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
 }
 
 void callbacks_h_sms(struct api_req *r) {
@@ -90,8 +115,9 @@ void callbacks_h_sms(struct api_req *r) {
         status = "delivered";
     else if (st && (strcmp(st, "failed") == 0 || strcmp(st, "undelivered") == 0))
         status = "failed";
-    if (!sid || !*sid || strlen(sid) > 64 || !status) {
-        /* queued, sending, sent and the like change nothing */
+    if (!callbacks_token(sid, 64) || !status) {
+        /* queued, sending, sent and the like change nothing; nor does a
+         * message id no provider makes */
         form_free(&f);
         api_reply(r, 204, NULL, 0);
         return;
@@ -99,11 +125,15 @@ void callbacks_h_sms(struct api_req *r) {
     const char *code = form_get(&f, "ErrorCode");
     const char *msg = form_get(&f, "ErrorMessage");
     struct buf error = {0};
-    buf_printf(&error, "provider reported %s", st);
-    if (code && *code)
-        buf_printf(&error, " (error %.32s)", code);
-    if (msg && *msg)
-        buf_printf(&error, ": %.200s", msg);
+    buf_printf(&error, "provider reported %s", st); /* one of three known words */
+    if (callbacks_token(code, 32))
+        buf_printf(&error, " (error %s)", code);
+    if (msg && *msg) {
+        /* cut on a character, never inside one; bytes that are no UTF-8 are
+         * replaced, so PostgreSQL always takes it */
+        buf_puts(&error, ": ");
+        hjson_utf8_clean(&error, msg, strlen(msg), CALLBACKS_MESSAGE_MAX);
+    }
     const char *params[] = {sid, status, error.data};
     db_query(r->app->db, callbacks_sql, 3, params, callbacks_done, r);
     buf_free(&error);

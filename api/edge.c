@@ -33,9 +33,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define EDGE_SKIP_MAX (64 * 1024) /* a refused body this short is skipped, not a reason to close */
-#define EDGE_LINGER_MS 2000       /* at most this long reading a closed request's remains */
-#define EDGE_TRAILER_MAX 4096     /* bytes of trailer fields after a chunked body */
+#define EDGE_SKIP_MAX                                                                              \
+    (64 * 1024)               /* a refused body this short is skipped, not a reason to close       \
+                               */
+#define EDGE_LINGER_MS 2000   /* at most this long reading a closed request's remains */
+#define EDGE_TRAILER_MAX 4096 /* bytes of trailer fields after a chunked body */
 #define EDGE_IN_HIGH (HHEAD_MAX + 4096) /* socket bytes read ahead of the parser, at most */
 
 enum edge_state { EDGE_HEAD, EDGE_DECIDING, EDGE_BODY, EDGE_HANDED, EDGE_SKIP, EDGE_CLOSING };
@@ -52,10 +54,10 @@ struct edge {
     struct bufferevent *bev;    /* the socket; one reference is ours */
     struct bufferevent *filter; /* what evhttp uses; NULL once its context is released */
     struct evbuffer_cb_entry *out_cb, *fout_cb;
-    struct event *turn;  /* edge_turn_cb on the next loop turn */
-    struct event *timer; /* the read deadline, or the end of lingering */
+    struct event *turn;   /* edge_turn_cb on the next loop turn */
+    struct event *timer;  /* the read deadline, or the end of lingering */
     struct event *linger; /* reads the remains of a closed connection */
-    char key[32];        /* the guard's name for this edge */
+    char key[32];         /* the guard's name for this edge */
     enum edge_state state;
     int read_timeout_ms;
     char peer[48];
@@ -159,10 +161,13 @@ static void edge_raw_reply(struct edge *e, int status, const char *why) {
     static const struct {
         int status;
         const char *reason;
-    } reasons[] = {{400, "Bad Request"},     {413, "Content Too Large"},
-                   {414, "URI Too Long"},    {417, "Expectation Failed"},
+    } reasons[] = {{400, "Bad Request"},
+                   {413, "Content Too Large"},
+                   {414, "URI Too Long"},
+                   {417, "Expectation Failed"},
                    {431, "Request Header Fields Too Large"},
-                   {501, "Not Implemented"}, {503, "Service Unavailable"},
+                   {501, "Not Implemented"},
+                   {503, "Service Unavailable"},
                    {505, "HTTP Version Not Supported"}};
     const char *reason = "Error";
     for (size_t i = 0; i < HD_ARRAY_LEN(reasons); i++)
@@ -184,14 +189,14 @@ static void edge_raw_reply(struct edge *e, int status, const char *why) {
 /* edge_emit: hands evhttp the request: a head it cannot misread, then the body. */
 static void edge_emit(struct edge *e) {
     struct evbuffer *in = bufferevent_get_input(e->filter);
-    bool no_body = e->too_large || !e->body || !strcmp(e->method, "HEAD") ||
-                   !strcmp(e->method, "TRACE");
+    bool no_body =
+        e->too_large || !e->body || !strcmp(e->method, "HEAD") || !strcmp(e->method, "TRACE");
     size_t blen = no_body ? 0 : evbuffer_get_length(e->body);
     const char *conn = e->close_after  ? "Connection: close\r\n"
                        : e->minor == 0 ? "Connection: keep-alive\r\n"
                                        : "";
-    evbuffer_add_printf(in, "%s / HTTP/1.%d\r\nContent-Length: %zu\r\n%s\r\n", e->method,
-                        e->minor, blen, conn);
+    evbuffer_add_printf(in, "%s / HTTP/1.%d\r\nContent-Length: %zu\r\n%s\r\n", e->method, e->minor,
+                        blen, conn);
     if (blen)
         evbuffer_add_buffer(in, e->body);
     if (e->body) {
@@ -435,8 +440,7 @@ static enum bufferevent_filter_result edge_filter_in(struct evbuffer *src, struc
 
 static enum bufferevent_filter_result edge_filter_out(struct evbuffer *src, struct evbuffer *dst,
                                                       ev_ssize_t limit,
-                                                      enum bufferevent_flush_mode mode,
-                                                      void *ctx) {
+                                                      enum bufferevent_flush_mode mode, void *ctx) {
     (void)src;
     (void)dst;
     (void)limit;
@@ -530,8 +534,7 @@ static void edge_timer_cb(evutil_socket_t fd, short what, void *arg) {
     }
     if (e->state != EDGE_CLOSING)
         HLOG(HLOG_DEBUG, "http.read_timeout", NULL,
-             "closed a connection that sent no complete request within %d ms",
-             e->read_timeout_ms);
+             "closed a connection that sent no complete request within %d ms", e->read_timeout_ms);
     edge_cut(e);
 }
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define HHEAD_LEAD_MAX 8  /* empty lines tolerated before the request line */
+#define HHEAD_LEAD_MAX 8 /* empty lines tolerated before the request line */
 #define HHEAD_METHOD_MAX 16
 #define HHEAD_CL_DIGITS 18 /* a Content-Length fits int64 */
 
@@ -17,16 +17,22 @@ static const struct {
     const char *name;
     enum evhttp_cmd_type method;
 } hhead_methods[] = {
-    {"GET", EVHTTP_REQ_GET},         {"HEAD", EVHTTP_REQ_HEAD},   {"POST", EVHTTP_REQ_POST},
-    {"PUT", EVHTTP_REQ_PUT},         {"DELETE", EVHTTP_REQ_DELETE}, {"OPTIONS", EVHTTP_REQ_OPTIONS},
-    {"PATCH", EVHTTP_REQ_PATCH},     {"TRACE", EVHTTP_REQ_TRACE},
+    {"GET", EVHTTP_REQ_GET},     {"HEAD", EVHTTP_REQ_HEAD},     {"POST", EVHTTP_REQ_POST},
+    {"PUT", EVHTTP_REQ_PUT},     {"DELETE", EVHTTP_REQ_DELETE}, {"OPTIONS", EVHTTP_REQ_OPTIONS},
+    {"PATCH", EVHTTP_REQ_PATCH}, {"TRACE", EVHTTP_REQ_TRACE},
 };
 
 /* Fields Herald reads that a request may carry only once: a second copy
  * would let two parties in the path read different values. */
 static const char *const hhead_singletons[] = {
-    "Host",     "Authorization",   "Content-Type",       "Idempotency-Key",
-    "X-Request-Id", "X-Twilio-Signature", "Origin",      "Expect",
+    "Host",
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-Id",
+    "X-Twilio-Signature",
+    "Origin",
+    "Expect",
     "Access-Control-Request-Method",
 };
 

@@ -63,8 +63,7 @@ int query_parse(const char *raw, const char *const *allowed, struct query *q,
         if (!eq) {
             val_errors_add(errs, field, "must be given as name=value");
         } else if (!name || !value || nlen == 0) {
-            val_errors_add(errs, field[0] ? field : "query",
-                           "is not correctly percent-encoded");
+            val_errors_add(errs, field[0] ? field : "query", "is not correctly percent-encoded");
         } else if (!query_allowed(allowed, name)) {
             val_errors_add(errs, field, "is not a parameter of this route");
         } else if (query_get(q, name)) {

@@ -132,8 +132,7 @@ static void stages_body_checks(struct api_req *r) {
         stages_early(r, 413, "payload_too_large", msg);
         return;
     }
-    if (!rt->max_body && has_body &&
-        (h->chunked || h->content_length > STAGES_IGNORED_BODY_MAX)) {
+    if (!rt->max_body && has_body && (h->chunked || h->content_length > STAGES_IGNORED_BODY_MAX)) {
         stages_early(r, 413, "payload_too_large", "this route takes no body");
         return;
     }
@@ -201,8 +200,7 @@ static void stages_auth_done(void *arg, int status, const struct api_auth *a, in
     }
     /* 5: the rate limit (a batch only checks for one token here and is
      * charged its size once parsed) */
-    ratelimit_take(r->app->rl, r->auth.key_id, r->route->charge_later ? 0 : 1, stages_rate_done,
-                   r);
+    ratelimit_take(r->app->rl, r->auth.key_id, r->route->charge_later ? 0 : 1, stages_rate_done, r);
 }
 
 void stages_head(struct api_req *r) {
@@ -297,8 +295,7 @@ void stages_body(struct api_req *r, bool too_large) {
         struct val_errors errs = {0};
         if (query_parse(r->head->query, rt->params, &r->query, &errs) < 0) {
             char *details = notif_h_errors_json(&errs);
-            api_reply_error(r, 422, "validation_failed", "the request has invalid fields",
-                            details);
+            api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
             mem_free(details);
             val_errors_free(&errs);
             return;

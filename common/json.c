@@ -1,6 +1,7 @@
 /* json: strict RFC 8259 parsing into json-c trees, written by hand because json_tokener is lenient.
  */
 #include "common/json.h"
+#include "common/buf.h"
 #include "common/mem.h"
 
 #include <json-c/json.h>
@@ -498,4 +499,21 @@ size_t hjson_utf8_count(const char *s, size_t n) {
         if (((unsigned char)s[i] & 0xC0) != 0x80)
             count++;
     return count;
+}
+
+size_t hjson_utf8_clean(struct buf *out, const char *s, size_t n, size_t max_chars) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t chars = 0;
+    buf_append(out, "", 0);
+    for (size_t i = 0; i < n && chars < max_chars; chars++) {
+        size_t len = u[i] < 0x80 ? 1 : hjson_utf8_seq(u + i, n - i);
+        if (len == 0) {
+            buf_puts(out, "\xEF\xBF\xBD");
+            i++;
+        } else {
+            buf_append(out, s + i, len);
+            i += len;
+        }
+    }
+    return chars;
 }

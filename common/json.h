@@ -40,4 +40,10 @@ bool hjson_utf8_valid(const char *s, size_t n);
  * UTF-8 (for other input: the number of bytes that are not continuation bytes). */
 size_t hjson_utf8_count(const char *s, size_t n);
 
+/* hjson_utf8_clean: appends s[0..n) to out as valid UTF-8: each byte that
+ * starts no well-formed sequence becomes U+FFFD; at most max_chars code
+ * points are appended, never part of one. Returns how many it appended. */
+struct buf;
+size_t hjson_utf8_clean(struct buf *out, const char *s, size_t n, size_t max_chars);
+
 #endif
