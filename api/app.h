@@ -9,6 +9,7 @@ struct cfg;
 struct auth;
 struct writer;
 struct ratelimit;
+struct guard;
 typedef struct db db;
 typedef struct rds rds;
 typedef struct sweep sweep;
@@ -24,7 +25,8 @@ struct api_app {
     struct ratelimit *rl;
     sweep *sweep;
     metrics *metrics;
-    bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
+    struct guard *guard; /* the listener's connections; set by http_srv_start, NULL before */
+    bool shutting_down;  /* after the first SIGTERM: /readyz answers 503 */
 };
 
 #endif

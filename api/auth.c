@@ -49,6 +49,7 @@ struct auth {
     hmap *cache; /* key id -> struct auth_ent */
     hmap *used;  /* key ids used since the last touch flush (values unused) */
     hmap *peers; /* client address -> struct auth_peer */
+    uint64_t lookups;
     struct event *touch;
 };
 
@@ -257,6 +258,7 @@ void auth_check(struct auth *a, const char *header, const char *peer, auth_cb cb
     if (e->loading)
         return;
     e->loading = true;
+    a->lookups++;
     struct auth_load *l = mem_alloc(sizeof(*l));
     l->a = a;
     l->e = e;
@@ -318,4 +320,8 @@ void auth_free(struct auth *a) {
     hmap_each(a->peers, auth_peer_forget, NULL);
     hmap_free(a->peers);
     mem_free(a);
+}
+
+uint64_t auth_lookups_total(const struct auth *a) {
+    return a->lookups;
 }

@@ -27,4 +27,7 @@ typedef void (*auth_cb)(void *arg, int status, const struct api_auth *a, int ret
  * malformed key, refused address). */
 void auth_check(struct auth *a, const char *header, const char *peer, auth_cb cb, void *arg);
 
+/* auth_lookups_total: key lookups that went to PostgreSQL. */
+uint64_t auth_lookups_total(const struct auth *a);
+
 #endif

@@ -28,11 +28,23 @@
 #define HTTP_SRV_MAX_BODY (2 * 1024 * 1024)
 #define HTTP_SRV_MAX_HEADERS (4 * 1024)
 
+#define HTTP_SRV_STATUS_MIN 100
+#define HTTP_SRV_STATUS_MAX 599
+
+/* One route's metric series, each resolved the first time it is needed. */
+struct http_srv_stats {
+    metrics_series *duration;
+    metrics_series *by_status[HTTP_SRV_STATUS_MAX - HTTP_SRV_STATUS_MIN + 1];
+};
+
 struct http_srv {
     struct api_app *app;
     struct evhttp *http;
     struct guard *guard;
     const struct api_route *routes;
+    size_t nroutes;
+    struct http_srv_stats *stats; /* nroutes + 1 (the last: no route matched) */
+    metrics_series *rate_limited;
     size_t inflight; /* requests read and not yet answered */
 };
 
@@ -163,6 +175,31 @@ void api_reply_rate_limited(struct api_req *r, const struct rl_result *res) {
     api_reply_error(r, 429, "rate_limited", "rate limit exceeded for this API key", NULL);
 }
 
+/* http_srv_count: the request's metrics, through handles resolved once. */
+static void http_srv_count(struct api_req *r, int status) {
+    struct http_srv *srv = r->srv;
+    size_t i = r->route ? (size_t)(r->route - srv->routes) : srv->nroutes;
+    struct http_srv_stats *st = &srv->stats[i];
+    const char *name = r->route ? r->route->name : "unmatched";
+    char labels[160];
+    if (status >= HTTP_SRV_STATUS_MIN && status <= HTTP_SRV_STATUS_MAX) {
+        metrics_series **s = &st->by_status[status - HTTP_SRV_STATUS_MIN];
+        if (!*s) {
+            snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"", name, status);
+            *s = metrics_series_of(r->app->metrics, "herald_http_requests_total", labels);
+        }
+        metrics_series_add(*s, 1);
+    }
+    if (!st->duration) {
+        snprintf(labels, sizeof(labels), "route=\"%s\"", name);
+        st->duration =
+            metrics_series_of(r->app->metrics, "herald_http_request_duration_seconds", labels);
+    }
+    metrics_series_observe(st->duration, (double)(util_mono_ms() - r->started_mono_ms) / 1000.0);
+    if (status == 429)
+        metrics_series_add(srv->rate_limited, 1);
+}
+
 void api_reply(struct api_req *r, int status, const char *body, size_t len) {
     struct evhttp_request *req = r->req;
     if (req && r->path && strncmp(r->path, "/v1/", 4) == 0 &&
@@ -196,15 +233,7 @@ void api_reply(struct api_req *r, int status, const char *body, size_t len) {
         evhttp_send_reply(req, status, http_srv_reason(status), eb);
         evbuffer_free(eb);
     }
-    char labels[160];
-    snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%d\"",
-             r->route ? r->route->name : "unmatched", status);
-    metrics_add(r->app->metrics, "herald_http_requests_total", labels, 1);
-    snprintf(labels, sizeof(labels), "route=\"%s\"", r->route ? r->route->name : "unmatched");
-    metrics_observe(r->app->metrics, "herald_http_request_duration_seconds", labels,
-                    (double)(util_mono_ms() - r->started_mono_ms) / 1000.0);
-    if (status == 429)
-        metrics_add(r->app->metrics, "herald_rate_limited_total", "", 1);
+    http_srv_count(r, status);
     if (status >= 500)
         HLOG(HLOG_ERROR, "http.error", &(struct hlog_ctx){.req_id = r->req_id}, "%s %s -> %d",
              http_srv_method_name(r->method), r->path ? r->path : "?", status);
@@ -296,6 +325,10 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
     struct http_srv *srv = mem_calloc(1, sizeof(*srv));
     srv->app = app;
     srv->routes = routes;
+    while (routes[srv->nroutes].handler)
+        srv->nroutes++;
+    srv->stats = mem_calloc(srv->nroutes + 1, sizeof(*srv->stats));
+    srv->rate_limited = metrics_series_of(app->metrics, "herald_rate_limited_total", "");
     evhttp_set_max_body_size(http, HTTP_SRV_MAX_BODY);
     evhttp_set_max_headers_size(http, HTTP_SRV_MAX_HEADERS);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -311,10 +344,12 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
     srv->guard = guard_start(app->base, http, listen, &lim, &http_srv_hooks, srv, err, errlen);
     if (!srv->guard) {
         evhttp_free(http);
+        mem_free(srv->stats);
         mem_free(srv);
         return NULL;
     }
     srv->http = http;
+    app->guard = srv->guard;
     return srv;
 }
 
@@ -338,6 +373,8 @@ void http_srv_stop(struct http_srv *srv) {
     if (!srv)
         return;
     evhttp_free(srv->http);
+    srv->app->guard = NULL;
     guard_stop(srv->guard);
+    mem_free(srv->stats);
     mem_free(srv);
 }
