@@ -81,9 +81,13 @@ static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
     v->recipient = row->in.recipient;
     v->subject = row->in.subject;
     v->body = row->in.body;
+    v->html = row->in.html;
+    v->reply_to = row->in.reply_to;
     v->metadata_json = row->in.metadata_json;
+    v->priority = notif_priority_name(row->in.priority);
     v->status = "pending";
     v->send_at = row->in.send_at_ms;
+    v->expires_at = row->in.expires_at_ms;
     v->created_at = row->created_ms;
     v->updated_at = row->created_ms;
 }
@@ -331,15 +335,9 @@ void notif_h_list(struct api_req *r) {
     const char *recipient = api_query(r, "recipient");
     const char *limit_s = api_query(r, "limit");
     const char *cursor = api_query(r, "cursor");
-    static const char *const statuses[] = {"pending", "sent", "delivered", "failed", "cancelled"};
-    if (status) {
-        bool ok = false;
-        for (size_t i = 0; i < HD_ARRAY_LEN(statuses); i++)
-            ok = ok || strcmp(status, statuses[i]) == 0;
-        if (!ok)
-            val_errors_add(&errs, "status",
-                           "must be pending, sent, delivered, failed or cancelled");
-    }
+    if (status && !notif_status_valid(status))
+        val_errors_add(&errs, "status",
+                       "must be pending, sent, delivered, failed, cancelled or expired");
     if (channel && notif_channel_parse(channel) < 0)
         val_errors_add(&errs, "channel", "must be email, sms, push or webhook");
     if (recipient && (strlen(recipient) < 1 || strlen(recipient) > 4096 ||

@@ -6,6 +6,7 @@
 #include "api/health.h"
 #include "api/metrics_h.h"
 #include "api/notifications.h"
+#include "api/settings_h.h"
 #include "api/static_h.h"
 
 #define KIB 1024
@@ -52,6 +53,17 @@ static const struct api_route routes[] = {
      .auth = API_AUTH_KEY,
      .handler = notif_h_attempts,
      .name = "notifications.attempts"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/v1/tenant",
+     .auth = API_AUTH_KEY,
+     .handler = settings_h_get,
+     .name = "tenant.get"},
+    {.method = EVHTTP_REQ_PATCH,
+     .pattern = "/v1/tenant",
+     .auth = API_AUTH_KEY,
+     .max_body = 64 * KIB,
+     .handler = settings_h_patch,
+     .name = "tenant.update"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/v1/admin/notifications/{}",
      .param = API_PARAM_UUID,

@@ -36,14 +36,56 @@ struct wr_batch {
     int lookups;   /* idempotency lookups outstanding */
 };
 
+/* The arrays both inserts take, in parameter order: one element per row for
+ * WR_ID..WR_ITEM, one per keyed item for WR_K_ITEM..WR_K_RESPONSE. The plain
+ * statement takes the first WR_PLAIN_NPARAMS. */
+enum wr_col {
+    WR_ID = 0,
+    WR_TENANT,
+    WR_CHANNEL,
+    WR_RECIPIENT,
+    WR_SUBJECT,
+    WR_BODY,
+    WR_METADATA,
+    WR_SEND_AT,
+    WR_CREATED_AT,
+    WR_PRIORITY,
+    WR_EXPIRES,
+    WR_HTML,
+    WR_REPLY_TO,
+    WR_ITEM, /* the row's item, by its index in the group */
+    WR_K_ITEM,
+    WR_K_TENANT,
+    WR_K_ROUTE,
+    WR_K_KEY,
+    WR_K_HASH,
+    WR_K_RESPONSE,
+    WR_NCOLS
+};
+#define WR_PLAIN_NPARAMS WR_ITEM
+
+/* The row columns of both inserts, and what they select from r. */
+#define WR_INSERT_COLS                                                                             \
+    "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata, "      \
+    "status, attempts, send_at, created_at, updated_at, due_at, in_stream, enqueued_at, "          \
+    "priority, expires_at, html, reply_to) "                                                       \
+    "SELECT id, tenant_id, channel, recipient, subject, body, metadata, 'pending', 0, send_at, "   \
+    "created_at, created_at, coalesce(send_at, created_at), send_at IS NULL, "                     \
+    "CASE WHEN send_at IS NULL THEN created_at END, priority, expires_at, html, reply_to "
+#define WR_UNNEST_ROWS                                                                             \
+    "unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "            \
+    "$7::text[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::timestamptz[], "          \
+    "$12::text[], $13::text[]"
+#define WR_ROW_NAMES                                                                               \
+    "id, tenant_id, channel, recipient, subject, body, metadata, send_at, created_at, priority, "  \
+    "expires_at, html, reply_to"
+
 /* The insert. Rows of an item whose idempotency key already exists (and is
  * younger than 24 h) are skipped; those items are returned for a lookup. */
 static const char wr_sql[] =
-    "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], "
-    "$5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int[]) "
-    "AS r(id, tenant_id, channel, recipient, subject, body, metadata, send_at, created_at, item)), "
-    "k AS (SELECT * FROM unnest($11::int[], $12::bigint[], $13::text[], $14::text[], "
-    "$15::bytea[], $16::text[]) AS k(item, tenant_id, route, key, body_hash, response)), "
+    "WITH r AS (SELECT * FROM " WR_UNNEST_ROWS ", $14::int[]) AS r(" WR_ROW_NAMES ", item)), "
+    "k AS (SELECT * FROM unnest($15::int[], $16::bigint[], $17::text[], $18::text[], "
+    "$19::bytea[], $20::text[]) AS k(item, tenant_id, route, key, body_hash, response)), "
     "ki AS (INSERT INTO idempotency_keys (tenant_id, route, key, body_hash, response, created_at) "
     "SELECT tenant_id, route, key, body_hash, response, now() FROM k "
     "ON CONFLICT (tenant_id, route, key) DO UPDATE SET body_hash = EXCLUDED.body_hash, "
@@ -52,25 +94,19 @@ static const char wr_sql[] =
     "RETURNING tenant_id, route, key), "
     "skip AS (SELECT k.item FROM k WHERE NOT EXISTS (SELECT 1 FROM ki WHERE ki.tenant_id = "
     "k.tenant_id AND ki.route = k.route AND ki.key = k.key)), "
-    "ins AS (INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, "
-    "metadata, status, attempts, send_at, created_at, updated_at, due_at, in_stream, enqueued_at) "
-    "SELECT id, tenant_id, channel, recipient, subject, body, metadata, 'pending', 0, send_at, "
-    "created_at, created_at, coalesce(send_at, created_at), send_at IS NULL, "
-    "CASE WHEN send_at IS NULL THEN created_at END FROM r "
-    "WHERE r.item NOT IN (SELECT item FROM skip) ON CONFLICT (id) DO NOTHING RETURNING 1) "
+    "ins AS (" WR_INSERT_COLS "FROM r WHERE r.item NOT IN (SELECT item FROM skip) "
+    "ON CONFLICT (id) DO NOTHING RETURNING 1) "
     "SELECT item FROM skip";
 
 /* The same insert for groups without any Idempotency-Key (the usual case): no
  * key arrays, no conflict lookups. */
 static const char wr_sql_plain[] =
-    "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata, "
-    "status, attempts, send_at, created_at, updated_at, due_at, in_stream, enqueued_at) "
-    "SELECT id, tenant_id, channel, recipient, subject, body, metadata, 'pending', 0, send_at, "
-    "created_at, created_at, coalesce(send_at, created_at), send_at IS NULL, "
-    "CASE WHEN send_at IS NULL THEN created_at END FROM unnest($1::uuid[], $2::bigint[], "
-    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], "
-    "$9::timestamptz[]) AS r(id, tenant_id, channel, recipient, subject, body, metadata, "
-    "send_at, created_at) ON CONFLICT (id) DO NOTHING";
+    WR_INSERT_COLS "FROM " WR_UNNEST_ROWS ") AS r(" WR_ROW_NAMES ") ON CONFLICT (id) DO NOTHING";
+
+/* wr_add: s (NULL for SQL NULL) as the next element of an array literal. */
+static void wr_add(struct buf *arr, const char *s) {
+    db_array_add(arr, s, s ? strlen(s) : 0);
+}
 
 static void wr_key(const struct wr_item *it, char *out, size_t n) {
     snprintf(out, n, "%lld\x1f%s\x1f%s", (long long)it->tenant_id, it->route, it->idem_key);
@@ -278,8 +314,8 @@ static void wr_flush(struct writer *w) {
         struct wr_batch *b = mem_calloc(1, sizeof(*b));
         b->w = w;
         struct wr_item **tailp = &b->items;
-        struct buf a[16] = {0};
-        for (int i = 0; i < 16; i++)
+        struct buf a[WR_NCOLS] = {0};
+        for (int i = 0; i < WR_NCOLS; i++)
             buf_putc(&a[i], '{');
         while (w->head && (b->nrows == 0 || b->nrows + w->head->nrows <= WR_MAX_ROWS_PER_COMMIT)) {
             struct wr_item *it = w->head;
@@ -296,50 +332,55 @@ static void wr_flush(struct writer *w) {
             for (size_t i = 0; i < it->nrows; i++) {
                 const struct wr_row *row = &it->rows[i];
                 const struct notif_input *in = &row->in;
-                char created[UTIL_TIME_LEN], send_at[UTIL_TIME_LEN];
+                char created[UTIL_TIME_LEN], send_at[UTIL_TIME_LEN], expires[UTIL_TIME_LEN];
                 util_fmt_time_ms(row->created_ms, created);
                 if (in->send_at_ms)
                     util_fmt_time_ms(in->send_at_ms, send_at);
+                if (in->expires_at_ms)
+                    util_fmt_time_ms(in->expires_at_ms, expires);
                 const char *ch = notif_channel_name(in->channel);
-                db_array_add(&a[0], row->id_str, strlen(row->id_str));
-                db_array_add(&a[1], tid, strlen(tid));
-                db_array_add(&a[2], ch, strlen(ch));
-                db_array_add(&a[3], in->recipient, strlen(in->recipient));
-                db_array_add(&a[4], in->subject, in->subject ? strlen(in->subject) : 0);
-                db_array_add(&a[5], in->body, strlen(in->body));
-                db_array_add(&a[6], in->metadata_json,
-                             in->metadata_json ? strlen(in->metadata_json) : 0);
-                db_array_add(&a[7], in->send_at_ms ? send_at : NULL,
-                             in->send_at_ms ? strlen(send_at) : 0);
-                db_array_add(&a[8], created, strlen(created));
-                db_array_add(&a[9], idx, strlen(idx));
+                const char *prio = notif_priority_name(in->priority);
+                wr_add(&a[WR_ID], row->id_str);
+                wr_add(&a[WR_TENANT], tid);
+                wr_add(&a[WR_CHANNEL], ch);
+                wr_add(&a[WR_RECIPIENT], in->recipient);
+                wr_add(&a[WR_SUBJECT], in->subject);
+                wr_add(&a[WR_BODY], in->body);
+                wr_add(&a[WR_METADATA], in->metadata_json);
+                wr_add(&a[WR_SEND_AT], in->send_at_ms ? send_at : NULL);
+                wr_add(&a[WR_CREATED_AT], created);
+                wr_add(&a[WR_PRIORITY], prio);
+                wr_add(&a[WR_EXPIRES], in->expires_at_ms ? expires : NULL);
+                wr_add(&a[WR_HTML], in->html);
+                wr_add(&a[WR_REPLY_TO], in->reply_to);
+                wr_add(&a[WR_ITEM], idx);
             }
             if (it->idem_key) {
                 b->has_keys = true;
                 char hex[2 + 64 + 1] = "\\x";
                 crypto_hex(it->body_hash, 32, hex + 2);
-                db_array_add(&a[10], idx, strlen(idx));
-                db_array_add(&a[11], tid, strlen(tid));
-                db_array_add(&a[12], it->route, strlen(it->route));
-                db_array_add(&a[13], it->idem_key, strlen(it->idem_key));
-                db_array_add(&a[14], hex, strlen(hex));
-                db_array_add(&a[15], it->response, strlen(it->response));
+                wr_add(&a[WR_K_ITEM], idx);
+                wr_add(&a[WR_K_TENANT], tid);
+                wr_add(&a[WR_K_ROUTE], it->route);
+                wr_add(&a[WR_K_KEY], it->idem_key);
+                wr_add(&a[WR_K_HASH], hex);
+                wr_add(&a[WR_K_RESPONSE], it->response);
             }
             b->nitems++;
             b->nrows += it->nrows;
         }
-        const char *params[16];
-        for (int i = 0; i < 16; i++) {
+        const char *params[WR_NCOLS];
+        for (int i = 0; i < WR_NCOLS; i++) {
             buf_putc(&a[i], '}');
             params[i] = a[i].data;
         }
         w->inflight++;
         w->inflight_rows += b->nrows;
         if (b->has_keys)
-            db_query_prepared(w->app->db, wr_sql, 16, params, wr_done, b);
+            db_query_prepared(w->app->db, wr_sql, WR_NCOLS, params, wr_done, b);
         else
-            db_query_prepared(w->app->db, wr_sql_plain, 9, params, wr_done, b);
-        for (int i = 0; i < 16; i++)
+            db_query_prepared(w->app->db, wr_sql_plain, WR_PLAIN_NPARAMS, params, wr_done, b);
+        for (int i = 0; i < WR_NCOLS; i++)
             buf_free(&a[i]);
     }
 }

@@ -22,10 +22,34 @@ int notif_channel_parse(const char *s) {
     return -1;
 }
 
+static const char *const notif_priorities[PRIO_COUNT] = {"high", "normal", "low"};
+
+const char *notif_priority_name(enum notif_priority p) {
+    return (unsigned)p < PRIO_COUNT ? notif_priorities[p] : "normal";
+}
+
+int notif_priority_parse(const char *s) {
+    for (int i = 0; i < PRIO_COUNT; i++)
+        if (strcmp(s, notif_priorities[i]) == 0)
+            return i;
+    return -1;
+}
+
+bool notif_status_valid(const char *s) {
+    static const char *const statuses[] = {"pending", "sent",      "delivered",
+                                           "failed",  "cancelled", "expired"};
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+        if (strcmp(s, statuses[i]) == 0)
+            return true;
+    return false;
+}
+
 void notif_input_free(struct notif_input *in) {
     mem_free(in->recipient);
     mem_free(in->subject);
     mem_free(in->body);
+    mem_free(in->html);
+    mem_free(in->reply_to);
     mem_free(in->metadata_json);
     memset(in, 0, sizeof(*in));
 }
@@ -58,12 +82,16 @@ void notif_json(struct buf *b, const struct notif_view *v) {
     notif_str(b, "recipient", v->recipient);
     notif_str(b, "subject", v->subject);
     notif_str(b, "body", v->body);
+    notif_str(b, "html", v->html);
+    notif_str(b, "reply_to", v->reply_to);
     buf_puts(b, ",\"metadata\":");
     buf_puts(b, v->metadata_json ? v->metadata_json : "null");
+    notif_str(b, "priority", v->priority ? v->priority : "normal");
     notif_str(b, "status", v->status);
     buf_printf(b, ",\"attempts\":%d", v->attempts);
     notif_str(b, "last_error", v->last_error);
     notif_time(b, "send_at", v->send_at);
+    notif_time(b, "expires_at", v->expires_at);
     notif_time(b, "created_at", v->created_at);
     notif_time(b, "updated_at", v->updated_at);
     notif_time(b, "sent_at", v->sent_at);
@@ -98,4 +126,8 @@ void notif_view_from_row(const struct pg_result *res, int row, int col, bool wit
     v->sent_at = notif_ms(res, row, col + 13);
     v->delivered_at = notif_ms(res, row, col + 14);
     v->failed_at = notif_ms(res, row, col + 15);
+    v->html = notif_cell(res, row, col + 16);
+    v->reply_to = notif_cell(res, row, col + 17);
+    v->priority = notif_cell(res, row, col + 18);
+    v->expires_at = notif_ms(res, row, col + 19);
 }

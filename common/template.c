@@ -47,9 +47,60 @@ static int tmpl_value(struct json_object *metadata, const char *name, const char
     }
 }
 
-/* One pass over src for both entry points: out NULL only measures. */
-static int tmpl_walk(const char *src, size_t n, struct json_object *metadata, struct buf *out,
-                     size_t *bytes, size_t *chars, char *bad_name, size_t bad_len) {
+/* tmpl_html_entity: the HTML escape of c (API.md's five: & < > " '), or NULL. */
+static const char *tmpl_html_entity(char c) {
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return NULL;
+    }
+}
+
+/* tmpl_put_value: appends (out non-NULL) and measures a value, HTML-escaped
+ * when html is set. An entity is ASCII: its bytes are its code points. */
+static void tmpl_put_value(const char *v, size_t vlen, bool html, struct buf *out, size_t *nbytes,
+                           size_t *nchars) {
+    if (!html) {
+        *nbytes += vlen;
+        *nchars += hjson_utf8_count(v, vlen);
+        if (out)
+            buf_append(out, v, vlen);
+        return;
+    }
+    size_t plain = 0;
+    for (size_t k = 0; k <= vlen; k++) {
+        const char *ent = k < vlen ? tmpl_html_entity(v[k]) : NULL;
+        if (k < vlen && !ent)
+            continue;
+        *nbytes += k - plain;
+        *nchars += hjson_utf8_count(v + plain, k - plain);
+        if (out)
+            buf_append(out, v + plain, k - plain);
+        if (ent) {
+            size_t elen = strlen(ent);
+            *nbytes += elen;
+            *nchars += elen;
+            if (out)
+                buf_append(out, ent, elen);
+        }
+        plain = k + 1;
+    }
+}
+
+/* One pass over src for every entry point: out NULL only measures; html
+ * escapes the values (never the template's own text). */
+static int tmpl_walk(const char *src, size_t n, struct json_object *metadata, bool html,
+                     struct buf *out, size_t *bytes, size_t *chars, char *bad_name,
+                     size_t bad_len) {
     size_t nbytes = 0, nchars = 0, lit = 0, i = 0;
     while (i < n) {
         size_t len = tmpl_match(src, n, i);
@@ -70,12 +121,11 @@ static int tmpl_walk(const char *src, size_t n, struct json_object *metadata, st
             }
             return -1;
         }
-        nbytes += (i - lit) + vlen;
-        nchars += hjson_utf8_count(src + lit, i - lit) + hjson_utf8_count(v, vlen);
-        if (out) {
+        nbytes += i - lit;
+        nchars += hjson_utf8_count(src + lit, i - lit);
+        if (out)
             buf_append(out, src + lit, i - lit);
-            buf_append(out, v, vlen);
-        }
+        tmpl_put_value(v, vlen, html, out, &nbytes, &nchars);
         i += len + 4;
         lit = i;
     }
@@ -92,13 +142,25 @@ static int tmpl_walk(const char *src, size_t n, struct json_object *metadata, st
 
 int tmpl_check(const char *src, size_t n, struct json_object *metadata, size_t *bytes,
                size_t *chars, char *bad_name, size_t bad_len) {
-    return tmpl_walk(src, n, metadata, NULL, bytes, chars, bad_name, bad_len);
+    return tmpl_walk(src, n, metadata, false, NULL, bytes, chars, bad_name, bad_len);
 }
 
 int tmpl_render(const char *src, size_t n, struct json_object *metadata, struct buf *out,
                 char *bad_name, size_t bad_len) {
     /* check first so a failure leaves out untouched */
-    if (tmpl_walk(src, n, metadata, NULL, NULL, NULL, bad_name, bad_len) != 0)
+    if (tmpl_walk(src, n, metadata, false, NULL, NULL, NULL, bad_name, bad_len) != 0)
         return -1;
-    return tmpl_walk(src, n, metadata, out, NULL, NULL, NULL, 0);
+    return tmpl_walk(src, n, metadata, false, out, NULL, NULL, NULL, 0);
+}
+
+int tmpl_check_html(const char *src, size_t n, struct json_object *metadata, size_t *bytes,
+                    size_t *chars, char *bad_name, size_t bad_len) {
+    return tmpl_walk(src, n, metadata, true, NULL, bytes, chars, bad_name, bad_len);
+}
+
+int tmpl_render_html(const char *src, size_t n, struct json_object *metadata, struct buf *out,
+                     char *bad_name, size_t bad_len) {
+    if (tmpl_walk(src, n, metadata, true, NULL, NULL, NULL, bad_name, bad_len) != 0)
+        return -1;
+    return tmpl_walk(src, n, metadata, true, out, NULL, NULL, NULL, 0);
 }

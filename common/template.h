@@ -34,4 +34,12 @@ int tmpl_render(const char *src, size_t n, struct json_object *metadata, struct 
 int tmpl_check(const char *src, size_t n, struct json_object *metadata, size_t *bytes,
                size_t *chars, char *bad_name, size_t bad_len);
 
+/* tmpl_render_html, tmpl_check_html: the same for an HTML template: each
+ * value is HTML-escaped (& < > " ' become &amp; &lt; &gt; &quot; &#39;), the
+ * template's own text is kept as written; sizes count the escaped text. */
+int tmpl_render_html(const char *src, size_t n, struct json_object *metadata, struct buf *out,
+                     char *bad_name, size_t bad_len);
+int tmpl_check_html(const char *src, size_t n, struct json_object *metadata, size_t *bytes,
+                    size_t *chars, char *bad_name, size_t bad_len);
+
 #endif

@@ -29,7 +29,7 @@ int64_t util_uuid7_ms(const char *s);
 
 /* util_random: fills buf from the OS CSPRNG; aborts if it cannot. */
 void util_random(void *buf, size_t n);
-/* util_jitter: a uniform double in [lo, hi]. */
+/* util_rand_range: a uniform double in [lo, hi]. */
 double util_rand_range(double lo, double hi);
 
 struct event_base;

@@ -4,6 +4,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/recipient.h"
 #include "common/template.h"
 #include "common/util.h"
 
@@ -16,13 +17,10 @@
 
 #define VAL_SUBJECT_MAX 200    /* code points */
 #define VAL_BODY_MAX 10000     /* code points */
+#define VAL_HTML_MAX 50000     /* code points, also once rendered */
 #define VAL_SMS_BODY_MAX 1600  /* code points */
 #define VAL_PUSH_JSON_MAX 4096 /* bytes of val_push_message_json() without the token */
 #define VAL_METADATA_MAX 16384 /* bytes of compact JSON */
-#define VAL_EMAIL_MAX 254      /* bytes (ASCII) */
-#define VAL_EMAIL_LOCAL_MAX 64 /* bytes, RFC 5321 4.5.3.1.1 */
-#define VAL_TOKEN_MAX 4096     /* bytes (ASCII) */
-#define VAL_URL_MAX 2048       /* bytes (ASCII) */
 #define VAL_SEND_AT_AHEAD_MS (30LL * 24 * 3600 * 1000)
 #define VAL_FIELD_NAME_MAX 128 /* bytes of a request-supplied name echoed in a field */
 #define VAL_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -134,164 +132,6 @@ static int val_get_string(struct val_ctx *c, struct json_object *obj, const char
     return VAL_OK;
 }
 
-static bool val_alnum(char ch) {
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-/* A DNS hostname: dot-separated labels of 1..63 letters, digits and inner
- * hyphens (underscores too when allowed), ≤ 253 bytes, optional final dot. */
-static bool val_hostname(const char *s, size_t n, bool lenient) {
-    if (lenient && n > 1 && s[n - 1] == '.')
-        n--;
-    if (n == 0 || n > 253)
-        return false;
-    size_t label = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == '.') {
-            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
-                return false;
-            label = 0;
-            continue;
-        }
-        if (!val_alnum(s[i]) && s[i] != '-' && !(lenient && s[i] == '_'))
-            return false;
-        label++;
-    }
-    return true;
-}
-
-static const char *val_email(const char *s, size_t n) {
-    static const char atext[] = "!#$%&'*+-/=?^_`{|}~";
-    static const char bad[] = "must be an email address (local@domain)";
-    if (n > VAL_EMAIL_MAX)
-        return "must be at most 254 characters";
-    const char *at = memchr(s, '@', n);
-    if (!at || memchr(at + 1, '@', n - (size_t)(at - s) - 1))
-        return bad;
-    size_t local = (size_t)(at - s);
-    if (local > VAL_EMAIL_LOCAL_MAX)
-        return "must have a local part (before the @) of at most 64 characters";
-    if (local == 0)
-        return bad;
-    for (size_t i = 0; i < local; i++) {
-        if (s[i] == '.') {
-            if (i == 0 || i == local - 1 || s[i - 1] == '.')
-                return bad;
-        } else if (!val_alnum(s[i]) && !strchr(atext, s[i])) {
-            return bad;
-        }
-    }
-    if (!val_hostname(at + 1, n - local - 1, false))
-        return bad;
-    return NULL;
-}
-
-static const char *val_e164(const char *s, size_t n) {
-    static const char bad[] =
-        "must be an E.164 phone number: + then 8 to 15 digits, the first not 0";
-    if (n < 9 || n > 16 || s[0] != '+' || s[1] == '0')
-        return bad;
-    for (size_t i = 1; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return bad;
-    return NULL;
-}
-
-static const char *val_token(const char *s, size_t n) {
-    if (n == 0)
-        return "must not be empty";
-    if (n > VAL_TOKEN_MAX)
-        return "must be at most 4096 characters";
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7F)
-            return "must be a device token: printable ASCII characters without spaces";
-    return NULL;
-}
-
-static const char *val_url(const char *s, size_t n) {
-    static const char bad[] = "must be an absolute http or https URL";
-    if (n > VAL_URL_MAX)
-        return "must be at most 2048 characters";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch >= 0x7F || ch == '"' || ch == '<' || ch == '>' || ch == '\\')
-            return bad;
-    }
-    size_t i;
-    if (n >= 7 && strncasecmp(s, "http://", 7) == 0)
-        i = 7;
-    else if (n >= 8 && strncasecmp(s, "https://", 8) == 0)
-        i = 8;
-    else
-        return bad;
-    const char *auth = s + i;
-    while (i < n && s[i] != '/' && s[i] != '?' && s[i] != '#')
-        i++;
-    size_t alen = (size_t)(s + i - auth);
-    if (memchr(auth, '@', alen))
-        return "must not contain a user name or password";
-    if (alen == 0)
-        return "must be an absolute http or https URL with a host";
-    const char *port = NULL;
-    size_t plen = 0;
-    if (auth[0] == '[') {
-        const char *close = memchr(auth, ']', alen);
-        char host[64];
-        struct in6_addr a6;
-        size_t inner = close ? (size_t)(close - auth) - 1 : 0;
-        if (inner == 0 || inner >= sizeof(host))
-            return bad;
-        memcpy(host, auth + 1, inner);
-        host[inner] = '\0';
-        if (inet_pton(AF_INET6, host, &a6) != 1)
-            return bad;
-        size_t rest = alen - inner - 2;
-        if (rest > 0) {
-            if (close[1] != ':')
-                return bad;
-            port = close + 2;
-            plen = rest - 1;
-        }
-    } else {
-        const char *colon = memchr(auth, ':', alen);
-        size_t hlen = colon ? (size_t)(colon - auth) : alen;
-        if (colon) {
-            port = colon + 1;
-            plen = alen - hlen - 1;
-        }
-        if (!val_hostname(auth, hlen, true))
-            return bad;
-    }
-    if (port) {
-        unsigned v = 0;
-        if (plen == 0 || plen > 5)
-            return bad;
-        for (size_t k = 0; k < plen; k++) {
-            if (port[k] < '0' || port[k] > '9')
-                return bad;
-            v = v * 10 + (unsigned)(port[k] - '0');
-        }
-        if (v == 0 || v > 65535)
-            return bad;
-    }
-    return NULL;
-}
-
-static const char *val_recipient(enum notif_channel ch, const char *s, size_t n) {
-    switch (ch) {
-    case CH_EMAIL:
-        return val_email(s, n);
-    case CH_SMS:
-        return val_e164(s, n);
-    case CH_PUSH:
-        return val_token(s, n);
-    case CH_WEBHOOK:
-        return val_url(s, n);
-    default:
-        return NULL;
-    }
-}
-
 /* True when every string and key in v is UTF-8 without NUL. depth guards
  * trees that did not come from hjson_parse. */
 static bool val_json_text_ok(struct json_object *v, int depth) {
@@ -361,15 +201,24 @@ static bool val_metadata(struct val_ctx *c, struct json_object *md, int ch) {
     return ok;
 }
 
+/* How val_rendered treats a template. */
+struct val_tmpl {
+    size_t min, max; /* code points of the rendered text */
+    bool no_crlf;    /* a header: no CR or LF once rendered */
+    bool html;       /* values are HTML-escaped */
+};
+
 /* Checks src's placeholders against md, then (when md_ok: its strings are
- * known to be clean) the rendered text against [min, max] code points and CR/LF.
- * Returns true with the rendered text in *rendered, or false. */
+ * known to be clean) the rendered text against t's bounds and CR/LF.
+ * Returns true with the rendered text in *rendered (NULL: not kept), or false. */
 static bool val_rendered(struct val_ctx *c, const char *name, const char *src, size_t n,
-                         struct json_object *md, bool md_ok, size_t min, size_t max, bool no_crlf,
+                         struct json_object *md, bool md_ok, const struct val_tmpl *t,
                          struct buf *rendered) {
     char bad[TMPL_NAME_LEN];
     size_t chars = 0;
-    if (tmpl_check(src, n, md, NULL, &chars, bad, sizeof(bad)) != 0) {
+    int crc = t->html ? tmpl_check_html(src, n, md, NULL, &chars, bad, sizeof(bad))
+                      : tmpl_check(src, n, md, NULL, &chars, bad, sizeof(bad));
+    if (crc != 0) {
         struct json_object *v;
         if (md && json_object_object_get_ex(md, bad, &v))
             val_fail(c, name,
@@ -381,18 +230,21 @@ static bool val_rendered(struct val_ctx *c, const char *name, const char *src, s
     }
     if (!md_ok)
         return false;
-    if (chars > max) {
-        val_fail(c, name, "must be at most %zu characters once placeholders are filled", max);
+    if (chars > t->max) {
+        val_fail(c, name, "must be at most %zu characters once placeholders are filled", t->max);
         return false;
     }
-    if (chars < min) {
+    if (chars < t->min) {
         val_fail(c, name, "must not be empty once placeholders are filled");
         return false;
     }
+    if (!rendered)
+        return true;
     /* bounded now: at most max code points of valid UTF-8, so at most 4 * max bytes */
-    if (tmpl_render(src, n, md, rendered, NULL, 0) != 0)
+    if ((t->html ? tmpl_render_html(src, n, md, rendered, NULL, 0)
+                 : tmpl_render(src, n, md, rendered, NULL, 0)) != 0)
         return false;
-    if (no_crlf && rendered->len > 0 &&
+    if (t->no_crlf && rendered->len > 0 &&
         (memchr(rendered->data, '\r', rendered->len) ||
          memchr(rendered->data, '\n', rendered->len))) {
         val_fail(c, name, "must not contain CR or LF once placeholders are filled");
@@ -402,8 +254,9 @@ static bool val_rendered(struct val_ctx *c, const char *name, const char *src, s
 }
 
 static bool val_known_field(const char *k) {
-    static const char *const known[] = {"channel", "recipient", "subject",
-                                        "body",    "metadata",  "send_at"};
+    static const char *const known[] = {"channel", "recipient", "subject",  "body",
+                                        "html",    "reply_to",  "metadata", "priority",
+                                        "send_at", "expires_at"};
     for (size_t i = 0; i < HD_ARRAY_LEN(known); i++)
         if (strcmp(k, known[i]) == 0)
             return true;
@@ -454,7 +307,7 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
     if (r == VAL_ABSENT) {
         val_fail(&c, "recipient", "is required");
     } else if (r == VAL_OK && ch >= 0) {
-        const char *msg = val_recipient((enum notif_channel)ch, rcpt, rcpt_len);
+        const char *msg = rcpt_check((enum notif_channel)ch, rcpt, rcpt_len);
         if (msg)
             val_fail(&c, "recipient", "%s", msg);
     }
@@ -485,8 +338,9 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
         else if (val_has_crlf(subj, subj_len))
             val_fail(&c, "subject", "must not contain CR or LF");
         else if (md_usable)
-            subj_ok = val_rendered(&c, "subject", subj, subj_len, md, md_ok, 0, VAL_SUBJECT_MAX,
-                                   true, &rsubject);
+            subj_ok = val_rendered(&c, "subject", subj, subj_len, md, md_ok,
+                                   &(struct val_tmpl){.max = VAL_SUBJECT_MAX, .no_crlf = true},
+                                   &rsubject);
     }
 
     bool body_ok = false;
@@ -502,9 +356,38 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
             val_fail(&c, "body", "must be at most %zu characters%s", body_max,
                      ch == CH_SMS ? " for sms" : "");
         else if (md_usable)
-            body_ok =
-                val_rendered(&c, "body", body, body_len, md, md_ok, 1, body_max, false, &rbody);
+            body_ok = val_rendered(&c, "body", body, body_len, md, md_ok,
+                                   &(struct val_tmpl){.min = 1, .max = body_max}, &rbody);
     }
+
+    const char *html = NULL, *reply_to = NULL;
+    size_t html_len = 0, reply_len = 0;
+    r = val_get_string(&c, obj, "html", &html, &html_len);
+    if (r == VAL_OK && ch >= 0 && ch != CH_EMAIL) {
+        val_fail(&c, "html", "is only for email");
+    } else if (r == VAL_OK) {
+        size_t chars = hjson_utf8_count(html, html_len);
+        if (chars == 0)
+            val_fail(&c, "html", "must not be empty");
+        else if (chars > VAL_HTML_MAX)
+            val_fail(&c, "html", "must be at most %d characters", VAL_HTML_MAX);
+        else if (md_usable)
+            val_rendered(&c, "html", html, html_len, md, md_ok,
+                         &(struct val_tmpl){.min = 1, .max = VAL_HTML_MAX, .html = true}, NULL);
+    }
+    r = val_get_string(&c, obj, "reply_to", &reply_to, &reply_len);
+    if (r == VAL_OK && ch >= 0 && ch != CH_EMAIL) {
+        val_fail(&c, "reply_to", "is only for email");
+    } else if (r == VAL_OK) {
+        const char *msg = rcpt_email(reply_to, reply_len);
+        if (msg)
+            val_fail(&c, "reply_to", "%s", msg);
+    }
+
+    int priority = PRIO_NORMAL;
+    r = val_get_string(&c, obj, "priority", &s, &n);
+    if (r == VAL_OK && (priority = notif_priority_parse(s)) < 0)
+        val_fail(&c, "priority", "must be one of high, normal, low");
 
     if (ch == CH_PUSH && subj_ok && body_ok && md_ok) {
         val_push_message_json(NULL, subj ? (rsubject.data ? rsubject.data : "") : NULL,
@@ -516,6 +399,7 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
                      push.len);
     }
 
+    int64_t send_at_given = 0;
     r = val_get_string(&c, obj, "send_at", &s, &n);
     if (r == VAL_OK) {
         int64_t ms;
@@ -525,8 +409,26 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
                      "e.g. 2026-11-24T10:00:00Z");
         else if (ms > now_ms + VAL_SEND_AT_AHEAD_MS)
             val_fail(&c, "send_at", "must be at most 30 days ahead");
-        else if (ms > now_ms)
+        else if ((send_at_given = ms) > now_ms)
             send_at = ms;
+    }
+
+    int64_t expires_at = 0;
+    r = val_get_string(&c, obj, "expires_at", &s, &n);
+    if (r == VAL_OK) {
+        int64_t ms;
+        if (util_parse_time(s, &ms) != 0)
+            val_fail(&c, "expires_at",
+                     "must be an RFC 3339 time with an offset, "
+                     "e.g. 2026-11-24T10:05:00Z");
+        else if (ms <= now_ms)
+            val_fail(&c, "expires_at", "must be in the future");
+        else if (ms > now_ms + VAL_SEND_AT_AHEAD_MS)
+            val_fail(&c, "expires_at", "must be at most 30 days ahead");
+        else if (send_at_given && ms <= send_at_given)
+            val_fail(&c, "expires_at", "must be after send_at");
+        else
+            expires_at = ms;
     }
 
     if (c.failed)
@@ -536,6 +438,10 @@ int val_notification(struct json_object *obj, const char *prefix, int64_t now_ms
     out->recipient = mem_strndup(rcpt, rcpt_len);
     out->subject = subj ? mem_strndup(subj, subj_len) : NULL;
     out->body = mem_strndup(body, body_len);
+    out->html = html ? mem_strndup(html, html_len) : NULL;
+    out->reply_to = reply_to ? mem_strndup(reply_to, reply_len) : NULL;
+    out->priority = (enum notif_priority)priority;
+    out->expires_at_ms = expires_at;
     out->metadata_json = md ? mem_strdup(json_object_to_json_string_ext(md, VAL_JSON_FLAGS)) : NULL;
     out->send_at_ms = send_at;
     rc = 0;

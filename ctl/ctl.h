@@ -44,6 +44,8 @@ struct ctl_cmd {
 extern const struct ctl_cmd ctl_migrate_cmd;
 extern const struct ctl_cmd ctl_tenants_create_cmd;
 extern const struct ctl_cmd ctl_tenants_rotate_cmd;
+extern const struct ctl_cmd ctl_tenants_show_cmd;
+extern const struct ctl_cmd ctl_tenants_set_cmd;
 extern const struct ctl_cmd ctl_keys_create_cmd;
 extern const struct ctl_cmd ctl_keys_list_cmd;
 extern const struct ctl_cmd ctl_keys_revoke_cmd;

@@ -10,8 +10,8 @@
 /* Every command, in the order --help lists them. Commands of one group stay
  * next to each other. */
 static const struct ctl_cmd *const ctl_cmds[] = {
-    &ctl_migrate_cmd,     &ctl_tenants_create_cmd, &ctl_tenants_rotate_cmd,
-    &ctl_keys_create_cmd, &ctl_keys_list_cmd,      &ctl_keys_revoke_cmd,
+    &ctl_migrate_cmd,     &ctl_tenants_create_cmd, &ctl_tenants_rotate_cmd, &ctl_tenants_show_cmd,
+    &ctl_tenants_set_cmd, &ctl_keys_create_cmd,    &ctl_keys_list_cmd,      &ctl_keys_revoke_cmd,
     &ctl_queues_cmd,      &ctl_dlq_list_cmd,       &ctl_dlq_replay_cmd,
 };
 

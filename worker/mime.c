@@ -1,7 +1,9 @@
-/* mime: the email channel's message builder (RFC 5322, RFC 2045 quoted-printable, RFC 2047). */
+/* mime: the email channel's message builder (RFC 5322, RFC 2045/2046 quoted-printable and
+ * multipart/alternative, RFC 2047). */
 #include "worker/mime.h"
 #include "common/buf.h"
 #include "common/crypto.h"
+#include "common/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,10 +62,14 @@ int mime_parse_from(const char *value, struct mime_from *out, char *err, size_t 
             return -1;
         }
         for (const char *p = ns; p < ne; p++)
-            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E) {
-                snprintf(err, errlen, "the display name must be printable ASCII");
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7F) {
+                snprintf(err, errlen, "the display name must not hold control characters");
                 return -1;
             }
+        if (!hjson_utf8_valid(ns, (size_t)(ne - ns))) {
+            snprintf(err, errlen, "the display name must be UTF-8");
+            return -1;
+        }
         memcpy(out->name, ns, (size_t)(ne - ns));
     }
     if ((size_t)(ae - as) >= sizeof(out->addr)) {
@@ -90,31 +96,6 @@ void mime_date(int64_t ms, char *out) {
     snprintf(out, MIME_DATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
              tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
              tm.tm_sec);
-}
-
-void mime_from_header(struct buf *b, const struct mime_from *f) {
-    buf_puts(b, "From: ");
-    if (!f->name[0]) {
-        buf_puts(b, f->addr);
-        buf_puts(b, "\r\n");
-        return;
-    }
-    bool atoms = true;
-    for (const char *p = f->name; *p; p++)
-        if (!(*p == ' ' || (*p > 0x20 && *p < 0x7F && !strchr("\"(),.:;<>@[\\]", *p))))
-            atoms = false;
-    if (atoms) {
-        buf_puts(b, f->name);
-    } else {
-        buf_putc(b, '"');
-        for (const char *p = f->name; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                buf_putc(b, '\\');
-            buf_putc(b, *p);
-        }
-        buf_putc(b, '"');
-    }
-    buf_printf(b, " <%s>\r\n", f->addr);
 }
 
 /* mime_utf8_unit: the length of the UTF-8 sequence at s (1 for a stray byte), at most n. */
@@ -210,6 +191,49 @@ static void mime_subject_encoded(struct buf *b, const char *s, size_t n) {
     }
 }
 
+/* mime_col: the column the next byte of b would take (bytes since the last CRLF). */
+static size_t mime_col(const struct buf *b) {
+    size_t i = b->len;
+    while (i > 0 && b->data[i - 1] != '\n')
+        i--;
+    return b->len - i;
+}
+
+void mime_from_header(struct buf *b, const struct mime_from *f) {
+    buf_puts(b, "From: ");
+    if (!f->name[0]) {
+        buf_puts(b, f->addr);
+        buf_puts(b, "\r\n");
+        return;
+    }
+    bool atoms = true, ascii = true;
+    for (const char *p = f->name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x80)
+            ascii = false;
+        if (!(c == ' ' || (c > 0x20 && c < 0x7F && !strchr("\"(),.:;<>@[\\]", c))))
+            atoms = false;
+    }
+    /* "=?" in a phrase would read as an encoded-word: encode it too */
+    if (!ascii || strstr(f->name, "=?")) {
+        mime_subject_encoded(b, f->name, strlen(f->name));
+    } else if (atoms) {
+        buf_puts(b, f->name);
+    } else {
+        buf_putc(b, '"');
+        for (const char *p = f->name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                buf_putc(b, '\\');
+            buf_putc(b, *p);
+        }
+        buf_putc(b, '"');
+    }
+    /* folding white space may stand between the phrase and the address */
+    if (mime_col(b) + 3 + strlen(f->addr) > MIME_LINE_MAX)
+        buf_puts(b, "\r\n");
+    buf_printf(b, " <%s>\r\n", f->addr);
+}
+
 static void mime_subject(struct buf *b, const char *subject, size_t n) {
     buf_puts(b, "Subject:");
     if (n == 0) {
@@ -301,20 +325,48 @@ int mime_build(const struct mime_msg *m, struct buf *out, char *err, size_t errl
         snprintf(err, errlen, "the message id is not usable in a header");
         return -1;
     }
+    if (m->reply_to && !mime_addr_valid(m->reply_to)) {
+        snprintf(err, errlen, "the reply-to address is not a valid email address");
+        return -1;
+    }
     struct buf b = {0};
     mime_from_header(&b, m->from);
     buf_printf(&b, "To: %s\r\n", m->to);
+    if (m->reply_to)
+        buf_printf(&b, "Reply-To: %s\r\n", m->reply_to);
     if (m->subject)
         mime_subject(&b, m->subject, m->subject_len);
     char date[MIME_DATE_LEN];
     mime_date(m->date_ms, date);
     buf_printf(&b, "Date: %s\r\n", date);
     buf_printf(&b, "Message-ID: <%s@%s>\r\n", m->msg_id_local, m->from->domain);
-    buf_puts(&b, "MIME-Version: 1.0\r\n"
-                 "Content-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Transfer-Encoding: quoted-printable\r\n"
-                 "\r\n");
-    mime_qp_body(&b, m->body, m->body_len);
+    buf_puts(&b, "MIME-Version: 1.0\r\n");
+    if (!m->html) {
+        buf_puts(&b, "Content-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Transfer-Encoding: quoted-printable\r\n"
+                     "\r\n");
+        mime_qp_body(&b, m->body, m->body_len);
+    } else {
+        /* "=_" never occurs in quoted-printable text ('=' is always =3D or a
+         * soft break), so no part can hold the boundary */
+        buf_printf(&b,
+                   "Content-Type: multipart/alternative;\r\n boundary=\"=_herald_%s\"\r\n"
+                   "\r\n"
+                   "--=_herald_%s\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: quoted-printable\r\n"
+                   "\r\n",
+                   m->msg_id_local, m->msg_id_local);
+        mime_qp_body(&b, m->body, m->body_len);
+        buf_printf(&b,
+                   "--=_herald_%s\r\n"
+                   "Content-Type: text/html; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: quoted-printable\r\n"
+                   "\r\n",
+                   m->msg_id_local);
+        mime_qp_body(&b, m->html, m->html_len);
+        buf_printf(&b, "--=_herald_%s--\r\n", m->msg_id_local);
+    }
     buf_append(out, b.data, b.len);
     buf_free(&b);
     return 0;

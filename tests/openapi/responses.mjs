@@ -184,6 +184,24 @@ async function main() {
     body: { channel: 'webhook', recipient: 'https://hooks.example.com/in', body: '{"a":1}',
       send_at: new Date(Date.now() + 3600e3).toISOString() },
   });
+  await expect('create email with html, reply_to, priority, expires_at', 'POST', '/v1/notifications', 201, {
+    key: KEY,
+    body: { ...email, html: '<p>Hello {{name}}</p>', reply_to: 'help@example.com', priority: 'high',
+      expires_at: new Date(Date.now() + 600e3).toISOString() },
+  });
+
+  // ---- tenant settings ----
+  await expect('tenant settings', 'GET', '/v1/tenant', 200, { key: KEY });
+  await expect('change tenant settings', 'PATCH', '/v1/tenant', 200, {
+    key: KEY,
+    body: { events_url: 'https://hooks.example.com/events', event_types: ['notification.failed'],
+      email_from: 'Example <no-reply@example.com>' },
+  });
+  await expect('tenant settings, bad fields', 'PATCH', '/v1/tenant', 422,
+    { key: KEY, body: { events_url: 'ftp://x', colour: 1 } });
+  await expect('tenant settings back to defaults', 'PATCH', '/v1/tenant', 200,
+    { key: KEY, body: { events_url: null, event_types: null, email_from: null } });
+
   const batch = await expect('batch of 3', 'POST', '/v1/notifications/batch', 201, {
     key: KEY,
     body: { notifications: [email, { channel: 'sms', recipient: '+14155550101', body: 'x' },

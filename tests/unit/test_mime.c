@@ -341,3 +341,94 @@ Test(mime, dates) {
     mime_date(951782400000LL + 999, d); /* leap day 2000 */
     cr_expect_str_eq(d, "Tue, 29 Feb 2000 00:00:00 +0000");
 }
+
+Test(mime, from_non_ascii_name_is_encoded) {
+    struct mime_from f;
+    char err[128];
+    cr_assert_eq(mime_parse_from("Café Ünïcode Größe <team@acme.test>", &f, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_expect_str_eq(f.name, "Café Ünïcode Größe");
+    struct buf b = {0};
+    mime_from_header(&b, &f);
+    cr_expect(strncmp(b.data, "From: =?UTF-8?B?", 16) == 0, "%s", b.data);
+    cr_expect(strstr(b.data, " <team@acme.test>\r\n") != NULL, "%s", b.data);
+    expect_wire_safe(b.data, b.len, MIME_LINE_MAX);
+    /* the words decode back to the name */
+    const char *p = b.data + strlen("From: =?UTF-8?B?");
+    const char *q = strstr(p, "?=");
+    uint8_t raw[256];
+    long k = crypto_b64_decode(p, (size_t)(q - p), raw, sizeof(raw));
+    cr_assert_gt(k, 0);
+    cr_expect_eq(memcmp(raw, "Café", 5), 0);
+    buf_free(&b);
+    /* a long name folds into several words, each line within the limit */
+    char longname[600];
+    strcpy(longname, "");
+    for (int i = 0; i < 30; i++)
+        strcat(longname, "Ünï ");
+    strcat(longname, "<a-rather-long-local-part-for-a-sender@mail.example.com>");
+    cr_assert_eq(mime_parse_from(longname, &f, err, sizeof(err)), 0, "%s", err);
+    mime_from_header(&b, &f);
+    expect_wire_safe(b.data, b.len, MIME_LINE_MAX);
+    buf_free(&b);
+    /* an ASCII name holding "=?" is encoded too, so no reader decodes it */
+    cr_assert_eq(mime_parse_from("=?UTF-8?B?SGk=?= <a@b.example>", &f, err, sizeof(err)), 0);
+    mime_from_header(&b, &f);
+    cr_expect(strstr(b.data, "From: =?UTF-8?B?PT9") != NULL, "%s", b.data);
+    buf_free(&b);
+    cr_expect_eq(mime_parse_from("Caf\xC3 <a@b.example>", &f, err, sizeof(err)), -1,
+                 "invalid UTF-8 is refused");
+}
+
+Test(mime, reply_to_header) {
+    struct mime_msg m = {.from = &from,
+                         .to = "ada@example.org",
+                         .reply_to = "help@example.org",
+                         .body = "b",
+                         .body_len = 1,
+                         .msg_id_local = T_ID,
+                         .date_ms = T_DATE_MS};
+    char err[128], names[256];
+    cr_assert_eq(mime_build(&m, &out, err, sizeof(err)), 0, "%s", err);
+    header_names(out.data, names, sizeof(names));
+    cr_expect_str_eq(names, "From,To,Reply-To,Date,Message-ID,MIME-Version,Content-Type,"
+                            "Content-Transfer-Encoding");
+    cr_expect(strstr(out.data, "\r\nReply-To: help@example.org\r\n") != NULL);
+    m.reply_to = "help@example.org\r\nBcc: x@y.z";
+    buf_reset(&out);
+    cr_expect_eq(mime_build(&m, &out, err, sizeof(err)), -1);
+    cr_expect_eq(out.len, 0);
+}
+
+Test(mime, html_makes_multipart_alternative) {
+    const char *html = "<p>Hello <b>Ada</b> & caf\xC3\xA9</p>\n<p>--=_herald_" T_ID "--</p>";
+    struct mime_msg m = {.from = &from,
+                         .to = "ada@example.org",
+                         .subject = "Hi",
+                         .subject_len = 2,
+                         .body = "Hello Ada",
+                         .body_len = 9,
+                         .html = html,
+                         .html_len = strlen(html),
+                         .msg_id_local = T_ID,
+                         .date_ms = T_DATE_MS};
+    char err[128];
+    cr_assert_eq(mime_build(&m, &out, err, sizeof(err)), 0, "%s", err);
+    const char *msg = out.data;
+    expect_wire_safe(msg, out.len, MIME_LINE_MAX);
+    cr_expect(strstr(msg, "\r\nContent-Type: multipart/alternative;\r\n boundary=\"=_herald_" T_ID
+                          "\"\r\n\r\n--=_herald_" T_ID "\r\n") != NULL,
+              "%s", msg);
+    const char *text = strstr(msg, "Content-Type: text/plain; charset=utf-8\r\n");
+    const char *htm = strstr(msg, "Content-Type: text/html; charset=utf-8\r\n");
+    cr_assert(text && htm && text < htm, "the text part comes first");
+    cr_expect(strstr(htm, "\r\n--=_herald_" T_ID "--\r\n") != NULL, "closing delimiter");
+    /* the boundary line occurs exactly three times (two parts and the close),
+     * though the HTML itself spells it: quoted-printable turns its '=' into =3D */
+    int delims = 0;
+    for (const char *p = msg; (p = strstr(p, "\r\n--=_herald_" T_ID)); p++)
+        delims++;
+    cr_expect_eq(delims, 3);
+    cr_expect(strstr(htm, "&lt;") == NULL, "the HTML is sent as given, not escaped");
+    cr_expect(strstr(htm, "caf=C3=A9") != NULL, "%s", htm);
+}

@@ -163,3 +163,28 @@ Test(template, source_is_length_bounded) {
     cr_assert_eq(tmpl_render("{{name}}", 7, md, &out, bad, sizeof(bad)), 0);
     cr_expect_str_eq(out.data, "{{name}");
 }
+
+Test(template, html_escapes_values_not_the_template) {
+    struct json_object *h;
+    static const char doc[] =
+        "{\"v\":\"<a href=\\\"x\\\">Tom & Jerry's</a>\",\"n\":3,\"u\":\"\xC3\xA9\"}";
+    char err[128];
+    h = hjson_parse(doc, sizeof(doc) - 1, err, sizeof(err));
+    cr_assert_not_null(h, "%s", err);
+    const char *src = "<p class=\"x\">{{v}} {{n}} {{u}} & {{</p>";
+    cr_assert_eq(tmpl_render_html(src, strlen(src), h, &out, bad, sizeof(bad)), 0);
+    const char *want = "<p class=\"x\">&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"
+                       " 3 \xC3\xA9 & {{</p>";
+    cr_expect_str_eq(out.data, want);
+    size_t bytes = 0, chars = 0;
+    cr_assert_eq(tmpl_check_html(src, strlen(src), h, &bytes, &chars, bad, sizeof(bad)), 0);
+    cr_expect_eq(bytes, strlen(want));
+    cr_expect_eq(chars, strlen(want) - 1, "é is one code point in two bytes");
+    /* the plain renderer leaves values alone */
+    buf_reset(&out);
+    cr_assert_eq(tmpl_render("{{v}}", 5, h, &out, bad, sizeof(bad)), 0);
+    cr_expect_str_eq(out.data, "<a href=\"x\">Tom & Jerry's</a>");
+    cr_expect_eq(tmpl_render_html("{{gone}}", 8, h, &out, bad, sizeof(bad)), -1);
+    cr_expect_str_eq(bad, "gone");
+    json_object_put(h);
+}

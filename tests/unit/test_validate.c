@@ -735,8 +735,8 @@ Test(validate, send_at_refuses) {
 /* ---- unknown fields ---- */
 
 Test(validate, unknown_fields_are_named) {
-    cr_expect_eq(body_for("sms", "+14155550100\",\"priority\":\"high", "b"), -1);
-    expect_only("priority", "unknown field");
+    cr_expect_eq(body_for("sms", "+14155550100\",\"urgency\":\"high", "b"), -1);
+    expect_only("urgency", "unknown field");
     cr_expect_eq(body_for("sms", "+14155550100\",\"Body\":\"x", "b"), -1);
     expect_only("Body", "unknown field");
     cr_expect_eq(run("{\"channel\":\"sms\",\"recipient\":\"+14155550100\",\"body\":\"b\","
@@ -777,4 +777,75 @@ Test(validate, error_list_is_capped) {
     cr_expect_eq(e.len, 0);
     cr_expect_null(e.items);
     cr_expect(!e.truncated);
+}
+
+/* ---- priority, expires_at, html, reply_to ---- */
+
+#define EMAIL_HEAD                                                                                 \
+    "{\"channel\":\"email\",\"recipient\":\"ada@example.com\",\"subject\":\"s\",\"body\":\"b\""
+
+Test(validate, priority_default_and_values) {
+    cr_assert_eq(run(EMAIL_HEAD "}"), 0);
+    cr_expect_eq(in.priority, PRIO_NORMAL);
+    cr_assert_eq(run(EMAIL_HEAD ",\"priority\":\"high\"}"), 0);
+    cr_expect_eq(in.priority, PRIO_HIGH);
+    cr_assert_eq(run(EMAIL_HEAD ",\"priority\":\"low\"}"), 0);
+    cr_expect_eq(in.priority, PRIO_LOW);
+    cr_expect_eq(run(EMAIL_HEAD ",\"priority\":\"HIGH\"}"), -1);
+    expect_only("priority", "high, normal, low");
+    cr_expect_eq(run(EMAIL_HEAD ",\"priority\":2}"), -1);
+    expect_only("priority", "string");
+}
+
+Test(validate, expires_at_rules) {
+    cr_assert_eq(run(EMAIL_HEAD ",\"expires_at\":\"2026-09-21T14:18:20Z\"}"), 0);
+    cr_expect_eq(in.expires_at_ms, NOW_MS + 300000);
+    cr_expect_eq(run(EMAIL_HEAD ",\"expires_at\":\"2026-09-21T14:13:20Z\"}"), -1);
+    expect_only("expires_at", "future");
+    cr_expect_eq(run(EMAIL_HEAD ",\"expires_at\":\"2026-10-22T14:13:21Z\"}"), -1);
+    expect_only("expires_at", "30 days");
+    cr_expect_eq(run(EMAIL_HEAD ",\"expires_at\":\"soon\"}"), -1);
+    expect_only("expires_at", "RFC 3339");
+    cr_expect_eq(run(EMAIL_HEAD ",\"send_at\":\"2026-09-21T15:00:00Z\","
+                                "\"expires_at\":\"2026-09-21T15:00:00Z\"}"),
+                 -1);
+    expect_only("expires_at", "after send_at");
+    /* a past send_at means now, and a deadline after it is fine */
+    cr_assert_eq(run(EMAIL_HEAD ",\"send_at\":\"2026-09-21T14:00:00Z\","
+                                "\"expires_at\":\"2026-09-21T14:20:00Z\"}"),
+                 0);
+    cr_expect_eq(in.send_at_ms, 0);
+}
+
+Test(validate, html_email_only_with_limits) {
+    cr_assert_eq(run(EMAIL_HEAD ",\"html\":\"<b>{{n}}</b>\",\"metadata\":{\"n\":\"<1>\"}}"), 0);
+    cr_expect_str_eq(in.html, "<b>{{n}}</b>");
+    cr_expect_eq(run("{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"b\","
+                     "\"html\":\"<b>x</b>\"}"),
+                 -1);
+    expect_only("html", "only for email");
+    cr_expect_eq(run(EMAIL_HEAD ",\"html\":\"\"}"), -1);
+    expect_only("html", "empty");
+    char *big = rep("x", 50001);
+    cr_expect_eq(runf(EMAIL_HEAD ",\"html\":\"%s\"}", big), -1);
+    expect_only("html", "50000");
+    mem_free(big);
+    cr_expect_eq(run(EMAIL_HEAD ",\"html\":\"{{nope}}\"}"), -1);
+    expect_only("html", "{{nope}}");
+    /* 10,001 '&' escape to 50,005 characters */
+    char *amps = rep("&", 10001);
+    cr_expect_eq(runf(EMAIL_HEAD ",\"html\":\"{{a}}\",\"metadata\":{\"a\":\"%s\"}}", amps), -1);
+    expect_only("html", "once placeholders are filled");
+    mem_free(amps);
+}
+
+Test(validate, reply_to_email_only) {
+    cr_assert_eq(run(EMAIL_HEAD ",\"reply_to\":\"help@example.com\"}"), 0);
+    cr_expect_str_eq(in.reply_to, "help@example.com");
+    cr_expect_eq(run(EMAIL_HEAD ",\"reply_to\":\"Help <help@example.com>\"}"), -1);
+    expect_only("reply_to", "email address");
+    cr_expect_eq(run("{\"channel\":\"push\",\"recipient\":\"tok\",\"body\":\"b\","
+                     "\"reply_to\":\"help@example.com\"}"),
+                 -1);
+    expect_only("reply_to", "only for email");
 }
