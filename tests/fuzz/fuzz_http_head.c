@@ -71,8 +71,8 @@ static size_t fh_count(const struct hhead *h, const char *name) {
 }
 
 static void fh_check_parsed(const struct hhead *h) {
-    static const char *const methods[] = {"GET",     "HEAD",  "POST",  "PUT",
-                                          "DELETE",  "OPTIONS", "PATCH", "TRACE"};
+    static const char *const methods[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                          "DELETE", "OPTIONS", "PATCH", "TRACE"};
     bool known = false;
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         known = known || strcmp(h->method_name, methods[i]) == 0;
@@ -115,9 +115,9 @@ static void fh_check_parsed(const struct hhead *h) {
     FUZZ_CHECK(h->chunked == (fh_count(h, "Transfer-Encoding") > 0));
     if (h->minor == 1)
         FUZZ_CHECK(fh_count(h, "Host") == 1);
-    static const char *const once[] = {"Host",         "Authorization",      "Content-Type",
-                                       "Idempotency-Key", "X-Request-Id",    "X-Twilio-Signature",
-                                       "Origin",       "Expect"};
+    static const char *const once[] = {
+        "Host",         "Authorization",      "Content-Type", "Idempotency-Key",
+        "X-Request-Id", "X-Twilio-Signature", "Origin",       "Expect"};
     for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
         FUZZ_CHECK(fh_count(h, once[i]) <= 1);
 }

@@ -83,8 +83,8 @@ static void post_head(char *out, size_t n, const char *path, const char *auth, s
     snprintf(out, n,
              "POST %s HTTP/1.1\r\nHost: herald\r\n%s%s%sContent-Type: application/json\r\n"
              "Content-Length: %zu\r\n%s\r\n",
-             path, auth ? "Authorization: Bearer " : "", auth ? auth : "", auth ? "\r\n" : "",
-             len, extra ? extra : "");
+             path, auth ? "Authorization: Bearer " : "", auth ? auth : "", auth ? "\r\n" : "", len,
+             extra ? extra : "");
 }
 
 /* one_answer: sends raw on a new connection; the first answer. */
@@ -124,8 +124,9 @@ Test(edge, test_issue_16_conflicting_lengths_are_refused_and_closed) {
     rh_resp_free(&r);
     rh_close(&c);
     /* the same with both values in one field */
-    snprintf(raw, sizeof(raw),
-             "POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Length: 0, 5\r\n\r\nabcde");
+    snprintf(
+        raw, sizeof(raw),
+        "POST /v1/notifications HTTP/1.1\r\nHost: herald\r\nContent-Length: 0, 5\r\n\r\nabcde");
     r = one_answer(raw, strlen(raw), &c);
     cr_expect_eq(r.status, 400);
     cr_expect(rh_closed(&c, WAIT_MS));
@@ -203,7 +204,8 @@ Test(edge, test_issue_16_unauthenticated_body_is_refused_before_it_is_sent) {
     rh_resp_free(&r);
     rh_close(&c);
     /* with Expect: 100-continue, no 100 comes for it either */
-    post_head(head, sizeof(head), "/v1/notifications", "hk_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFA", 100,
+    post_head(head, sizeof(head), "/v1/notifications",
+              "hk_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFA", 100,
               "Expect: 100-continue\r\n");
     rh_open(&c, api_port);
     cr_assert(rh_sends(&c, head));
@@ -235,7 +237,8 @@ Test(edge, expect_continue_then_body) {
 Test(edge, refused_short_body_keeps_the_connection) {
     start_api(NULL);
     char head[512];
-    post_head(head, sizeof(head), "/v1/notifications", "hk_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFA", strlen(email),
+    post_head(head, sizeof(head), "/v1/notifications",
+              "hk_0123456789abcdef_0123456789abcdefghijklmnopqrstuvwxyzABCDEFA", strlen(email),
               NULL);
     struct rh_conn c;
     rh_open(&c, api_port);
@@ -527,8 +530,8 @@ Test(edge, test_issue_16_encoded_slash_or_nul_in_the_path_is_404) {
     for (size_t i = 0; i < 4; i++) {
         char path[128];
         snprintf(path, sizeof(path), "%s%s%s", paths[i][0], id, paths[i][1]);
-        snprintf(raw, sizeof(raw),
-                 "GET %s HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n", path, key);
+        snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n",
+                 path, key);
         struct rh_conn c;
         struct rh_resp r = one_answer(raw, strlen(raw), &c);
         cr_expect_eq(r.status, 404, "%s: %d", path, r.status);
@@ -536,8 +539,10 @@ Test(edge, test_issue_16_encoded_slash_or_nul_in_the_path_is_404) {
         rh_close(&c);
     }
     /* the plain path still answers */
-    snprintf(raw, sizeof(raw), "GET /v1/notifications/%s HTTP/1.1\r\nHost: h\r\n"
-             "Authorization: Bearer %s\r\n\r\n", id, key);
+    snprintf(raw, sizeof(raw),
+             "GET /v1/notifications/%s HTTP/1.1\r\nHost: h\r\n"
+             "Authorization: Bearer %s\r\n\r\n",
+             id, key);
     struct rh_conn c;
     struct rh_resp r = one_answer(raw, strlen(raw), &c);
     cr_expect_eq(r.status, 200);
@@ -581,8 +586,8 @@ Test(edge, test_issue_16_query_parameters_are_exact) {
     snprintf(path, sizeof(path), "/v1/notifications/%s?expand=attempts", id);
     expect_422_naming(path, key, "expand");
     /* well-formed ones pass, '+' and escapes decoded */
-    struct it_resp r = get("/v1/notifications?status=pending&limit=5&recipient=ada%40example.com",
-                           key);
+    struct it_resp r =
+        get("/v1/notifications?status=pending&limit=5&recipient=ada%40example.com", key);
     cr_expect_eq(r.status, 200, "%s", r.body);
     cr_expect(strstr(r.body, id), "%s", r.body);
     it_resp_free(&r);

@@ -84,7 +84,8 @@ static bool rh_fill(struct rh_conn *c, long until) {
 
 static const char *rh_find_header(const char *head, const char *name, size_t *vlen) {
     size_t n = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+    for (const char *line = strstr(head, "\r\n"); line && line[2];
+         line = strstr(line + 2, "\r\n")) {
         const char *h = line + 2;
         if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
             const char *v = h + n + 1;
