@@ -184,12 +184,7 @@ static void admin_replay_ids(struct json_object *arr, struct val_errors *errs, c
 }
 
 void admin_h_dlq_replay(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj) {
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-        return;
-    }
+    struct json_object *obj = r->json;
     enum notif_channel ch = (enum notif_channel)notif_channel_parse(r->param);
     struct val_errors errs = {0};
     struct json_object *ids_v = NULL, *all_v = NULL;
@@ -215,13 +210,11 @@ void admin_h_dlq_replay(struct api_req *r) {
     }
     if (errs.len) {
         mem_free(ids);
-        json_object_put(obj);
         admin_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
-    /* ids point into obj; ops_dlq_replay copies them before returning */
+    /* ids point into r->json; ops_dlq_replay copies them before returning */
     ops_dlq_replay(r->app->db, r->app->rds, ch, ids, n, false, admin_replay_done, r);
     mem_free(ids);
-    json_object_put(obj);
 }

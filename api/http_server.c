@@ -16,6 +16,7 @@
 #include "common/util.h"
 
 #include <event2/buffer.h>
+#include <json-c/json.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ void api_req_free(struct api_req *r) {
         mem_free(r->head);
     }
     mem_free(r->body);
+    json_object_put(r->json);
     mem_free(r);
 }
 

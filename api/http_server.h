@@ -40,28 +40,41 @@ struct api_req {
     struct api_auth auth;
     char *body; /* owned, NUL-terminated copy; NULL if none */
     size_t body_len;
-    struct evkeyvalq extra; /* response headers to add */
+    struct json_object *json; /* owned: the parsed body of a JSON route; NULL before parsing */
+    int64_t charged;          /* rate-limit tokens taken for this request */
+    struct evkeyvalq extra;   /* response headers to add */
     int64_t started_mono_ms;
     /* an answer decided on the head alone, given once evhttp has the request */
     int early_status; /* 0: none */
     const char *early_code;
     char early_msg[160];
-    bool charged; /* the rate limit was consulted: RateLimit-* are set */
 };
 
 typedef void (*api_handler)(struct api_req *r);
 
 enum api_auth_kind { API_AUTH_NONE = 0, API_AUTH_KEY, API_AUTH_ADMIN };
 enum api_param_kind { API_PARAM_NONE = 0, API_PARAM_UUID, API_PARAM_CHANNEL };
+enum api_body_kind {
+    API_BODY_NONE = 0, /* a short body is ignored, a longer one is a 413 */
+    API_BODY_JSON,     /* parsed (strict, bounded) into r->json before the handler */
+    API_BODY_FORM,     /* application/x-www-form-urlencoded, left to the handler */
+};
+
+/* api_cost_fn: what a request costs the key's rate limit, in tokens. Called
+ * twice: on the head (r->body_len is the announced Content-Length, 0 when
+ * the body is chunked; r->json NULL) and once the body is parsed; the
+ * growth is charged then. */
+typedef int64_t (*api_cost_fn)(const struct api_req *r);
 
 struct api_route {
     enum evhttp_cmd_type method;
     const char *pattern; /* segments; "{}" marks the one parameter */
     enum api_param_kind param;
     enum api_auth_kind auth;
-    size_t max_body;           /* 0: the route takes no body */
-    bool charge_later;         /* the handler charges the rate limit once it knows the cost */
-    bool form;                 /* the body is application/x-www-form-urlencoded, not JSON */
+    enum api_body_kind body;
+    size_t max_body;           /* bytes of a JSON or form body */
+    size_t max_values;         /* JSON values in the body (413 beyond); 0: the default */
+    api_cost_fn cost;          /* NULL: stages_cost_size (a token per started KiB) */
     const char *const *params; /* query parameters taken (NULL-terminated); NULL: none */
     bool query_open;           /* the query is not checked (provider callbacks, pages) */
     api_handler handler;

@@ -1,7 +1,7 @@
 /* notifications: create (single and batch, with idempotency), get, list with
  * keyset cursors, cancel, and the attempt history. */
 #include "api/notifications.h"
-#include "api/ratelimit.h"
+#include "api/stages.h"
 #include "api/writer.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -48,15 +48,6 @@ static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
     } else {
         api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
     }
-}
-
-/* notif_h_parse: strict JSON; answers 400 itself and returns NULL. */
-static struct json_object *notif_h_parse(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj)
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-    return obj;
 }
 
 /* notif_h_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
@@ -166,9 +157,7 @@ static void notif_h_new_row(struct wr_row *row, int64_t now) {
 }
 
 void notif_h_create(struct api_req *r) {
-    struct json_object *obj = notif_h_parse(r);
-    if (!obj)
-        return;
+    struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
     if (notif_h_idem_key(r, &idem) < 0)
@@ -176,7 +165,6 @@ void notif_h_create(struct api_req *r) {
     int64_t now = util_now_ms();
     struct wr_row *row = mem_calloc(1, sizeof(*row));
     int rc = val_notification(obj, "", now, &row->in, &errs);
-    json_object_put(obj);
     if (rc < 0 || errs.len) {
         notif_input_free(&row->in);
         mem_free(row);
@@ -189,40 +177,14 @@ void notif_h_create(struct api_req *r) {
     notif_h_submit(r, row, 1, false, idem);
 }
 
-struct notif_h_batch_ctx {
-    struct api_req *r;
-    struct json_object *obj;
-};
-
-static void notif_h_batch_validate(struct api_req *r, struct json_object *obj);
-
-static void notif_h_batch_charged(void *arg, const struct rl_result *res) {
-    struct notif_h_batch_ctx *c = arg;
-    struct api_req *r = c->r;
-    struct json_object *obj = c->obj;
-    mem_free(c);
-    if (!res->allowed) {
-        json_object_put(obj);
-        api_reply_rate_limited(r, res);
-        return;
-    }
-    api_rate_headers(r, res);
-    notif_h_batch_validate(r, obj);
+int64_t notif_h_batch_cost(const struct api_req *r) {
+    int64_t size = stages_cost_size(r);
+    int64_t n = r->json ? val_batch_cost(r->json) : 1;
+    return n > size ? n : size;
 }
 
 void notif_h_batch(struct api_req *r) {
-    struct json_object *obj = notif_h_parse(r);
-    if (!obj)
-        return;
-    /* a batch costs its number of notifications, charged once parsed */
-    int64_t cost = val_batch_cost(obj);
-    struct notif_h_batch_ctx *c = mem_alloc(sizeof(*c));
-    c->r = r;
-    c->obj = obj;
-    ratelimit_take(r->app->rl, r->auth.key_id, cost, notif_h_batch_charged, c);
-}
-
-static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
+    struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
     if (notif_h_idem_key(r, &idem) < 0)
@@ -231,7 +193,6 @@ static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     struct notif_input *ins = NULL;
     size_t n = 0;
     int rc = val_batch(obj, now, &ins, &n, &errs);
-    json_object_put(obj);
     if (rc < 0 || errs.len) {
         for (size_t i = 0; i < n; i++)
             notif_input_free(&ins[i]);

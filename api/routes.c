@@ -1,5 +1,5 @@
-/* routes: (method, path pattern) -> handler, with each route's auth, body limit and query
- * parameters. */
+/* routes: (method, path pattern) -> handler, with each route's auth, body, limits, cost and
+ * query parameters. */
 #include "api/routes.h"
 #include "api/admin.h"
 #include "api/callbacks.h"
@@ -19,7 +19,9 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_POST,
      .pattern = "/v1/notifications",
      .auth = API_AUTH_KEY,
+     .body = API_BODY_JSON,
      .max_body = 64 * KIB,
+     .max_values = NOTIF_H_VALUES_MAX,
      .handler = notif_h_create,
      .name = "notifications.create"},
     {.method = EVHTTP_REQ_GET,
@@ -31,8 +33,10 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_POST,
      .pattern = "/v1/notifications/batch",
      .auth = API_AUTH_KEY,
+     .body = API_BODY_JSON,
      .max_body = 1024 * KIB,
-     .charge_later = true,
+     .max_values = NOTIF_H_BATCH_VALUES_MAX,
+     .cost = notif_h_batch_cost,
      .handler = notif_h_batch,
      .name = "notifications.batch"},
     {.method = EVHTTP_REQ_GET,
@@ -61,6 +65,7 @@ static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_PATCH,
      .pattern = "/v1/tenant",
      .auth = API_AUTH_KEY,
+     .body = API_BODY_JSON,
      .max_body = 64 * KIB,
      .handler = settings_h_patch,
      .name = "tenant.update"},
@@ -92,13 +97,14 @@ static const struct api_route routes[] = {
      .pattern = "/v1/admin/dlq/{}/replay",
      .param = API_PARAM_CHANNEL,
      .auth = API_AUTH_ADMIN,
+     .body = API_BODY_JSON,
      .max_body = 64 * KIB,
      .handler = admin_h_dlq_replay,
      .name = "admin.dlq.replay"},
     {.method = EVHTTP_REQ_POST,
      .pattern = "/v1/callbacks/sms",
+     .body = API_BODY_FORM,
      .max_body = 64 * KIB,
-     .form = true,
      .query_open = true, /* the provider signs the URL it was given, query included */
      .handler = callbacks_h_sms,
      .name = "callbacks.sms"},

@@ -51,16 +51,9 @@ void settings_h_get(struct api_req *r) {
 }
 
 void settings_h_patch(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj) {
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-        return;
-    }
     struct val_errors errs = {0};
     struct tenant_patch p;
-    int rc = tenant_patch_from_json(obj, &p, &errs);
-    json_object_put(obj);
+    int rc = tenant_patch_from_json(r->json, &p, &errs);
     if (rc < 0) {
         char *details = notif_h_errors_json(&errs);
         api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);

@@ -9,6 +9,7 @@
 #include "api/notifications.h"
 #include "api/ratelimit.h"
 #include "common/config.h"
+#include "common/json.h"
 #include "common/mem.h"
 #include "common/notif.h"
 #include "common/util.h"
@@ -21,6 +22,8 @@
 
 /* a route without a body ignores one this short; a longer one is a 413 */
 #define STAGES_IGNORED_BODY_MAX (64 * 1024)
+#define STAGES_VALUES_DEFAULT 2000 /* JSON values in a body, unless the route says */
+#define STAGES_COST_UNIT 1024      /* bytes of body one token pays for */
 
 static const char *stages_method_name(enum evhttp_cmd_type m) {
     switch (m) {
@@ -126,27 +129,28 @@ static void stages_body_checks(struct api_req *r) {
     const struct api_route *rt = r->route;
     const struct hhead *h = r->head;
     bool has_body = h->chunked || h->content_length > 0;
-    if (rt->max_body && h->content_length > (int64_t)rt->max_body) {
+    if (rt->body && h->content_length > (int64_t)rt->max_body) {
         char msg[96];
         snprintf(msg, sizeof(msg), "the body is over %zu KiB", rt->max_body / 1024);
         stages_early(r, 413, "payload_too_large", msg);
         return;
     }
-    if (!rt->max_body && has_body && (h->chunked || h->content_length > STAGES_IGNORED_BODY_MAX)) {
+    if (!rt->body && has_body && (h->chunked || h->content_length > STAGES_IGNORED_BODY_MAX)) {
         stages_early(r, 413, "payload_too_large", "this route takes no body");
         return;
     }
-    if (rt->max_body) {
+    if (rt->body) {
+        bool form = rt->body == API_BODY_FORM;
         const char *ct = hhead_get(h, "Content-Type");
-        if (rt->form ? !stages_is_type(ct, "application/x-www-form-urlencoded")
-                     : !stages_is_type(ct, "application/json")) {
+        if (form ? !stages_is_type(ct, "application/x-www-form-urlencoded")
+                 : !stages_is_type(ct, "application/json")) {
             stages_early(r, 415, "unsupported_media_type",
-                         rt->form ? "the body must be application/x-www-form-urlencoded"
-                                  : "the body must be application/json");
+                         form ? "the body must be application/x-www-form-urlencoded"
+                              : "the body must be application/json");
             return;
         }
     }
-    switch (edge_accept(r->edge, r, rt->max_body ? rt->max_body : STAGES_IGNORED_BODY_MAX)) {
+    switch (edge_accept(r->edge, r, rt->body ? rt->max_body : STAGES_IGNORED_BODY_MAX)) {
     case EDGE_ACCEPTED:
         return;
     case EDGE_GONE:
@@ -160,9 +164,21 @@ static void stages_body_checks(struct api_req *r) {
     }
 }
 
+int64_t stages_cost_size(const struct api_req *r) {
+    int64_t units = (int64_t)((r->body_len + STAGES_COST_UNIT - 1) / STAGES_COST_UNIT);
+    return units > 1 ? units : 1;
+}
+
+/* stages_cost: the route's cost, at most a full bucket (so any request can
+ * pass when the key has been idle). */
+static int64_t stages_cost(const struct api_req *r) {
+    int64_t cost = r->route->cost ? r->route->cost(r) : stages_cost_size(r);
+    int64_t burst = r->app->cfg->rate_limit_burst;
+    return cost < burst ? cost : burst;
+}
+
 static void stages_rate_done(void *arg, const struct rl_result *res) {
     struct api_req *r = arg;
-    r->charged = true;
     api_rate_headers(r, res);
     if (!res->allowed) {
         char v[32];
@@ -198,9 +214,13 @@ static void stages_auth_done(void *arg, int status, const struct api_auth *a, in
         stages_early(r, 403, "forbidden", "this route needs an admin key");
         return;
     }
-    /* 5: the rate limit (a batch only checks for one token here and is
-     * charged its size once parsed) */
-    ratelimit_take(r->app->rl, r->auth.key_id, r->route->charge_later ? 0 : 1, stages_rate_done, r);
+    /* cost, then 5: the limit. The body's announced size is what is known
+     * now; whatever more it turns out to cost is charged once parsed. */
+    const struct hhead *h = r->head;
+    r->body_len = h->content_length > 0 && !h->chunked ? (size_t)h->content_length : 0;
+    r->charged = stages_cost(r);
+    r->body_len = 0;
+    ratelimit_take(r->app->rl, r->auth.key_id, r->charged, stages_rate_done, r);
 }
 
 void stages_head(struct api_req *r) {
@@ -263,6 +283,61 @@ void stages_head(struct api_req *r) {
                stages_auth_done, r);
 }
 
+static void stages_handle(struct api_req *r) {
+    r->route->handler(r);
+}
+
+static void stages_topup_done(void *arg, const struct rl_result *res) {
+    struct api_req *r = arg;
+    if (!res->allowed) {
+        api_reply_rate_limited(r, res);
+        return;
+    }
+    api_rate_headers(r, res);
+    stages_handle(r);
+}
+
+/* stages_parse: the body as the route takes it (400, 413), the query
+ * string (422), and the cost's growth (429). */
+static void stages_parse(struct api_req *r) {
+    const struct api_route *rt = r->route;
+    if (rt->body == API_BODY_JSON) {
+        char err[128];
+        enum hjson_error why;
+        size_t max = rt->max_values ? rt->max_values : STAGES_VALUES_DEFAULT;
+        r->json = hjson_parse_bounded(r->body, r->body_len, max, &why, err, sizeof(err));
+        if (!r->json && why == HJSON_TOO_MANY) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "the body holds more than %zu JSON values", max);
+            api_reply_error(r, 413, "payload_too_large", msg, NULL);
+            return;
+        }
+        if (!r->json) {
+            api_reply_error(r, 400, "invalid_json", err, NULL);
+            return;
+        }
+    }
+    if (!rt->query_open) {
+        struct val_errors errs = {0};
+        if (query_parse(r->head->query, rt->params, &r->query, &errs) < 0) {
+            char *details = notif_h_errors_json(&errs);
+            api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
+            mem_free(details);
+            val_errors_free(&errs);
+            return;
+        }
+    }
+    if (rt->auth != API_AUTH_NONE) {
+        int64_t more = stages_cost(r) - r->charged;
+        if (more > 0) {
+            r->charged += more;
+            ratelimit_take(r->app->rl, r->auth.key_id, more, stages_topup_done, r);
+            return;
+        }
+    }
+    stages_handle(r);
+}
+
 void stages_body(struct api_req *r, bool too_large) {
     if (too_large && !r->early_status) {
         char msg[96];
@@ -278,8 +353,7 @@ void stages_body(struct api_req *r, bool too_large) {
         api_reply_error(r, r->early_status, r->early_code, r->early_msg, NULL);
         return;
     }
-    const struct api_route *rt = r->route;
-    if (rt->max_body && r->req) {
+    if (r->route->body && r->req) {
         struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
         size_t n = evbuffer_get_length(in);
         r->body = mem_try_alloc(n + 1);
@@ -291,15 +365,5 @@ void stages_body(struct api_req *r, bool too_large) {
         r->body[n] = '\0';
         r->body_len = n;
     }
-    if (!rt->query_open) {
-        struct val_errors errs = {0};
-        if (query_parse(r->head->query, rt->params, &r->query, &errs) < 0) {
-            char *details = notif_h_errors_json(&errs);
-            api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-            mem_free(details);
-            val_errors_free(&errs);
-            return;
-        }
-    }
-    rt->handler(r);
+    stages_parse(r);
 }

@@ -1,8 +1,15 @@
-/* stages: a request's checks in API.md's order. On the head alone, before
- * any of the body is read: route (404, 405, CORS preflight), key (401,
- * 403; 429 for an address with too many failed keys), rate limit (429),
- * size (413), media type (415), room in the body budget (503). Then, with
- * the body: the query string (422) and the route's handler. */
+/* stages: a request's way through API.md's checks: route -> auth -> cost ->
+ * limit on the head alone, before any of the body is read (404, 405, CORS
+ * preflight; 401, 403, 429 for an address with too many failed keys; the
+ * route's cost hook; 429 for the key's bucket; then 413 for the size, 415
+ * for the media type, 503 without room in the body budget); then parse ->
+ * handle with the body (400 or 413 from the bounded JSON parser, 422 for
+ * the query string, the cost's growth charged (429), the route's handler).
+ *
+ * One rule for callbacks: a stage may finish before returning (a cached
+ * key, tokens already leased) or later on the loop; either way the next
+ * stage runs from its completion, and the request is answered exactly once,
+ * by a stage or by the handler. */
 #ifndef HERALD_API_STAGES_H
 #define HERALD_API_STAGES_H
 
@@ -17,5 +24,9 @@ void stages_head(struct api_req *r);
 /* stages_body: evhttp handed r over with its body (in r->body): answers
  * what the head checks decided, or runs the query check and the handler. */
 void stages_body(struct api_req *r, bool too_large);
+
+/* stages_cost_size: the default cost: one token per started KiB of the
+ * body, at least one (a 1 KiB body costs 1, 1025 bytes cost 2). */
+int64_t stages_cost_size(const struct api_req *r);
 
 #endif
