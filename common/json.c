@@ -5,7 +5,6 @@
 #include "common/mem.h"
 
 #include <json-c/json.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -227,8 +226,9 @@ static int hjson_number(struct hjson_parser *ps, struct json_object **out, size_
         if (fits) {
             /* -(INT64_MAX + 1) is computed without overflowing */
             int64_t v = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
-            char digits[24];
-            *size = (size_t)snprintf(digits, sizeof(digits), "%" PRId64, v);
+            /* json-c prints it back as the text read: leading zeros are
+             * refused and "-0" is a double */
+            *size = n;
             *out = json_object_new_int64(v);
             return *out ? 0 : hjson_fail(ps, "out of memory");
         }
