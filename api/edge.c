@@ -17,6 +17,7 @@
  * input held until the answer) -> SKIP (the short body of a request answered
  * from its head) -> HEAD again; CLOSING discards input until the end. */
 #include "api/edge.h"
+#include "api/chunked.h"
 #include "api/conn_guard.h"
 #include "api/http_head.h"
 #include "common/log.h"
@@ -41,7 +42,6 @@
 #define EDGE_IN_HIGH (HHEAD_MAX + 4096) /* socket bytes read ahead of the parser, at most */
 
 enum edge_state { EDGE_HEAD, EDGE_DECIDING, EDGE_BODY, EDGE_HANDED, EDGE_SKIP, EDGE_CLOSING };
-enum edge_chunk { EDGE_CH_SIZE, EDGE_CH_DATA, EDGE_CH_DATA_END, EDGE_CH_TRAILER };
 
 static const char *const edge_state_names[] = {"head",   "deciding", "body",
                                                "handed", "skip",     "closing"};
@@ -67,10 +67,9 @@ struct edge {
     int minor;
     bool expect_continue, chunked, has_body;
     int64_t content_length; /* -1: none */
-    uint64_t remaining;     /* body (or chunk) bytes still to read or skip */
-    enum edge_chunk chunk;
-    size_t trailer;  /* trailer bytes read */
-    size_t body_max; /* bytes of body accepted */
+    uint64_t remaining;     /* body bytes still to read or skip */
+    struct chunked chunks;  /* the chunked body's reader */
+    size_t body_max;        /* bytes of body accepted */
     struct evbuffer *body;
     size_t reserved;    /* bytes of the guard's body budget held */
     uint64_t skip_next; /* body bytes to skip after the answer */
@@ -158,21 +157,6 @@ static void edge_move_out(struct edge *e) {
 
 /* edge_raw_reply: answers in plain text without evhttp and closes. */
 static void edge_raw_reply(struct edge *e, int status, const char *why) {
-    static const struct {
-        int status;
-        const char *reason;
-    } reasons[] = {{400, "Bad Request"},
-                   {413, "Content Too Large"},
-                   {414, "URI Too Long"},
-                   {417, "Expectation Failed"},
-                   {431, "Request Header Fields Too Large"},
-                   {501, "Not Implemented"},
-                   {503, "Service Unavailable"},
-                   {505, "HTTP Version Not Supported"}};
-    const char *reason = "Error";
-    for (size_t i = 0; i < HD_ARRAY_LEN(reasons); i++)
-        if (reasons[i].status == status)
-            reason = reasons[i].reason;
     if (e->g)
         guard_refused(e->g);
     HLOG(HLOG_DEBUG, "http.refused", NULL, "%d: %s", status, why);
@@ -180,7 +164,7 @@ static void edge_raw_reply(struct edge *e, int status, const char *why) {
     evbuffer_add_printf(bufferevent_get_output(e->bev),
                         "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                        status, reason, strlen(why) + 1, why);
+                        status, hhead_reason(status), strlen(why) + 1, why);
     e->fin_pending = true;
     edge_set_state(e, EDGE_CLOSING);
     edge_deadline(e, edge_linger_ms(e));
@@ -261,96 +245,21 @@ static void edge_body_fail(struct edge *e, int status, const char *why) {
     edge_raw_reply(e, status, why);
 }
 
-/* edge_line: the next CRLF line (at most max bytes) into line; 0 when there
- * is none yet, -1 when it is longer, else its length + 1. */
-static long edge_line(struct evbuffer *in, char *line, size_t max) {
-    size_t eol = 0;
-    struct evbuffer_ptr pos = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_CRLF_STRICT);
-    if (pos.pos < 0)
-        return evbuffer_get_length(in) > max + 1 ? -1 : 0;
-    if ((size_t)pos.pos > max)
-        return -1;
-    evbuffer_remove(in, line, (size_t)pos.pos);
-    line[pos.pos] = '\0';
-    evbuffer_drain(in, eol);
-    return (long)pos.pos + 1;
-}
-
-/* edge_read_chunked: true when the body is complete, cut or failed. */
-static bool edge_read_chunked(struct edge *e, struct evbuffer *in) {
-    char line[EDGE_TRAILER_MAX + 1];
-    for (;;) {
-        switch (e->chunk) {
-        case EDGE_CH_SIZE: {
-            long n = edge_line(in, line, HHEAD_CHUNK_LINE_MAX);
-            uint64_t size;
-            if (n == 0)
-                return false;
-            if (n < 0 || hhead_chunk_size(line, (size_t)n - 1, &size) != 0) {
-                edge_body_fail(e, 400, "malformed chunked body");
-                return true;
-            }
-            if (size == 0) {
-                e->chunk = EDGE_CH_TRAILER;
-                e->trailer = 0;
-                break;
-            }
-            if (size > e->body_max - evbuffer_get_length(e->body)) {
-                e->too_large = true; /* answered 413; the rest is not read */
-                e->close_after = true;
-                return true;
-            }
-            e->remaining = size;
-            e->chunk = EDGE_CH_DATA;
-            break;
-        }
-        case EDGE_CH_DATA: {
-            size_t avail = evbuffer_get_length(in);
-            size_t take = avail < e->remaining ? avail : (size_t)e->remaining;
-            if (take == 0)
-                return false;
-            evbuffer_remove_buffer(in, e->body, take);
-            e->remaining -= take;
-            if (e->remaining)
-                return false;
-            e->chunk = EDGE_CH_DATA_END;
-            break;
-        }
-        case EDGE_CH_DATA_END: {
-            char crlf[2];
-            if (evbuffer_get_length(in) < 2)
-                return false;
-            evbuffer_remove(in, crlf, 2);
-            if (crlf[0] != '\r' || crlf[1] != '\n') {
-                edge_body_fail(e, 400, "malformed chunked body");
-                return true;
-            }
-            e->chunk = EDGE_CH_SIZE;
-            break;
-        }
-        case EDGE_CH_TRAILER: {
-            long n = edge_line(in, line, EDGE_TRAILER_MAX - e->trailer);
-            if (n == 0)
-                return false;
-            if (n < 0 || (n > 1 && !hhead_field_line_ok(line, (size_t)n - 1))) {
-                edge_body_fail(e, 400, "malformed trailer fields");
-                return true;
-            }
-            e->trailer += (size_t)n + 1;
-            if (n == 1)
-                return true; /* the empty line: done */
-            break;
-        }
-        }
-    }
-}
-
 static bool edge_read_body(struct edge *e, struct evbuffer *in) {
     if (e->chunked) {
-        if (!edge_read_chunked(e, in))
+        switch (chunked_read(&e->chunks, in, e->body, e->body_max)) {
+        case CHUNKED_MORE:
             return false;
-        if (e->state != EDGE_BODY)
-            return true; /* failed */
+        case CHUNKED_DONE:
+            break;
+        case CHUNKED_TOO_LARGE:
+            e->too_large = true; /* answered 413; the rest is not read */
+            e->close_after = true;
+            break;
+        case CHUNKED_BAD:
+            edge_body_fail(e, 400, "malformed chunked body");
+            return true;
+        }
     } else {
         size_t avail = evbuffer_get_length(in);
         size_t take = avail < e->remaining ? avail : (size_t)e->remaining;
@@ -623,7 +532,7 @@ enum edge_accept_result edge_accept(struct edge *e, void *req, size_t body_max) 
         return EDGE_ACCEPTED;
     }
     e->remaining = e->chunked ? 0 : (uint64_t)e->content_length;
-    e->chunk = EDGE_CH_SIZE;
+    chunked_init(&e->chunks);
     if (!e->chunked && e->remaining > body_max) {
         /* the owner answers 413 on the head; this only keeps the budget */
         e->too_large = true;

@@ -58,6 +58,10 @@ size_t hhead_end(const char *data, size_t n, size_t *scanned);
 int hhead_parse(const char *data, size_t n, struct hhead *h, char *why, size_t whylen);
 void hhead_free(struct hhead *h);
 
+/* hhead_reason: the reason phrase of a status hhead_parse (or the edge)
+ * answers with; "Error" for any other. */
+const char *hhead_reason(int status);
+
 /* hhead_get: the value of the field called name (any case), borrowed from
  * h; NULL when absent. */
 const char *hhead_get(const struct hhead *h, const char *name);

@@ -110,7 +110,8 @@ Test(cost, test_issue_16_expensive_requests_cost_more) {
     cr_assert_eq(a.status, 201, "status %ld", a.status);
     struct posted b = post("/v1/notifications", small, strlen(small));
     cr_assert_eq(b.status, 201);
-    cr_expect_leq(a.remaining - b.remaining, 1, "a small create cost %ld", a.remaining - b.remaining);
+    cr_expect_leq(a.remaining - b.remaining, 1, "a small create cost %ld",
+                  a.remaining - b.remaining);
     /* 240,000 values in about 470 KiB: at least 470 tokens, though it stores nothing */
     size_t len;
     char *doc = expensive(240000, &len);
