@@ -1,6 +1,7 @@
 /* auth: parses Bearer keys, caches key lookups (hits and misses) for up to
  * 30 s, coalesces concurrent lookups of one key and batches last_used_at. */
 #include "api/auth.h"
+#include "api/store.h"
 #include "common/apikey.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -181,15 +182,16 @@ static void auth_loaded(void *arg, const struct db_result *res) {
     }
     e->fetched_ms = util_mono_ms();
     e->found = false;
-    if (PQntuples(res->res) == 1 && strcmp(db_get(res->res, 0, 4), "f") == 0) {
+    if (PQntuples(res->res) == 1 && strcmp(db_get(res->res, 0, SK_REVOKED), "f") == 0) {
         size_t hlen = 0;
-        unsigned char *h = PQunescapeBytea((const unsigned char *)db_get(res->res, 0, 3), &hlen);
+        unsigned char *h =
+            PQunescapeBytea((const unsigned char *)db_get(res->res, 0, SK_HASH), &hlen);
         if (h && hlen == APIKEY_HASH_LEN) {
             memcpy(e->hash, h, APIKEY_HASH_LEN);
             e->found = true;
-            e->info.tenant_id = strtoll(db_get(res->res, 0, 0), NULL, 10);
-            snprintf(e->info.tenant, sizeof(e->info.tenant), "%s", db_get(res->res, 0, 1));
-            e->info.admin = strcmp(db_get(res->res, 0, 2), "t") == 0;
+            e->info.tenant_id = strtoll(db_get(res->res, 0, SK_TENANT_ID), NULL, 10);
+            snprintf(e->info.tenant, sizeof(e->info.tenant), "%s", db_get(res->res, 0, SK_TENANT));
+            e->info.admin = strcmp(db_get(res->res, 0, SK_ADMIN), "t") == 0;
             snprintf(e->info.key_id, sizeof(e->info.key_id), "%s", e->id);
         }
         PQfreemem(h);
@@ -262,11 +264,7 @@ void auth_check(struct auth *a, const char *header, const char *peer, auth_cb cb
     struct auth_load *l = mem_alloc(sizeof(*l));
     l->a = a;
     l->e = e;
-    const char *params[] = {e->id};
-    db_query(a->app->db,
-             "SELECT k.tenant_id, t.name, k.admin, k.secret_hash, k.revoked_at IS NOT NULL "
-             "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1",
-             1, params, auth_loaded, l);
+    store_key(a->app->db, e->id, auth_loaded, l);
 }
 
 static void auth_collect_used(const char *key, void *val, void *arg) {
@@ -292,9 +290,7 @@ static void auth_touch_cb(evutil_socket_t fd, short what, void *arg) {
     buf_putc(&b, '}');
     hmap_free(a->used);
     a->used = hmap_new();
-    const char *params[] = {b.data};
-    db_query(a->app->db, "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::text[])", 1,
-             params, auth_touched, NULL);
+    store_keys_used(a->app->db, b.data, auth_touched, NULL);
     buf_free(&b);
 }
 

@@ -2,6 +2,7 @@
  * X-Twilio-Signature over the public URL and the sorted form fields. */
 #include "api/callbacks.h"
 #include "api/http_head.h"
+#include "api/store.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -14,24 +15,6 @@
 #include "common/util.h"
 
 #include <string.h>
-
-/* A receipt moves only a sent notification; one that arrives before the sid
- * is stored waits in sms_receipts and is applied by the worker when it stores
- * the sid. delivered is final. */
-static const char callbacks_sql[] =
-    "WITH upd AS (UPDATE notifications SET status = $2, updated_at = now(), "
-    "delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, "
-    "failed_at = CASE WHEN $2 = 'failed' THEN now() ELSE failed_at END, "
-    "last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END "
-    "WHERE provider_ref = $1 AND channel = 'sms' AND status = 'sent' "
-    "RETURNING id, tenant_id, last_error), "
-    "ins AS (INSERT INTO sms_receipts (provider_ref, status, error) SELECT $1, $2, $3 "
-    "WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE provider_ref = $1 AND channel = 'sms') "
-    "ON CONFLICT (provider_ref) DO UPDATE SET status = CASE WHEN sms_receipts.status = "
-    "'delivered' THEN 'delivered' ELSE EXCLUDED.status END, error = EXCLUDED.error, "
-    "received_at = now() RETURNING 1) "
-    "SELECT u.id, t.name, u.last_error, (SELECT count(*) FROM ins) FROM upd u "
-    "JOIN tenants t ON t.id = u.tenant_id";
 
 #define CALLBACKS_MESSAGE_MAX 200 /* characters of the provider's error text kept */
 
@@ -51,13 +34,14 @@ static void callbacks_done(void *arg, const struct db_result *res) {
         return;
     }
     for (int i = 0; i < PQntuples(res->res); i++) {
-        const char *id = db_get(res->res, i, 0);
+        const char *id = db_get(res->res, i, SR_ID);
         HLOG(HLOG_INFO, "callback.applied",
              &(struct hlog_ctx){.req_id = r->req_id, .notif_id = id, .channel = "sms"},
              "delivery receipt applied");
-        if (!db_isnull(res->res, i, 2))
-            stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, 1), db_get(res->res, i, 2),
-                           util_now_ms(), r->app->cfg->retention_days, NULL, NULL);
+        if (!db_isnull(res->res, i, SR_LAST_ERROR))
+            stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, SR_TENANT),
+                           db_get(res->res, i, SR_LAST_ERROR), util_now_ms(),
+                           r->app->cfg->retention_days, NULL, NULL);
     }
     api_reply(r, 204, NULL, 0);
 }
@@ -134,8 +118,7 @@ void callbacks_h_sms(struct api_req *r) {
         buf_puts(&error, ": ");
         hjson_utf8_clean(&error, msg, strlen(msg), CALLBACKS_MESSAGE_MAX);
     }
-    const char *params[] = {sid, status, error.data};
-    db_query(r->app->db, callbacks_sql, 3, params, callbacks_done, r);
+    store_receipt(r->app->db, sid, status, error.data, callbacks_done, r);
     buf_free(&error);
     form_free(&f);
 }

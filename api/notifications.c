@@ -2,6 +2,7 @@
  * keyset cursors, cancel, and the attempt history. */
 #include "api/notifications.h"
 #include "api/stages.h"
+#include "api/store.h"
 #include "api/writer.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -232,15 +233,8 @@ static void notif_h_one_done(void *arg, const struct db_result *res) {
 }
 
 static void notif_h_fetch(struct api_req *r, bool admin) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             admin ? "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
-                     "n.tenant_id WHERE n.id = $1"
-                   : "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
-                     "n.tenant_id WHERE n.id = $1 AND n.tenant_id = $2",
-             admin ? 1 : 2, params, notif_h_one_done, r);
+    store_notif_get(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
+                    notif_h_one_done, r);
 }
 
 void notif_h_get(struct api_req *r) {
@@ -330,20 +324,17 @@ void notif_h_list(struct api_req *r) {
         val_errors_free(&errs);
         return;
     }
-    char tid[24], lim[16], cur_t[UTIL_TIME_LEN];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    char cur_t[UTIL_TIME_LEN];
     if (cursor)
         util_fmt_time_ms(cur_ms, cur_t);
-    const char *params[] = {
-        tid, status, channel, recipient, cursor ? cur_t : NULL, cursor ? cur_id : NULL, lim};
-    db_query(r->app->db,
-             "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id "
-             "WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2) "
-             "AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR n.recipient = $4) "
-             "AND ($5::timestamptz IS NULL OR (n.created_at, n.id) < ($5::timestamptz, $6::uuid)) "
-             "ORDER BY n.created_at DESC, n.id DESC LIMIT $7::int",
-             7, params, notif_h_list_done, c);
+    struct store_page q = {.tenant_id = r->auth.tenant_id,
+                           .status = status,
+                           .channel = channel,
+                           .recipient = recipient,
+                           .before_time = cursor ? cur_t : NULL,
+                           .before_id = cursor ? cur_id : NULL,
+                           .limit = limit + 1};
+    store_notif_page(r->app->db, &q, notif_h_list_done, c);
 }
 
 /* ---- cancel ---- */
@@ -358,7 +349,7 @@ static void notif_h_cancel_why(void *arg, const struct db_result *res) {
         api_reply_error(r, 404, "not_found", "no such notification", NULL);
         return;
     }
-    const char *status = db_get(res->res, 0, 0);
+    const char *status = db_get(res->res, 0, SS_STATUS);
     char msg[96];
     if (strcmp(status, "pending") == 0)
         snprintf(msg, sizeof(msg), "delivery in progress");
@@ -377,23 +368,11 @@ static void notif_h_cancel_done(void *arg, const struct db_result *res) {
         notif_h_one_done(r, res);
         return;
     }
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db, "SELECT status FROM notifications WHERE id = $1 AND tenant_id = $2", 2,
-             params, notif_h_cancel_why, r);
+    store_notif_status(r->app->db, r->auth.tenant_id, r->param, notif_h_cancel_why, r);
 }
 
 void notif_h_cancel(struct api_req *r) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             "WITH c AS (UPDATE notifications SET status = 'cancelled', updated_at = now(), "
-             "in_stream = false WHERE id = $1 AND tenant_id = $2 AND status = 'pending' AND "
-             "(lease_until IS NULL OR lease_until < now()) RETURNING *) "
-             "SELECT " NOTIF_COLS " FROM c n JOIN tenants t ON t.id = n.tenant_id",
-             2, params, notif_h_cancel_done, r);
+    store_notif_cancel(r->app->db, r->auth.tenant_id, r->param, notif_h_cancel_done, r);
 }
 
 /* ---- attempts ---- */
@@ -413,23 +392,24 @@ static void notif_h_attempts_done(void *arg, const struct db_result *res) {
     buf_puts(&b, "{\"data\":[");
     int shown = 0;
     for (int i = 0; i < n; i++) {
-        if (db_isnull(res->res, i, 0))
+        if (db_isnull(res->res, i, SA_ATTEMPT))
             continue;
         if (shown++)
             buf_putc(&b, ',');
         char started[UTIL_TIME_LEN];
-        util_fmt_time_ms(strtoll(db_get(res->res, i, 1), NULL, 10), started);
+        util_fmt_time_ms(strtoll(db_get(res->res, i, SA_STARTED_MS), NULL, 10), started);
         buf_printf(&b, "{\"attempt\":%s,\"started_at\":\"%s\",\"duration_ms\":%s,\"outcome\":",
-                   db_get(res->res, i, 0), started, db_get(res->res, i, 2));
-        const char *outcome = db_get(res->res, i, 3);
+                   db_get(res->res, i, SA_ATTEMPT), started, db_get(res->res, i, SA_DURATION_MS));
+        const char *outcome = db_get(res->res, i, SA_OUTCOME);
         buf_json_str(&b, outcome, strlen(outcome));
         buf_puts(&b, ",\"status_code\":");
-        buf_puts(&b, db_isnull(res->res, i, 4) ? "null" : db_get(res->res, i, 4));
+        buf_puts(&b, db_isnull(res->res, i, SA_STATUS_CODE) ? "null"
+                                                            : db_get(res->res, i, SA_STATUS_CODE));
         buf_puts(&b, ",\"error\":");
-        if (db_isnull(res->res, i, 5)) {
+        if (db_isnull(res->res, i, SA_ERROR)) {
             buf_puts(&b, "null");
         } else {
-            const char *e = db_get(res->res, i, 5);
+            const char *e = db_get(res->res, i, SA_ERROR);
             buf_json_str(&b, e, strlen(e));
         }
         buf_putc(&b, '}');
@@ -440,19 +420,8 @@ static void notif_h_attempts_done(void *arg, const struct db_result *res) {
 }
 
 static void notif_h_attempts_fetch(struct api_req *r, bool admin) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             admin ? "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
-                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
-                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
-                     "WHERE n.id = $1 ORDER BY a.attempt"
-                   : "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
-                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
-                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
-                     "WHERE n.id = $1 AND n.tenant_id = $2 ORDER BY a.attempt",
-             admin ? 1 : 2, params, notif_h_attempts_done, r);
+    store_attempts(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
+                   notif_h_attempts_done, r);
 }
 
 void notif_h_attempts(struct api_req *r) {

@@ -42,8 +42,8 @@ Test(config, redis_url_parts) {
 }
 
 Test(config, redis_url_refused) {
-    const char *bad[] = {"rediss://cache:6379/0", "http://cache/0",      "redis://",
-                         "redis://:6379/0",       "redis://cache:0/0",   "redis://cache:99999",
+    const char *bad[] = {"rediss://cache:6379/0", "http://cache/0",     "redis://",
+                         "redis://:6379/0",       "redis://cache:0/0",  "redis://cache:99999",
                          "redis://cache/db",      "redis://cache/1001", "cache:6379"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(load_redis(bad[i]), -1, "%s accepted", bad[i]);
