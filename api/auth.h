@@ -2,7 +2,7 @@
 #ifndef HERALD_API_AUTH_H
 #define HERALD_API_AUTH_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 struct auth;
 

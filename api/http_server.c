@@ -1,7 +1,7 @@
 /* http_server: evhttp behind the edges. A request is made when its head is
  * complete (the edge's head hook), goes through api/stages.c, and reaches
  * evhttp's generic callback only after the edge handed it over; every
- * answer leaves through api_reply. */
+ * answer leaves through api_reply (api/api.c), which ends here. */
 #include "api/http_server.h"
 #include "api/conn_guard.h"
 #include "api/edge.h"
@@ -49,30 +49,6 @@ struct http_srv {
     size_t inflight; /* requests read and not yet answered */
 };
 
-static const char *http_srv_method_name(enum evhttp_cmd_type m) {
-    switch (m) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    }
-    return "?";
-}
-
 static bool http_srv_req_id_ok(const char *s) {
     size_t n = strlen(s);
     if (n < 1 || n > 128)
@@ -93,88 +69,6 @@ static void http_srv_conn_closed(struct evhttp_connection *conn, void *arg) {
     struct api_req *r = arg;
     r->req = NULL;
     r->edge = NULL;
-}
-
-void api_req_free(struct api_req *r) {
-    r->srv->inflight--;
-    query_free(&r->query);
-    evhttp_clear_headers(&r->extra);
-    if (r->head) {
-        hhead_free(r->head);
-        mem_free(r->head);
-    }
-    mem_free(r->body);
-    json_object_put(r->json);
-    mem_free(r);
-}
-
-void api_header(struct api_req *r, const char *name, const char *value) {
-    evhttp_add_header(&r->extra, name, value);
-}
-
-const char *api_query(struct api_req *r, const char *name) {
-    return query_get(&r->query, name);
-}
-
-const char *api_req_header(struct api_req *r, const char *name) {
-    return hhead_get(r->head, name);
-}
-
-static const char *http_srv_reason(int status) {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    }
-    return "Unknown";
-}
-
-void api_rate_headers(struct api_req *r, const struct rl_result *res) {
-    char v[32];
-    evhttp_remove_header(&r->extra, "RateLimit-Limit");
-    evhttp_remove_header(&r->extra, "RateLimit-Remaining");
-    evhttp_remove_header(&r->extra, "RateLimit-Reset");
-    snprintf(v, sizeof(v), "%d", r->app->cfg->rate_limit_burst);
-    api_header(r, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", (long long)(res->remaining < 0 ? 0 : res->remaining));
-    api_header(r, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", (long long)res->reset_s);
-    api_header(r, "RateLimit-Reset", v);
-}
-
-void api_reply_rate_limited(struct api_req *r, const struct rl_result *res) {
-    char v[32];
-    api_rate_headers(r, res);
-    snprintf(v, sizeof(v), "%lld", (long long)res->retry_after_s);
-    api_header(r, "Retry-After", v);
-    api_reply_error(r, 429, "rate_limited", "rate limit exceeded for this API key", NULL);
 }
 
 /* http_srv_count: the request's metrics, through handles resolved once. */
@@ -202,67 +96,16 @@ static void http_srv_count(struct api_req *r, int status) {
         metrics_series_add(srv->rate_limited, 1);
 }
 
-void api_reply(struct api_req *r, int status, const char *body, size_t len) {
-    struct evhttp_request *req = r->req;
-    if (req && r->path && strncmp(r->path, "/v1/", 4) == 0 &&
-        !evhttp_find_header(&r->extra, "RateLimit-Limit")) {
-        /* not charged (refused before the limiter, or a provider callback):
-         * the key's bucket is untouched */
-        struct rl_result full = {.remaining = r->app->cfg->rate_limit_burst};
-        api_rate_headers(r, &full);
-    }
-    struct edge *e = r->edge;
-    if (req) {
-        struct evhttp_connection *conn = evhttp_request_get_connection(req);
-        if (conn)
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-        struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-        evhttp_add_header(out, "X-Request-Id", r->req_id);
-        if (body && !evhttp_find_header(&r->extra, "Content-Type"))
-            evhttp_add_header(out, "Content-Type", "application/json");
-        for (struct evkeyval *kv = r->extra.tqh_first; kv; kv = kv->next.tqe_next)
-            evhttp_add_header(out, kv->key, kv->value);
-        struct evbuffer *eb = evbuffer_new();
-        if (r->method == EVHTTP_REQ_HEAD) {
-            /* the length the GET answer has, and no body (evhttp would send it) */
-            char n[24];
-            snprintf(n, sizeof(n), "%zu", body ? len : 0);
-            if (status != 204)
-                evhttp_add_header(out, "Content-Length", n);
-        } else if (body && len) {
-            evbuffer_add(eb, body, len);
-        }
-        evhttp_send_reply(req, status, http_srv_reason(status), eb);
-        evbuffer_free(eb);
-    }
+void http_srv_answered(struct api_req *r, int status) {
     http_srv_count(r, status);
-    if (status >= 500)
-        HLOG(HLOG_ERROR, "http.error", &(struct hlog_ctx){.req_id = r->req_id}, "%s %s -> %d",
-             http_srv_method_name(r->method), r->path ? r->path : "?", status);
-    else
-        HLOG(HLOG_DEBUG, "http.request", &(struct hlog_ctx){.req_id = r->req_id}, "%s %s -> %d",
-             http_srv_method_name(r->method), r->path ? r->path : "?", status);
+    struct edge *e = r->req ? r->edge : NULL;
     api_req_free(r);
-    if (req && e)
+    if (e)
         edge_answered(e);
 }
 
-void api_reply_error(struct api_req *r, int status, const char *code, const char *message,
-                     const char *details_json) {
-    struct buf b = {0};
-    buf_puts(&b, "{\"error\":{\"code\":");
-    buf_json_str(&b, code, strlen(code));
-    buf_puts(&b, ",\"message\":");
-    buf_json_str(&b, message, strlen(message));
-    if (details_json) {
-        buf_puts(&b, ",\"details\":");
-        buf_puts(&b, details_json);
-    }
-    buf_puts(&b, "},\"request_id\":");
-    buf_json_str(&b, r->req_id, strlen(r->req_id));
-    buf_putc(&b, '}');
-    api_reply(r, status, b.data, b.len);
-    buf_free(&b);
+void http_srv_forget(struct http_srv *srv) {
+    srv->inflight--;
 }
 
 /* http_srv_head: the edge read a head: a request begins. */

@@ -19,29 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *notif_h_errors_json(const struct val_errors *errs) {
-    struct buf b = {0};
-    buf_putc(&b, '[');
-    for (size_t i = 0; i < errs->len; i++) {
-        if (i)
-            buf_putc(&b, ',');
-        buf_puts(&b, "{\"field\":");
-        buf_json_str(&b, errs->items[i].field, strlen(errs->items[i].field));
-        buf_puts(&b, ",\"message\":");
-        buf_json_str(&b, errs->items[i].message, strlen(errs->items[i].message));
-        buf_putc(&b, '}');
-    }
-    buf_putc(&b, ']');
-    return buf_steal(&b);
-}
-
-static void notif_h_reply_invalid(struct api_req *r, const struct val_errors *errs) {
-    char *details = notif_h_errors_json(errs);
-    api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-    mem_free(details);
-}
-
-static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
+static void notifications_reply_db(struct api_req *r, const struct db_result *res) {
     if (res->status == DB_ERROR) {
         HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
              res->message);
@@ -51,8 +29,8 @@ static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
     }
 }
 
-/* notif_h_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
-static int notif_h_idem_key(struct api_req *r, const char **key) {
+/* notifications_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
+static int notifications_idem_key(struct api_req *r, const char **key) {
     const char *k = api_req_header(r, "Idempotency-Key");
     *key = k;
     if (!k)
@@ -66,7 +44,7 @@ static int notif_h_idem_key(struct api_req *r, const char **key) {
     return 0;
 }
 
-static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
+static void notifications_row_view(const struct wr_row *row, struct notif_view *v) {
     memset(v, 0, sizeof(*v));
     v->id = row->id_str;
     v->channel = notif_channel_name(row->in.channel);
@@ -84,7 +62,7 @@ static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
     v->updated_at = row->created_ms;
 }
 
-static void notif_h_written(void *arg, enum wr_status st, const char *stored) {
+static void notifications_written(void *arg, enum wr_status st, const char *stored) {
     struct api_req *r = arg;
     switch (st) {
     case WR_CREATED:
@@ -123,15 +101,15 @@ static void notif_h_written(void *arg, enum wr_status st, const char *stored) {
     }
 }
 
-/* notif_h_submit: hands the rows to the writer with the 201 body rendered. */
-static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, bool batch,
-                           const char *idem) {
+/* notifications_submit: hands the rows to the writer with the 201 body rendered. */
+static void notifications_submit(struct api_req *r, struct wr_row *rows, size_t n, bool batch,
+                                 const char *idem) {
     struct buf b = {0};
     if (batch)
         buf_puts(&b, "{\"data\":[");
     for (size_t i = 0; i < n; i++) {
         struct notif_view v;
-        notif_h_row_view(&rows[i], &v);
+        notifications_row_view(&rows[i], &v);
         if (i)
             buf_putc(&b, ',');
         notif_json(&b, &v);
@@ -146,22 +124,22 @@ static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, boo
     it->response = buf_steal(&b);
     it->rows = rows;
     it->nrows = n;
-    it->cb = notif_h_written;
+    it->cb = notifications_written;
     it->arg = r;
     writer_submit(r->app->writer, it);
 }
 
-static void notif_h_new_row(struct wr_row *row, int64_t now) {
+static void notifications_new_row(struct wr_row *row, int64_t now) {
     util_uuid7(row->id);
     util_uuid_fmt(row->id, row->id_str);
     row->created_ms = now;
 }
 
-void notif_h_create(struct api_req *r) {
+void notifications_create(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
-    if (notif_h_idem_key(r, &idem) < 0)
+    if (notifications_idem_key(r, &idem) < 0)
         val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
     int64_t now = util_now_ms();
     struct wr_row *row = mem_calloc(1, sizeof(*row));
@@ -169,26 +147,26 @@ void notif_h_create(struct api_req *r) {
     if (rc < 0 || errs.len) {
         notif_input_free(&row->in);
         mem_free(row);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
     val_errors_free(&errs);
-    notif_h_new_row(row, now);
-    notif_h_submit(r, row, 1, false, idem);
+    notifications_new_row(row, now);
+    notifications_submit(r, row, 1, false, idem);
 }
 
-int64_t notif_h_batch_cost(const struct api_req *r) {
+int64_t notifications_batch_cost(const struct api_req *r) {
     int64_t size = stages_cost_size(r);
     int64_t n = r->json ? val_batch_cost(r->json) : 1;
     return n > size ? n : size;
 }
 
-void notif_h_batch(struct api_req *r) {
+void notifications_batch(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
-    if (notif_h_idem_key(r, &idem) < 0)
+    if (notifications_idem_key(r, &idem) < 0)
         val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
     int64_t now = util_now_ms();
     struct notif_input *ins = NULL;
@@ -198,7 +176,7 @@ void notif_h_batch(struct api_req *r) {
         for (size_t i = 0; i < n; i++)
             notif_input_free(&ins[i]);
         mem_free(ins);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
@@ -206,18 +184,18 @@ void notif_h_batch(struct api_req *r) {
     struct wr_row *rows = mem_calloc(n, sizeof(*rows));
     for (size_t i = 0; i < n; i++) {
         rows[i].in = ins[i]; /* moved */
-        notif_h_new_row(&rows[i], now);
+        notifications_new_row(&rows[i], now);
     }
     mem_free(ins);
-    notif_h_submit(r, rows, n, true, idem);
+    notifications_submit(r, rows, n, true, idem);
 }
 
 /* ---- reads ---- */
 
-static void notif_h_one_done(void *arg, const struct db_result *res) {
+static void notifications_one_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) != 1) {
@@ -232,30 +210,30 @@ static void notif_h_one_done(void *arg, const struct db_result *res) {
     buf_free(&b);
 }
 
-static void notif_h_fetch(struct api_req *r, bool admin) {
+static void notifications_fetch(struct api_req *r, bool admin) {
     store_notif_get(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
-                    notif_h_one_done, r);
+                    notifications_one_done, r);
 }
 
-void notif_h_get(struct api_req *r) {
-    notif_h_fetch(r, false);
+void notifications_get(struct api_req *r) {
+    notifications_fetch(r, false);
 }
 
-void notif_h_admin_get(struct api_req *r) {
-    notif_h_fetch(r, true);
+void notifications_admin_get(struct api_req *r) {
+    notifications_fetch(r, true);
 }
 
-struct notif_h_list_ctx {
+struct notifications_list_ctx {
     struct api_req *r;
     int limit;
     char scope[512];
 };
 
-static void notif_h_list_done(void *arg, const struct db_result *res) {
-    struct notif_h_list_ctx *c = arg;
+static void notifications_list_done(void *arg, const struct db_result *res) {
+    struct notifications_list_ctx *c = arg;
     struct api_req *r = c->r;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         mem_free(c);
         return;
     }
@@ -283,7 +261,7 @@ static void notif_h_list_done(void *arg, const struct db_result *res) {
     mem_free(c);
 }
 
-void notif_h_list(struct api_req *r) {
+void notifications_list(struct api_req *r) {
     struct val_errors errs = {0};
     const char *status = api_query(r, "status");
     const char *channel = api_query(r, "channel");
@@ -307,7 +285,7 @@ void notif_h_list(struct api_req *r) {
         else
             limit = (int)v;
     }
-    struct notif_h_list_ctx *c = mem_calloc(1, sizeof(*c));
+    struct notifications_list_ctx *c = mem_calloc(1, sizeof(*c));
     c->r = r;
     c->limit = limit;
     snprintf(c->scope, sizeof(c->scope), "%lld|%s|%s|%.400s", (long long)r->auth.tenant_id,
@@ -320,7 +298,7 @@ void notif_h_list(struct api_req *r) {
         val_errors_add(&errs, "cursor", "is not a cursor for this list and these filters");
     if (errs.len) {
         mem_free(c);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
@@ -334,15 +312,15 @@ void notif_h_list(struct api_req *r) {
                            .before_time = cursor ? cur_t : NULL,
                            .before_id = cursor ? cur_id : NULL,
                            .limit = limit + 1};
-    store_notif_page(r->app->db, &q, notif_h_list_done, c);
+    store_notif_page(r->app->db, &q, notifications_list_done, c);
 }
 
 /* ---- cancel ---- */
 
-static void notif_h_cancel_why(void *arg, const struct db_result *res) {
+static void notifications_cancel_why(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) != 1) {
@@ -358,29 +336,29 @@ static void notif_h_cancel_why(void *arg, const struct db_result *res) {
     api_reply_error(r, 409, "conflict", msg, NULL);
 }
 
-static void notif_h_cancel_done(void *arg, const struct db_result *res) {
+static void notifications_cancel_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) == 1) {
-        notif_h_one_done(r, res);
+        notifications_one_done(r, res);
         return;
     }
-    store_notif_status(r->app->db, r->auth.tenant_id, r->param, notif_h_cancel_why, r);
+    store_notif_status(r->app->db, r->auth.tenant_id, r->param, notifications_cancel_why, r);
 }
 
-void notif_h_cancel(struct api_req *r) {
-    store_notif_cancel(r->app->db, r->auth.tenant_id, r->param, notif_h_cancel_done, r);
+void notifications_cancel(struct api_req *r) {
+    store_notif_cancel(r->app->db, r->auth.tenant_id, r->param, notifications_cancel_done, r);
 }
 
 /* ---- attempts ---- */
 
-static void notif_h_attempts_done(void *arg, const struct db_result *res) {
+static void notifications_attempts_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     int n = PQntuples(res->res);
@@ -419,15 +397,15 @@ static void notif_h_attempts_done(void *arg, const struct db_result *res) {
     buf_free(&b);
 }
 
-static void notif_h_attempts_fetch(struct api_req *r, bool admin) {
+static void notifications_attempts_fetch(struct api_req *r, bool admin) {
     store_attempts(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
-                   notif_h_attempts_done, r);
+                   notifications_attempts_done, r);
 }
 
-void notif_h_attempts(struct api_req *r) {
-    notif_h_attempts_fetch(r, false);
+void notifications_attempts(struct api_req *r) {
+    notifications_attempts_fetch(r, false);
 }
 
-void notif_h_admin_attempts(struct api_req *r) {
-    notif_h_attempts_fetch(r, true);
+void notifications_admin_attempts(struct api_req *r) {
+    notifications_attempts_fetch(r, true);
 }

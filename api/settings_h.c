@@ -2,7 +2,6 @@
  * events_url, event_types and email_from and answer the new settings. */
 #include "api/settings_h.h"
 #include "api/store.h"
-#include "api/notifications.h"
 #include "common/buf.h"
 #include "common/db.h"
 #include "common/json.h"
@@ -53,9 +52,7 @@ void settings_h_patch(struct api_req *r) {
     struct tenant_patch p;
     int rc = tenant_patch_from_json(r->json, &p, &errs);
     if (rc < 0) {
-        char *details = notif_h_errors_json(&errs);
-        api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-        mem_free(details);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }

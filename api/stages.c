@@ -6,7 +6,7 @@
 #include "api/auth.h"
 #include "api/edge.h"
 #include "api/http_head.h"
-#include "api/notifications.h"
+#include "api/http_server.h"
 #include "api/ratelimit.h"
 #include "common/config.h"
 #include "common/json.h"
@@ -320,7 +320,7 @@ static void stages_parse(struct api_req *r) {
     if (!rt->query_open) {
         struct val_errors errs = {0};
         if (query_parse(r->head->query, rt->params, &r->query, &errs) < 0) {
-            char *details = notif_h_errors_json(&errs);
+            char *details = api_errors_json(&errs);
             api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
             mem_free(details);
             val_errors_free(&errs);

@@ -13,7 +13,7 @@
 #ifndef HERALD_API_STAGES_H
 #define HERALD_API_STAGES_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 /* stages_head: runs the head checks for r (fresh from the edge, r->edge
  * set) and tells the edge to read the body (edge_accept) or to hand the
