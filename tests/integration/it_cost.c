@@ -3,7 +3,7 @@
  * number of notifications; and a key sending requests built to be expensive
  * at its full rate leaves /healthz answering. Times are reported, never
  * asserted. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/buf.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pid_t api_pid;
+static struct it_api api;
 static int api_port;
 static char key[128];
 
@@ -24,41 +24,24 @@ static void setup(void) {
     it_require_stack();
     it_reset_db();
     it_redis_flush();
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", "acme", NULL};
-    mem_free(it_run_capture(ct, NULL, &code));
-    cr_assert_eq(code, 0);
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", "acme", NULL};
-    char *k = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    k[strcspn(k, "\n")] = '\0';
-    snprintf(key, sizeof(key), "%s", k);
-    mem_free(k);
-    api_pid = 0;
+    it_make_key("acme", false, key, sizeof(key));
+    api.pid = 0;
 }
 
 /* start_api: herald-api with the key's bucket refilled at rate per second,
  * holding at most burst tokens. */
 static void start_api(int rate, int burst) {
-    api_port = it_free_port();
-    char listen[64], r[64], b[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
+    char r[64], b[64];
     snprintf(r, sizeof(r), "HERALD_RATE_LIMIT_PER_SEC=%d", rate);
     snprintf(b, sizeof(b), "HERALD_RATE_LIMIT_BURST=%d", burst);
-    const char *env[] = {listen, r, b, NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    const char *env[] = {r, b, NULL};
+    it_api_start(&api, env);
+    api_port = api.port;
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-    }
+    if (api.pid > 0)
+        it_api_stop(&api);
 }
 
 TestSuite(cost, .init = setup, .fini = teardown, .timeout = 240);

@@ -2,7 +2,7 @@
  * per request, nothing read before the key is checked, exact parsing of
  * heads, paths and query strings. Raw sockets, so the bytes are exactly
  * the ones a hostile client or a confused proxy would send. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "support/rawhttp.h"
 #include "common/mem.h"
 
@@ -19,57 +19,32 @@
 
 #define WAIT_MS 10000
 
-static pid_t api_pid;
+static struct it_api api;
 static int api_port;
 static char key[128], admin_key[128];
 
-static void make_key(const char *tenant, bool admin, char *out, size_t n) {
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
-    char *secret = it_run_capture(ct, NULL, &code);
-    cr_assert_eq(code, 0, "tenants create %s failed", tenant);
-    mem_free(secret);
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
-                        NULL};
-    char *k = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    k[strcspn(k, "\n")] = '\0';
-    snprintf(out, n, "%s", k);
-    mem_free(k);
-}
-
 static void start_api(const char *const extra[]) {
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[16] = {listen, "HERALD_HTTP_READ_TIMEOUT_MS=3000"};
-    int n = 2;
+    const char *env[16] = {"HERALD_HTTP_READ_TIMEOUT_MS=3000"};
+    int n = 1;
     for (int i = 0; extra && extra[i] && n < 15; i++)
         env[n++] = extra[i];
     env[n] = NULL;
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    it_api_start(&api, env);
+    api_port = api.port;
 }
 
 static void setup(void) {
     it_require_stack();
     it_reset_db();
     it_redis_flush();
-    make_key("acme", false, key, sizeof(key));
-    make_key("ops", true, admin_key, sizeof(admin_key));
-    api_pid = 0;
+    it_make_key("acme", false, key, sizeof(key));
+    it_make_key("ops", true, admin_key, sizeof(admin_key));
+    api.pid = 0;
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-        api_pid = 0;
-    }
+    if (api.pid > 0)
+        it_api_stop(&api);
 }
 
 TestSuite(edge, .init = setup, .fini = teardown, .timeout = 180);
@@ -255,7 +230,7 @@ Test(edge, refused_short_body_keeps_the_connection) {
 
 static long status_kib(const char *field) {
     char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)api_pid);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)api.pid);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
     long v = -1;
@@ -387,7 +362,7 @@ static long metric(const char *name) {
 /* random key ids from one address: after its burst of failures, 429 without
  * a database lookup; a key known to be good still works */
 Test(edge, test_issue_16_failed_authentications_are_limited_per_address) {
-    const char *env[] = {"HERALD_AUTH_FAILURES_PER_SEC=1", NULL};
+    const char *env[] = {"HERALD_AUTH_FAILURES_PER_SEC=1", "HERALD_AUTH_CACHE_MS=30000", NULL};
     start_api(env);
     struct rh_conn c;
     rh_open(&c, api_port);
