@@ -14,6 +14,7 @@ typedef struct db db;
 typedef struct rds rds;
 typedef struct sweep sweep;
 typedef struct metrics metrics;
+typedef struct stats stats;
 
 struct api_app {
     const struct cfg *cfg;
@@ -25,6 +26,7 @@ struct api_app {
     struct ratelimit *rl;
     sweep *sweep;
     metrics *metrics;
+    stats *stats;        /* the on-call page's series (common/stats.h) */
     struct guard *guard; /* the listener's connections; set by http_srv_start, NULL before */
     bool shutting_down;  /* after the first SIGTERM: /readyz answers 503 */
 };

@@ -14,6 +14,7 @@
 #include "common/mem.h"
 #include "common/rds.h"
 #include "api/retention.h"
+#include "common/stats.h"
 #include "common/sweep.h"
 #include "common/util.h"
 
@@ -108,6 +109,8 @@ int main(int argc, char **argv) {
     int rc = 0;
     m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
     m.retention = retention_start(m.app.base, m.app.db, &cfg);
+    /* the on-call page's series; the API samples every stream's lag */
+    m.app.stats = stats_start(m.app.base, m.app.rds, (1u << CH_COUNT) - 1, cfg.stats_interval_ms);
     metrics_h_setup(&m.app);
     if (cfg.metrics_listen) {
         m.metrics_srv =
@@ -145,6 +148,7 @@ out:
     metrics_srv_stop(m.metrics_srv);
     retention_stop(m.retention);
     sweep_stop(m.app.sweep);
+    stats_stop(m.app.stats);
     rds_shutdown(m.app.rds);
     db_shutdown(m.app.db);
     writer_free(m.app.writer);

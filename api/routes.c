@@ -6,6 +6,7 @@
 #include "api/health.h"
 #include "api/metrics_h.h"
 #include "api/notifications.h"
+#include "api/oncall.h"
 #include "api/settings_h.h"
 #include "api/static_h.h"
 
@@ -86,6 +87,11 @@ static const struct api_route routes[] = {
      .auth = API_AUTH_ADMIN,
      .handler = admin_h_queues,
      .name = "admin.queues"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/v1/admin/stats",
+     .auth = API_AUTH_ADMIN,
+     .handler = oncall_h_stats,
+     .name = "admin.stats"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/v1/admin/dlq/{}",
      .param = API_PARAM_CHANNEL,

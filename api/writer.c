@@ -8,6 +8,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/stats.h"
 #include "common/mem.h"
 #include "common/rds.h"
 #include "common/stream.h"
@@ -185,6 +186,7 @@ static void wr_finish_batch(struct wr_batch *b) {
                 snprintf(labels, sizeof(labels), "channel=\"%s\"",
                          notif_channel_name(it->rows[i].in.channel));
                 metrics_add(w->app->metrics, "herald_notifications_accepted_total", labels, 1);
+                stats_count(w->app->stats, it->rows[i].in.channel, STATS_ACCEPTED, 1);
             }
             wr_enqueue(w, it);
         }

@@ -3,6 +3,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/netallow.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -71,6 +72,8 @@ static const struct cfg_entry cfg_table[] = {
      "time to finish in-flight work on SIGTERM"},
     {"HERALD_WEBHOOK_ALLOW_PRIVATE", CFG_BOOL, "false", 0, 0, false, F(webhook_allow_private),
      "allow webhooks to private addresses"},
+    {"HERALD_WEBHOOK_ALLOW", CFG_STR, "", 0, 0, false, F(webhook_allow),
+     "comma list of host:port or CIDRs webhooks may reach although private"},
     {"HERALD_RATE_LIMIT_PER_SEC", CFG_INT, "1000", 1, 100000000, false, F(rate_limit_per_sec),
      "per-key token refill rate"},
     {"HERALD_RATE_LIMIT_BURST", CFG_INT, "2000", 1, 100000000, false, F(rate_limit_burst),
@@ -108,6 +111,8 @@ static const struct cfg_entry cfg_table[] = {
     {"HERALD_AUTH_FAILURES_PER_SEC", CFG_INT, "10", 1, 1000000, false, F(auth_failures_per_sec),
      "failed authentications allowed per client address and second, 10 s of them at once "
      "(beyond: 429)"},
+    {"HERALD_STATS_INTERVAL_MS", CFG_INT, "1000", 10, 60000, false, F(stats_interval_ms),
+     "how often each process adds its figures for the on-call page to Redis"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
 };
@@ -232,7 +237,8 @@ static bool cfg_has_prefix(const char *s, const char *p) {
     return s && strncmp(s, p, strlen(p)) == 0;
 }
 
-int cfg_load(struct cfg *c, char *err, size_t errlen) {
+/* cfg_read: cfg_load's work; on failure c may hold some values. */
+static int cfg_read(struct cfg *c, char *err, size_t errlen) {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < HD_ARRAY_LEN(cfg_table); i++) {
         const struct cfg_entry *e = &cfg_table[i];
@@ -283,11 +289,24 @@ int cfg_load(struct cfg *c, char *err, size_t errlen) {
         snprintf(err, errlen, "HERALD_RETRY_MAX_MS: must be at least HERALD_RETRY_BASE_MS");
         return -1;
     }
+    char why[HD_ERR_LEN];
+    c->webhook_allow_list = netallow_parse(c->webhook_allow, why, sizeof(why));
+    if (!c->webhook_allow_list) {
+        snprintf(err, errlen, "HERALD_WEBHOOK_ALLOW: %s", why);
+        return -1;
+    }
     if (c->rate_limit_burst < 1) {
         snprintf(err, errlen, "HERALD_RATE_LIMIT_BURST: must be at least 1");
         return -1;
     }
     return 0;
+}
+
+int cfg_load(struct cfg *c, char *err, size_t errlen) {
+    if (cfg_read(c, err, errlen) == 0)
+        return 0;
+    cfg_free(c); /* a process that stops here leaks nothing */
+    return -1;
 }
 
 void cfg_free(struct cfg *c) {
@@ -296,6 +315,7 @@ void cfg_free(struct cfg *c) {
             mem_free(*(char **)((char *)c + cfg_table[i].off));
     mem_free(c->redis_host);
     mem_free(c->redis_password);
+    netallow_free(c->webhook_allow_list);
     memset(c, 0, sizeof(*c));
 }
 

@@ -29,6 +29,7 @@ struct cfg {
     int visibility_timeout_ms;
     int shutdown_grace_ms;
     bool webhook_allow_private;
+    char *webhook_allow; /* HERALD_WEBHOOK_ALLOW as given; see webhook_allow_list */
     int rate_limit_per_sec;
     int rate_limit_burst;
     int retention_days;
@@ -49,15 +50,19 @@ struct cfg {
     int http_read_timeout_ms;  /* to read a whole request, from accept or the last answer */
     int http_body_buffer_max;  /* bytes of request bodies held at once, all connections */
     int auth_failures_per_sec; /* failed authentications per client address (burst: 10 s) */
+    int stats_interval_ms;     /* how often the on-call series are added to Redis */
     /* derived from redis_url */
     char *redis_host;
     int redis_port;
     int redis_db;
     char *redis_password; /* NULL when none */
+    /* derived from webhook_allow; never NULL after cfg_load (maybe empty) */
+    struct netallow *webhook_allow_list;
 };
 
 /* cfg_load: reads the environment into c. On a bad value returns -1 with a
- * one-line message naming the variable in err. Caller frees with cfg_free(). */
+ * one-line message naming the variable in err, and c holds nothing (calling
+ * cfg_free() on it is harmless). Caller frees with cfg_free(). */
 int cfg_load(struct cfg *c, char *err, size_t errlen);
 void cfg_free(struct cfg *c);
 /* cfg_print_env_help: the variables, their defaults and meaning, for --help. */

@@ -1,5 +1,7 @@
 /* ctl_async: heraldctl's private event loop for the operations shared with the API. */
 #include "ctl/ctl_async.h"
+#include "ctl/ctl_db.h"
+#include "ctl/ctl_reach.h"
 #include "common/log.h"
 
 #include <event2/event.h>
@@ -21,17 +23,12 @@ static void ctl_async_redis_wait_over(evutil_socket_t fd, short what, void *arg)
 }
 
 int ctl_async_open(struct ctl *c, struct ctl_async *a, bool redis) {
-    char err[HD_ERR_LEN];
-
     memset(a, 0, sizeof(*a));
-    if (!c->cfg_loaded) {
-        if (cfg_load(&c->cfg, err, sizeof(err)) < 0) {
-            ctl_err("%s", err);
-            cfg_free(&c->cfg);
-            return HD_EXIT_CONFIG;
-        }
-        c->cfg_loaded = true;
-    }
+    /* the synchronous connection says exactly why PostgreSQL cannot be
+     * reached, which the pool below would only call "unavailable" */
+    int rc = ctl_db_open(c, false);
+    if (rc)
+        return rc;
     /* The clients log reconnection warnings meant for services; heraldctl
      * says what failed in one line of its own, so only debug goes through. */
     hlog_init("ctl", c->cfg.log_level == HLOG_DEBUG ? HLOG_DEBUG : HLOG_ERROR);
@@ -56,6 +53,8 @@ int ctl_async_open(struct ctl *c, struct ctl_async *a, bool redis) {
     event_free(timer);
     rds_on_connect(a->rds, NULL, NULL);
     a->redis_up = rds_up(a->rds);
+    if (!a->redis_up)
+        ctl_reach_redis_probe(&c->cfg, a->redis_err, sizeof(a->redis_err));
     return 0;
 }
 

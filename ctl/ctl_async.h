@@ -12,19 +12,22 @@
 struct event_base;
 
 struct ctl_async {
-    struct event_base *base; /* owned */
-    db *db;                  /* owned; one connection */
-    rds *rds;                /* owned; NULL unless asked for */
-    bool redis_up;           /* Redis answered the connect within HERALD_REDIS_TIMEOUT_MS */
+    struct event_base *base;    /* owned */
+    db *db;                     /* owned; one connection */
+    rds *rds;                   /* owned; NULL unless asked for */
+    bool redis_up;              /* Redis answered the connect within HERALD_REDIS_TIMEOUT_MS */
+    char redis_err[HD_ERR_LEN]; /* !redis_up: why, in a few words ("connection refused") */
     bool done;
 };
 
 /* ctl_async_open: loads the configuration into c (freed by ctl_db_close(),
- * as main() does for every command), creates the loop and starts connecting
- * to PostgreSQL and, with redis, to Redis, waiting up to
- * HERALD_REDIS_TIMEOUT_MS (at least 1 s) for Redis. Blocks for that wait.
- * PostgreSQL being down shows later, as OPS_DB_UNAVAILABLE. Returns 0, or
- * HD_EXIT_CONFIG after printing why. Release with ctl_async_close() either way. */
+ * as main() does for every command), checks that PostgreSQL answers (with
+ * ctl_db_open, so an outage is reported naming the target and the reason),
+ * creates the loop and starts connecting to PostgreSQL and, with redis, to
+ * Redis, waiting up to HERALD_REDIS_TIMEOUT_MS (at least 1 s) for Redis; if
+ * it is not up by then, a synchronous probe fills redis_err. Blocks for those
+ * waits. Returns 0, or HD_EXIT_CONFIG / HD_EXIT_DB after printing why.
+ * Release with ctl_async_close() either way. */
 int ctl_async_open(struct ctl *c, struct ctl_async *a, bool redis) HD_MUSTCHECK;
 
 /* ctl_async_run: runs the loop until ctl_async_done(). Blocks; every db and

@@ -1,5 +1,6 @@
 /* ctl_db: heraldctl's one blocking libpq connection, its deadlines and its error lines. */
 #include "ctl/ctl_db.h"
+#include "ctl/ctl_reach.h"
 #include "common/log.h"
 
 #include <stdio.h>
@@ -91,8 +92,8 @@ int ctl_db_open(struct ctl *c, bool unbounded) {
     vals[0] = c->cfg.database_url;
     c->db = PQconnectdbParams(keys, vals, 1);
     if (!c->db || PQstatus(c->db) != CONNECTION_OK) {
-        ctl_db_oneline(c->db ? PQerrorMessage(c->db) : "out of memory", msg, sizeof(msg));
-        ctl_err("database unreachable: %s", msg);
+        ctl_reach_pg_reason(c->db ? PQerrorMessage(c->db) : "out of memory", msg, sizeof(msg));
+        ctl_reach_pg_fail(&c->cfg, NULL, msg);
         rc = HD_EXIT_DB;
         goto out;
     }
@@ -159,7 +160,9 @@ int ctl_db_fail(struct ctl *c, const PGresult *r, const char *what) {
 
     ctl_db_oneline(primary ? primary : PQerrorMessage(c->db), msg, sizeof(msg));
     if (PQstatus(c->db) != CONNECTION_OK || (state && !strncmp(state, "08", 2))) {
-        ctl_err("%s: database connection lost: %s", what, msg);
+        char reason[HD_ERR_LEN];
+        ctl_reach_pg_reason(primary ? primary : PQerrorMessage(c->db), reason, sizeof(reason));
+        ctl_reach_pg_fail(&c->cfg, what, reason);
         return HD_EXIT_DB;
     }
     if (state && !strcmp(state, "57014")) {

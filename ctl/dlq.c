@@ -1,6 +1,7 @@
 /* dlq: heraldctl dlq list and replay, over the dead-letter operations of common/ops.c. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_async.h"
+#include "ctl/ctl_reach.h"
 #include "common/buf.h"
 #include "common/ops.h"
 #include "common/util.h"
@@ -29,9 +30,10 @@ static int ctl_dlq_channel(const struct ctl_cmd *cmd, const char *s, enum notif_
 }
 
 /* ctl_dlq_ops_fail: the message and exit code for a failed operation. */
-static int ctl_dlq_ops_fail(const char *what, enum ops_status st, const char *err) {
+static int ctl_dlq_ops_fail(const struct ctl *c, const char *what, enum ops_status st,
+                            const char *err) {
     if (st == OPS_DB_UNAVAILABLE) {
-        ctl_err("%s: database unreachable: %s", what, err);
+        ctl_reach_pg_fail(&c->cfg, what, err);
         return HD_EXIT_DB;
     }
     ctl_err("%s: %s (has heraldctl migrate been run?)", what, err);
@@ -225,7 +227,7 @@ static int ctl_dlq_list(struct ctl *c, int argc, char **argv) {
         goto out;
     }
     if (run.st != OPS_OK) {
-        rc = ctl_dlq_ops_fail("dlq list", run.st, run.err);
+        rc = ctl_dlq_ops_fail(c, "dlq list", run.st, run.err);
         goto out;
     }
     rc = ctl_write_out("dlq list", run.out.data, run.out.len);
@@ -276,28 +278,45 @@ static void ctl_dlq_replay_done(void *arg, enum ops_status st, const struct ops_
     ctl_async_done(run->a);
 }
 
-/* ctl_dlq_replay_args: takes every --id out of argv (ctl_parse_args keeps
- * only the last value of an option) into ids, the rest into rest. Both
- * arrays borrow from argv and have room for argc entries. */
+/* ctl_dlq_replay_args: takes the ids out of argv into ids, the rest into
+ * rest. Both "--id A B C" and "--id A --id B" work (ctl_parse_args keeps only
+ * the last value of an option): after --id ID, or --id=ID, every argument up
+ * to the next option is an id too. Both arrays borrow from argv and have room
+ * for argc entries. */
 static int ctl_dlq_replay_args(int argc, char **argv, const char **ids, size_t *nids, char **rest,
                                int *nrest) {
-    bool opts_done = false;
+    bool opts_done = false, in_ids = false;
     *nids = 0;
     *nrest = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!opts_done && !strcmp(a, "--"))
+        if (opts_done) {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--")) {
             opts_done = true;
-        if (!opts_done && !strcmp(a, "--id")) {
-            if (i + 1 >= argc) {
+            rest[(*nrest)++] = argv[i];
+            continue;
+        }
+        if (!strcmp(a, "--id")) {
+            if (i + 1 >= argc || argv[i + 1][0] == '-') {
                 ctl_err("dlq replay: --id needs a value");
                 return HD_EXIT_USAGE;
             }
             ids[(*nids)++] = argv[++i];
+            in_ids = true;
             continue;
         }
-        if (!opts_done && !strncmp(a, "--id=", 5)) {
+        if (!strncmp(a, "--id=", 5)) {
             ids[(*nids)++] = a + 5;
+            in_ids = true;
+            continue;
+        }
+        if (a[0] == '-')
+            in_ids = false;
+        else if (in_ids) {
+            ids[(*nids)++] = a;
             continue;
         }
         rest[(*nrest)++] = argv[i];
@@ -358,7 +377,7 @@ static int ctl_dlq_replay(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (run.st != OPS_OK) {
-        rc = ctl_dlq_ops_fail("dlq replay", run.st, run.err);
+        rc = ctl_dlq_ops_fail(c, "dlq replay", run.st, run.err);
         goto out;
     }
     if (json) {
@@ -373,9 +392,12 @@ static int ctl_dlq_replay(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (!dry && !run.redis_ok) {
-        ctl_err("dlq replay: Redis unreachable (%s): %lld replayed notification%s will be "
-                "enqueued by the sweeper once it is back",
-                run.redis_err, (long long)run.unenqueued, run.unenqueued == 1 ? "" : "s");
+        char then[128];
+        snprintf(then, sizeof(then),
+                 "%lld replayed notification%s will be enqueued by the sweeper once it is back",
+                 (long long)run.unenqueued, run.unenqueued == 1 ? "" : "s");
+        ctl_reach_redis_fail(&c->cfg, "dlq replay", a.redis_err[0] ? a.redis_err : run.redis_err,
+                             then);
         rc = HD_EXIT_REDIS;
     } else if (run.n_not_found) {
         rc = CTL_EXIT_FAIL;
@@ -423,7 +445,8 @@ const struct ctl_cmd ctl_dlq_replay_cmd = {
             "the sweeper of herald-api or herald-worker within seconds.\n\n"
             "Options:\n"
             "  --channel C   email, sms, push or webhook (required)\n"
-            "  --id ID       a dead letter to replay; repeat for more (up to 1000)\n"
+            "  --id ID ...   dead letters to replay (up to 1000): --id A B C, or --id A\n"
+            "                --id B\n"
             "  --all         every dead letter of the channel\n"
             "  --dry-run     say how many would be replayed (and which ids are not dead\n"
             "                letters of this channel) and change nothing\n"

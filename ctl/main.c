@@ -20,7 +20,7 @@ static bool ctl_is_help(const char *a) {
 }
 
 /* ctl_print_overview: every command whose group matches (all when group is
- * NULL), then the environment. */
+ * NULL); the full overview also lists the environment. */
 static void ctl_print_overview(FILE *out, const char *group) {
     fprintf(out, "usage: heraldctl <command> [options]\n\nCommands:\n");
     for (size_t i = 0; i < HD_ARRAY_LEN(ctl_cmds); i++) {
@@ -35,19 +35,23 @@ static void ctl_print_overview(FILE *out, const char *group) {
         else
             fprintf(out, "  %-44s %s\n", name, cmd->summary);
     }
-    fprintf(out, "\nRun heraldctl <command> --help for details.\n"
-                 "Exit codes: 0 ok, 1 failed, 2 bad usage, 3 bad configuration, "
+    fprintf(out, "\nRun heraldctl <command> --help for details.\n");
+    if (group)
+        return;
+    fprintf(out, "Exit codes: 0 ok, 1 failed, 2 bad usage, 3 bad configuration, "
                  "4 database unreachable, 5 Redis unreachable.\n\n");
     cfg_print_env_help(out);
 }
 
+/* ctl_print_cmd_help: this command's usage only; the settings every
+ * command reads are in the overview. */
 static void ctl_print_cmd_help(FILE *out, const struct ctl_cmd *cmd) {
     ctl_usage_line(out, cmd);
     fprintf(out, "\n%s\n", cmd->summary);
     if (cmd->help)
         fprintf(out, "\n%s", cmd->help);
-    fprintf(out, "\n");
-    cfg_print_env_help(out);
+    fprintf(out, "\nPostgreSQL and Redis are found through HERALD_DATABASE_URL and "
+                 "HERALD_REDIS_URL;\nheraldctl --help lists every setting.\n");
 }
 
 /* ctl_find: the command for argv (group, then verb if the group has verbs).

@@ -1,6 +1,7 @@
 /* queues: heraldctl queues, the per-channel figures of common/ops.c as a table or JSON. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_async.h"
+#include "ctl/ctl_reach.h"
 #include "common/buf.h"
 #include "common/ops.h"
 
@@ -123,7 +124,7 @@ static int ctl_queues(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (run.st == OPS_DB_UNAVAILABLE) {
-        ctl_err("queues: database unreachable: %s", run.err);
+        ctl_reach_pg_fail(&c->cfg, "queues", run.err);
         rc = HD_EXIT_DB;
         goto out;
     }
@@ -142,8 +143,8 @@ static int ctl_queues(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (!run.q.redis_ok) {
-        ctl_err("queues: Redis unreachable (%s): stream, in-flight, consumers and lag unknown",
-                run.q.redis_err);
+        ctl_reach_redis_fail(&c->cfg, "queues", a.redis_err[0] ? a.redis_err : run.q.redis_err,
+                             "stream, in-flight, consumers and lag unknown");
         rc = HD_EXIT_REDIS;
     }
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # deploy/check.sh: offline validation of the shell scripts, the Dockerfile,
-# docker-compose.yml and the Kubernetes manifests. No Docker engine and no
-# cluster are needed; what it checks and what it cannot is in deploy/README.md.
+# docker-compose.yml, the Kubernetes manifests, and the monitoring files
+# (Prometheus configuration and alert rules, the Grafana dashboard). No Docker
+# engine, cluster, Prometheus or Grafana server is needed; what it checks and
+# what it cannot is in deploy/README.md.
 #
 # Usage: deploy/check.sh
 # Installs what is missing: shellcheck, yamllint, docker-compose (v1, for
-# `config`) and Node.js with apt-get; the pinned npm packages of
+# `config`), promtool (Debian's prometheus package) and Node.js with apt-get;
+# the pinned npm packages of
 # deploy/check/package-lock.json with `npm ci` into deploy/check/node_modules
 # (skipped when they are already installed from the same lock file, so a
 # second run needs no network). Then runs every check, prints one line per
@@ -61,6 +64,7 @@ apt_missing=()
 command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)
 command -v yamllint >/dev/null 2>&1 || apt_missing+=(yamllint)
 command -v docker-compose >/dev/null 2>&1 || apt_missing+=(docker-compose)
+command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
 
@@ -107,7 +111,7 @@ scripts=()
 while IFS= read -r -d '' f; do
     scripts+=("$f")
 done < <(find scripts deploy -name '*.sh' -not -path '*/node_modules/*' -print0 2>/dev/null | sort -z)
-for f in tests/run .ci/run; do
+for f in tests/run .ci/run scripts/herald; do
     [[ -f "$f" ]] && scripts+=("$f")
 done
 
@@ -124,7 +128,7 @@ fi
 yaml_files=(docker-compose.yml)
 while IFS= read -r -d '' f; do
     yaml_files+=("$f")
-done < <(find deploy/k8s -name '*.y*ml' -print0 | sort -z)
+done < <(find deploy/k8s deploy/prometheus -name '*.y*ml' -print0 | sort -z)
 
 if command -v yamllint >/dev/null 2>&1; then
     for f in "${yaml_files[@]}"; do
@@ -141,6 +145,20 @@ if command -v docker-compose >/dev/null 2>&1; then
         docker-compose -f docker-compose.yml config -q
 else
     fail "docker-compose is not installed"
+fi
+
+# ---- Prometheus: configuration, alert rules and their unit tests ---------------
+
+if command -v promtool >/dev/null 2>&1; then
+    # promtool resolves rule_files next to the configuration
+    run_check "promtool check config deploy/prometheus/prometheus.yml" \
+        promtool check config deploy/prometheus/prometheus.yml
+    run_check "promtool check rules deploy/prometheus/alerts.yml" \
+        promtool check rules deploy/prometheus/alerts.yml
+    run_check "promtool test rules deploy/prometheus/alerts_test.yml" \
+        promtool test rules deploy/prometheus/alerts_test.yml
+else
+    fail "promtool is not installed"
 fi
 
 # ---- Dockerfile, compose and Kubernetes facts (Node) ---------------------------
@@ -167,8 +185,10 @@ if ((npm_ready)); then
     run_check "dockerfilelint Dockerfile" "$CHECK_DIR/node_modules/.bin/dockerfilelint" Dockerfile
     run_node "validate-container.mjs" "$CHECK_DIR/validate-container.mjs" "$ROOT"
     run_node "validate-k8s.mjs" "$CHECK_DIR/validate-k8s.mjs" "$ROOT/deploy/k8s"
+    run_node "validate-monitoring.mjs" "$CHECK_DIR/validate-monitoring.mjs" "$ROOT"
 else
-    fail "dockerfilelint, validate-container.mjs and validate-k8s.mjs: npm packages are missing"
+    fail "dockerfilelint, validate-container.mjs, validate-k8s.mjs and validate-monitoring.mjs:" \
+        "npm packages are missing"
 fi
 
 echo "$PASSED passed, $FAILED failed"

@@ -16,22 +16,24 @@
 #define WH_KEY_MAX 256 /* decoded secret bytes accepted */
 
 struct wh_state {
-    bool allow_private;
+    struct netp_rules rules; /* borrows the configuration's allow list */
     int timeout_ms;
 };
 
 /* Per attempt: what the socket filter saw. */
 struct wh_priv {
-    bool allow_private;
-    bool blocked;
-    char addr[NETP_ADDR_LEN]; /* the first refused address */
+    const struct netp_rules *rules;
+    char *host;                /* the URL's host as curl parsed it; owned (curl_free) */
+    enum netp_verdict blocked; /* the first refusal; NETP_OK while none */
+    char addr[NETP_ADDR_LEN];  /* its address */
 };
 
 static int wh_init(const struct cfg *c, void **state, char *err, size_t errlen) {
     (void)err;
     (void)errlen;
     struct wh_state *s = mem_calloc(1, sizeof(*s));
-    s->allow_private = c->webhook_allow_private;
+    s->rules.allow_private = c->webhook_allow_private;
+    s->rules.allow = c->webhook_allow_list;
     s->timeout_ms = c->delivery_timeout_ms;
     *state = s;
     return 0;
@@ -45,14 +47,29 @@ static void wh_fini(void *state) {
  * refusing here leaves no second lookup that could swap the address. */
 static curl_socket_t wh_opensocket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
     struct wh_priv *p = clientp;
-    if (!p->allow_private && purpose == CURLSOCKTYPE_IPCXN &&
-        netp_addr_private(&a->addr, (socklen_t)a->addrlen)) {
-        if (!p->blocked)
+    enum netp_verdict v = purpose == CURLSOCKTYPE_IPCXN
+                              ? netp_check(p->rules, p->host, &a->addr, (socklen_t)a->addrlen)
+                              : NETP_OK;
+    if (v != NETP_OK) {
+        /* link-local is the graver refusal: it is the one reported */
+        if (p->blocked == NETP_OK || v == NETP_LINK_LOCAL) {
             netp_addr_format(&a->addr, (socklen_t)a->addrlen, p->addr);
-        p->blocked = true;
+            p->blocked = v;
+        }
         return CURL_SOCKET_BAD;
     }
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* wh_url_host: the host of url as curl will resolve it (IPv6 literals in
+ * brackets), or NULL; caller frees with curl_free(). */
+static char *wh_url_host(const char *url) {
+    char *host = NULL;
+    CURLU *u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+        (void)curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_cleanup(u);
+    return host;
 }
 
 /* wh_sign: appends " v1,<base64 HMAC-SHA256(key, id.ts.body)>" for one secret. */
@@ -115,7 +132,8 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
         (void)wh_sign(&sigs, m->prev_secret, signed_text.data, signed_text.len);
 
     struct wh_priv *p = mem_calloc(1, sizeof(*p));
-    p->allow_private = s->allow_private;
+    p->rules = &s->rules;
+    p->host = wh_url_host(m->recipient);
     req->priv = p;
 
     char line[512];
@@ -162,11 +180,20 @@ static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_r
     const struct wh_priv *p = req->priv;
     res->status_code = (int)resp->status;
     if (resp->code != CURLE_OK) {
-        if (p && p->blocked && resp->status == 0) {
+        if (p && p->blocked == NETP_LINK_LOCAL && resp->status == 0) {
             res->outcome = DLV_FAILED;
             snprintf(res->error, sizeof(res->error),
-                     "destination address %s is private or reserved "
-                     "(HERALD_WEBHOOK_ALLOW_PRIVATE is false)",
+                     "destination address %s is link-local (169.254/16, fe80::/10), where "
+                     "cloud metadata services live: always refused",
+                     p->addr);
+            return;
+        }
+        if (p && p->blocked == NETP_PRIVATE && resp->status == 0) {
+            res->outcome = DLV_FAILED;
+            snprintf(res->error, sizeof(res->error),
+                     "destination address %s is private or reserved and not allowed "
+                     "(HERALD_WEBHOOK_ALLOW does not list it; HERALD_WEBHOOK_ALLOW_PRIVATE is "
+                     "false)",
                      p->addr);
             return;
         }
@@ -198,7 +225,10 @@ static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_r
 
 static void wh_release(void *state, struct dlv_req *req) {
     (void)state;
-    mem_free(req->priv);
+    struct wh_priv *p = req->priv;
+    if (p)
+        curl_free(p->host);
+    mem_free(p);
     req->priv = NULL;
 }
 

@@ -5,6 +5,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/stats.h"
 #include "common/mem.h"
 #include "worker/retry.h"
 #include "common/stream.h"
@@ -96,6 +97,7 @@ struct eng {
     struct batch *batches;
     struct eng_metrics m;
     struct metrics *reg; /* borrowed; NULL: counters only */
+    stats *st;           /* borrowed; NULL: no on-call series */
     char labels[32];     /* channel="..." */
     bool db_failing;
     bool draining, abandoned, drained;
@@ -116,8 +118,26 @@ void eng_set_metrics(eng *e, struct metrics *m) {
     snprintf(e->labels, sizeof(e->labels), "channel=\"%s\"", notif_channel_name(e->ch));
 }
 
+void eng_set_stats(eng *e, stats *st) {
+    e->st = st;
+}
+
+/* eng_stats_outcome: the on-call page's side of a recorded outcome. */
+static void eng_stats_outcome(eng *e, const struct job *j, int64_t now_ms) {
+    if (j->kind == LK_SUCCESS) {
+        stats_count(e->st, e->ch, STATS_SENT, 1);
+        if (j->created_ms > 0 && now_ms >= j->created_ms)
+            stats_dwell(e->st, e->ch, now_ms - j->created_ms);
+    } else if (j->kind == LK_RETRY) {
+        stats_count(e->st, e->ch, STATS_RETRIED, 1);
+    } else if (j->kind == LK_FAILED) {
+        stats_count(e->st, e->ch, STATS_FAILED, 1);
+    }
+}
+
 /* eng_count_outcome: the Prometheus side of a recorded outcome. */
 static void eng_count_outcome(eng *e, const struct job *j, int64_t now_ms) {
+    eng_stats_outcome(e, j, now_ms);
     if (!e->reg)
         return;
     static const char *const names[] = {"sent", "retry", "failed", "deferred"};

@@ -52,6 +52,12 @@ void eng_abandon(eng *e);
 struct metrics;
 void eng_set_metrics(eng *e, struct metrics *m);
 
+/* eng_set_stats: from now on every recorded outcome is also counted in st
+ * (sent, retried, failed and the dwell of what was sent: the on-call page's
+ * series). st is borrowed and must outlive the engine. */
+typedef struct stats stats;
+void eng_set_stats(eng *e, stats *st);
+
 /* eng_metrics: borrowed; valid until eng_free. */
 const struct eng_metrics *eng_metrics(const eng *e);
 

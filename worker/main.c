@@ -5,6 +5,7 @@
 #include "common/mem.h"
 #include "common/notif.h"
 #include "common/rds.h"
+#include "common/stats.h"
 #include "common/sweep.h"
 #include "common/util.h"
 #include "worker/dlv.h"
@@ -32,6 +33,7 @@ struct wk {
     sweep *sw;
     eng *e;
     wmetrics *wm;
+    stats *st;
     struct event *sigterm, *sigint, *grace;
     bool stopping;
 };
@@ -183,6 +185,9 @@ int main(int argc, char **argv) {
     sweep_channels_mask(w.sw, 1u << ch);
     w.e = eng_new(w.base, &w.cfg, w.d, w.rd, w.wr, (enum notif_channel)ch, ops, ops_state, consumer,
                   (int)concurrency);
+    /* the on-call page's series, and this channel's lag in them */
+    w.st = stats_start(w.base, w.wr, 1u << ch, w.cfg.stats_interval_ms);
+    eng_set_stats(w.e, w.st);
     w.wm = wmetrics_start(w.base, w.e, w.d, w.wr, (enum notif_channel)ch, w.cfg.metrics_listen, err,
                           sizeof(err));
     if (!w.wm) {
@@ -205,6 +210,8 @@ int main(int argc, char **argv) {
      * (which answer what is pending), flush one-shot events, then free. */
     sweep_stop(w.sw);
     eng_abandon(w.e);
+    eng_set_stats(w.e, NULL); /* outcomes answered during the close count nowhere */
+    stats_stop(w.st);         /* before Redis closes */
     db_close(w.d);
     rds_close(w.rd);
     rds_close(w.wr);

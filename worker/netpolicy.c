@@ -1,5 +1,6 @@
 /* netpolicy: the refused address ranges of API.md, checked on the address curl connects to. */
 #include "worker/netpolicy.h"
+#include "common/netallow.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -68,6 +69,34 @@ bool netp_addr_private(const struct sockaddr *sa, socklen_t len) {
         return netp_v6_private(in6->sin6_addr.s6_addr);
     }
     return true;
+}
+
+bool netp_addr_link_local(const struct sockaddr *sa, socklen_t len) {
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        return (ntohl(in->sin_addr.s_addr) & 0xffff0000u) == 0xa9fe0000u;
+    }
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        if (memcmp(b, mapped, sizeof(mapped)) == 0)
+            return b[12] == 169 && b[13] == 254;
+        return b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
+    }
+    return false;
+}
+
+enum netp_verdict netp_check(const struct netp_rules *r, const char *url_host,
+                             const struct sockaddr *sa, socklen_t len) {
+    /* link-local first: neither setting can let a webhook reach a cloud
+     * metadata service */
+    if (netp_addr_link_local(sa, len))
+        return NETP_LINK_LOCAL;
+    if (!netp_addr_private(sa, len) || r->allow_private)
+        return NETP_OK;
+    return netallow_match(r->allow, url_host, sa, len) ? NETP_OK : NETP_PRIVATE;
 }
 
 void netp_addr_format(const struct sockaddr *sa, socklen_t len, char *out) {

@@ -1,4 +1,6 @@
-// The on-call page: queues, dead letters, attempt history and replay, through
+// The on-call page: the last hour's graphs per channel (GET /v1/admin/stats,
+// drawn as plain SVG), failure reasons, destinations held back, a search by
+// notification id, queues, dead letters, attempt history and replay, through
 // the /v1/admin routes with the admin key kept in this tab's sessionStorage.
 // Everything from the server goes into the page as text (textContent), never
 // as HTML; the page's Content-Security-Policy refuses HTML sinks anyway.
@@ -8,6 +10,8 @@
   const KEY_STORE = 'herald.adminKey';
   const REFRESH_MS = 5000;
   const CHANNELS = ['email', 'sms', 'push', 'webhook'];
+  const SVG = 'http://www.w3.org/2000/svg';
+  const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -78,9 +82,9 @@
       state.timer = null;
     }
     if (have) {
-      refreshQueues();
+      refreshAll();
       loadDlq(true);
-      state.timer = setInterval(refreshQueues, REFRESH_MS);
+      state.timer = setInterval(refreshAll, REFRESH_MS);
     } else {
       $('admin-key').value = '';
       $('admin-key').focus();
@@ -139,6 +143,195 @@
     }
     const rid = err.requestId ? ' [request ' + err.requestId + ']' : '';
     setStatus(what + ': ' + err.message + rid, 'error');
+  }
+
+  function refreshAll() {
+    refreshQueues();
+    refreshStats();
+    refreshDestinations();
+  }
+
+  // ---- graphs ----
+
+  // svg: an SVG element with attributes (never markup from strings).
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+
+  // niceMax: a round upper bound at or above v (1, 2, 5 x 10^n).
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
+    return 10 * p;
+  }
+
+  function fmt(v) {
+    if (v === null || v === undefined) return '–';
+    if (v >= 100 || Number.isInteger(v)) return String(Math.round(v));
+    return v.toFixed(v >= 10 ? 1 : 2);
+  }
+
+  // chart: one SVG line chart of series [{name, cls, values (null: gap)}]
+  // over the hour; data-* attributes carry each series' last value.
+  function chart(name, title, unit, series, wide) {
+    const W = wide ? 320 : 180, H = 110, L = 34, R = 6, T = 8, B = 16;
+    const n = Math.max(1, ...series.map((s) => s.values.length));
+    let max = 0;
+    for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
+    max = niceMax(max);
+    const x = (i) => L + ((W - L - R) * i) / Math.max(1, n - 1);
+    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'data-chart': name,
+      'aria-label': title });
+    root.append(svg('title', {}, title));
+    for (const v of [0, max / 2, max]) {
+      root.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
+      root.append(svg('text', { x: L - 3, y: y(v) + 3, 'text-anchor': 'end' }, fmt(v)));
+    }
+    root.append(svg('text', { x: L, y: H - 3 }, '−60 min'));
+    root.append(svg('text', { x: W - R, y: H - 3, 'text-anchor': 'end' }, 'now'));
+    for (const s of series) {
+      let d = '';
+      let pen = false;
+      s.values.forEach((v, i) => {
+        if (v === null || v === undefined) {
+          pen = false;
+          return;
+        }
+        d += (pen ? 'L' : 'M') + x(i).toFixed(1) + ' ' + y(v).toFixed(1);
+        pen = true;
+      });
+      let last = null;
+      for (const v of s.values) if (v !== null && v !== undefined) last = v;
+      root.append(svg('path', { d: d || 'M0 0', class: 's-' + s.cls, 'data-series': s.cls,
+        'data-last': last === null ? '' : last }));
+      // the newest point as a dot, so a lone sample shows too
+      for (let i = s.values.length - 1; i >= 0; i--) {
+        const v = s.values[i];
+        if (v === null || v === undefined) continue;
+        root.append(svg('circle', { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2,
+          class: 's-' + s.cls }));
+        break;
+      }
+    }
+    const legend = el('div', { class: 'legend' },
+      ...series.map((s) => el('span', { class: 's-' + s.cls }, s.name)));
+    return el('figure', { class: 'chart', 'data-chart': name }, root,
+      el('figcaption', {}, title + (unit ? ' (' + unit + ')' : '')), legend);
+  }
+
+  // perSecond: bucket counts as rates; the current bucket over the part of
+  // it that has passed, so the right end of the line does not sag.
+  function perSecond(counts, bucketS, fromMs, nowMs) {
+    return counts.map((c, i) => {
+      const start = fromMs + i * bucketS * 1000;
+      const span = Math.min(bucketS, Math.max(1, (nowMs - start) / 1000));
+      return c / span;
+    });
+  }
+
+  function sum(a) {
+    return (a || []).reduce((t, v) => t + (v || 0), 0);
+  }
+
+  async function refreshStats() {
+    if (!state.key) return;
+    let data;
+    try {
+      data = await api('GET', '/v1/admin/stats');
+    } catch (e) {
+      handleError('Graphs', e);
+      return;
+    }
+    const from = Date.parse(data.from);
+    const bucketS = data.bucket_seconds;
+    const now = Date.now();
+    const cards = [];
+    let missing = false;
+    for (const c of data.channels || []) {
+      if (!c.accepted) {
+        missing = true;
+        continue;
+      }
+      const totals = el('span', { class: 'totals', 'data-field': 'totals' },
+        `last hour: ${sum(c.accepted)} accepted · ${sum(c.sent)} sent · ` +
+        `${sum(c.failed)} failed · ${sum(c.retried)} retried`);
+      for (const k of ['accepted', 'sent', 'failed', 'retried']) totals.dataset[k] = sum(c[k]);
+      const rates = chart('rates', 'per second', '', [
+        { name: 'accepted', cls: 'accepted', values: perSecond(c.accepted, bucketS, from, now) },
+        { name: 'sent', cls: 'sent', values: perSecond(c.sent, bucketS, from, now) },
+        { name: 'failed', cls: 'failed', values: perSecond(c.failed, bucketS, from, now) },
+      ], true);
+      const lag = chart('lag', 'lag', 'entries', [{ name: 'lag', cls: 'lag', values: c.lag }]);
+      const dwell = chart('dwell', 'dwell p99', 's', [{ name: 'dwell p99', cls: 'dwell',
+        values: c.dwell_p99_ms.map((v) => (v === null ? null : v / 1000)) }]);
+      cards.push(el('article', { class: 'card', 'data-channel': c.channel },
+        el('h3', {}, c.channel, totals), el('div', { class: 'row' }, rates, lag, dwell)));
+    }
+    $('charts').replaceChildren(...cards);
+    $('charts-note').textContent = missing ? 'Redis did not answer: no graphs for now.' : '';
+    show($('charts-note'), missing);
+    $('charts-updated').textContent = new Date().toLocaleTimeString();
+    renderReasons(data.failure_reasons);
+  }
+
+  function renderReasons(list) {
+    const box = $('reasons');
+    if (!list) {
+      box.replaceChildren(el('p', { class: 'muted' }, 'The database did not answer.'));
+      return;
+    }
+    const parts = [];
+    for (const c of list) {
+      const rows = (c.reasons || []).map((r) => el('tr', {},
+        el('td', { class: 'num', 'data-field': 'count' }, r.count),
+        el('td', { class: 'err', 'data-field': 'error' }, r.error),
+        el('td', { class: 'mono', 'data-field': 'last_failed_at' }, r.last_failed_at)));
+      parts.push(el('div', { class: 'reasons', 'data-channel': c.channel },
+        el('h3', {}, c.channel),
+        rows.length
+          ? el('table', {}, el('thead', {}, el('tr', {},
+            el('th', { scope: 'col', class: 'num' }, 'Dead letters'),
+            el('th', { scope: 'col' }, 'Last error'),
+            el('th', { scope: 'col' }, 'Latest'))), el('tbody', {}, ...rows))
+          : el('p', { class: 'muted small' }, 'No dead letter in the last hour.')));
+    }
+    box.replaceChildren(...parts);
+  }
+
+  // ---- destinations held back (open circuits) ----
+
+  async function refreshDestinations() {
+    if (!state.key) return;
+    const note = $('destinations-note');
+    let data;
+    try {
+      data = await api('GET', '/v1/admin/destinations');
+    } catch (e) {
+      if (e.status === 404 && e.code === 'not_found') {
+        $('destinations-body').replaceChildren();
+        note.textContent = 'This server does not list destinations.';
+        show(note, true);
+        return;
+      }
+      handleError('Destinations', e);
+      return;
+    }
+    const rows = (data.data || []).map((d) => el('tr', { 'data-destination': d.destination },
+      el('td', { 'data-field': 'channel' }, d.channel),
+      el('td', { class: 'recipient', 'data-field': 'destination' }, d.destination),
+      el('td', { 'data-field': 'state' }, el('span', { class: 'badge ' +
+        (d.state === 'open' ? 'failed' : 'retry') }, d.state)),
+      el('td', { class: 'num', 'data-field': 'failures' }, d.failures),
+      el('td', { class: 'num', 'data-field': 'waiting' }, d.waiting),
+      el('td', { class: 'mono', 'data-field': 'since' }, d.since)));
+    $('destinations-body').replaceChildren(...rows);
+    note.textContent = rows.length ? '' : 'No destination is held back.';
+    show(note, rows.length === 0);
   }
 
   // ---- queues ----
@@ -335,9 +528,27 @@
     if (state.selected && (!ids || ids.includes(state.selected))) showAttempts(state.selected);
   }
 
+  // ---- search ----
+
+  function search(ev) {
+    ev.preventDefault();
+    const id = $('search-id').value.trim();
+    if (!UUID_RE.test(id)) {
+      setStatus('Search: "' + id + '" is not a notification id (a UUID).', 'error');
+      return;
+    }
+    setStatus('', 'info');
+    showAttempts(id.toLowerCase()).then(() => {
+      if (state.selected === id.toLowerCase() && !$('attempts-section').hidden) {
+        $('attempts-section').scrollIntoView({ block: 'start' });
+      }
+    });
+  }
+
   // ---- wiring ----
 
   function init() {
+    $('search-form').addEventListener('submit', search);
     $('key-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const k = $('admin-key').value.trim();
@@ -349,7 +560,7 @@
       setKey(null);
       setStatus('Key forgotten.', 'info');
     });
-    $('queues-refresh').addEventListener('click', refreshQueues);
+    $('queues-refresh').addEventListener('click', refreshAll);
     $('dlq-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       loadDlq(true);

@@ -4,9 +4,11 @@
  * literals), and always also as raw bytes: a family byte and the address. Checks: the verdict
  * equals the reference for both families; an IPv4 address and its ::ffff: mapped form get the
  * same verdict; a short or unknown sockaddr is refused; the formatted address parses back to
- * the same bytes. */
+ * the same bytes. The input is also read as a HERALD_WEBHOOK_ALLOW list (common/netallow.c):
+ * it parses or says why in one line, and whatever it lists, link-local addresses stay refused. */
 #include "tests/fuzz/fuzz.h"
 #include "worker/netpolicy.h"
+#include "common/netallow.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -145,5 +147,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
         FUZZ_CHECK(netp_addr_private((struct sockaddr *)&ss, sizeof(ss)));
     FUZZ_CHECK(netp_addr_private(NULL, 0));
+
+    /* as a HERALD_WEBHOOK_ALLOW list */
+    char *spec = fuzz_cstr(data, size);
+    char err[HD_ERR_LEN] = "";
+    netallow *a = netallow_parse(spec, err, sizeof(err));
+    if (!a) {
+        FUZZ_CHECK(err[0] != '\0' && !strchr(err, '\n'));
+    } else {
+        FUZZ_CHECK(netallow_count(a) <= NETALLOW_ENTRIES_MAX);
+        struct netp_rules rules = {.allow_private = true, .allow = a};
+        struct sockaddr_in meta = {.sin_family = AF_INET, .sin_port = htons(80)};
+        inet_pton(AF_INET, "169.254.169.254", &meta.sin_addr);
+        FUZZ_CHECK(netp_check(&rules, spec, (struct sockaddr *)&meta, sizeof(meta)) ==
+                   NETP_LINK_LOCAL);
+        struct sockaddr_in6 ll = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+        inet_pton(AF_INET6, "fe80::1", &ll.sin6_addr);
+        rules.allow_private = false;
+        FUZZ_CHECK(netp_check(&rules, spec, (struct sockaddr *)&ll, sizeof(ll)) == NETP_LINK_LOCAL);
+        netallow_free(a);
+    }
+    mem_free(spec);
     return 0;
 }

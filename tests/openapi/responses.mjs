@@ -261,6 +261,10 @@ async function main() {
   const q = await expect('queues', 'GET', '/v1/admin/queues', 200, { key: ADMIN });
   same('queues name the four channels', q.body && q.body.channels.map((c) => c.channel).join(','),
     'email,sms,push,webhook');
+  const st = await expect('the hour\'s figures', 'GET', '/v1/admin/stats', 200, { key: ADMIN });
+  same('stats name the four channels', st.body && st.body.channels.map((c) => c.channel).join(','),
+    'email,sms,push,webhook');
+  await expect('tenant key on the figures', 'GET', '/v1/admin/stats', 403, { key: KEY });
   for (const ch of ['email', 'sms', 'push', 'webhook']) {
     await expect(`dead letters of ${ch}`, 'GET', `/v1/admin/dlq/${ch}?limit=5`, 200, { key: ADMIN });
   }

@@ -77,18 +77,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(handler, doc, args):
-    """Runs a stand-in for args PORT [LOG_FILE]: handler on 127.0.0.1:PORT (0
-    picks a free port) until interrupted. Without PORT, prints doc's usage
-    line (its third) and exits 2."""
+    """Runs a stand-in for args [HOST:]PORT [LOG_FILE]: handler on HOST:PORT
+    (HOST 127.0.0.1 unless given, e.g. 127.0.0.2, another loopback address;
+    PORT 0 picks a free port) until interrupted. Without PORT, prints doc's
+    usage line (its third) and exits 2."""
     global LOG
     if not args:
         print(doc.strip().splitlines()[2], file=sys.stderr)
         sys.exit(2)
     if len(args) > 1:
         LOG = open(args[1], "a", encoding="utf-8")
-    server = ThreadingHTTPServer(("127.0.0.1", int(args[0])), handler)
+    host, _, port = args[0].rpartition(":")
+    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
     server.daemon_threads = True
-    print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
+    print("listening on %s:%d" % server.server_address[:2], flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

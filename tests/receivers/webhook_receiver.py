@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A webhook receiver stand-in for tests and the local stack (stdlib only).
 
-Usage: webhook_receiver.py PORT [LOG_FILE]
+Usage: webhook_receiver.py [HOST:]PORT [LOG_FILE]
 
-Listens on 127.0.0.1:PORT (0 picks a free port; the chosen one is printed as
-"listening on 127.0.0.1:N" on stdout). Every request other than the control
+Listens on 127.0.0.1:PORT, or HOST:PORT (e.g. 127.0.0.2:9101, another loopback
+address) (0 picks a free port; the chosen one is printed as "listening on
+127.0.0.1:N" on stdout). Every request other than the control
 routes is stored, and appended to LOG_FILE as one JSON line when given:
 {"method", "path", "headers": {lower-case name: value}, "body", "time"}
 ("time" is Unix seconds when the request arrived, a float).

@@ -1,0 +1,238 @@
+/* it_oncall: the on-call page's figures end to end: herald-api and a webhook herald-worker add
+ * their counts to Redis (common/stats), GET /v1/admin/stats returns the hour's series and the
+ * failure reasons, and the page draws them in headless Chromium (tests/openapi/oncall_page.mjs,
+ * screenshot in $HERALD_TEST_STACK_DIR/artifacts/oncall.png). */
+#include "it_worker_support.h"
+
+#define OC_SCRIPT_TIMEOUT_MS (3 * 60 * 1000)
+#define OC_SETUP_TIMEOUT_MS (15 * 60 * 1000)
+
+static pid_t oc_api;
+static int oc_port;
+static char oc_admin[128], oc_key[128];
+
+/* oc_make_key: a key of tenant acme (made by wt_setup). */
+static void oc_make_key(bool admin, char *out, size_t n) {
+    int code;
+    const char *argv[] = {
+        "heraldctl", "keys", "create", "--tenant", "acme", admin ? "--admin" : NULL, NULL};
+    char *key = it_run_capture(argv, NULL, &code);
+    cr_assert_eq(code, 0, "keys create failed");
+    key[strcspn(key, "\n")] = '\0';
+    snprintf(out, n, "%s", key);
+    mem_free(key);
+}
+
+static void oc_setup(void) {
+    wt_setup();
+    oc_make_key(true, oc_admin, sizeof(oc_admin));
+    oc_make_key(false, oc_key, sizeof(oc_key));
+    oc_port = it_free_port();
+    char listen[64];
+    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", oc_port);
+    const char *env[] = {listen, "HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
+    const char *argv[] = {"herald-api", NULL};
+    oc_api = it_spawn(argv, env);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", oc_port);
+    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    const char *wenv[] = {"HERALD_STATS_INTERVAL_MS=100", NULL};
+    wt_start_worker(wenv);
+}
+
+static void oc_teardown(void) {
+    if (oc_api > 0) {
+        it_kill(oc_api, SIGTERM);
+        cr_expect_eq(it_wait_exit(oc_api, 20000), 0, "herald-api did not exit cleanly");
+        oc_api = 0;
+    }
+    wt_teardown();
+}
+
+TestSuite(oncall, .init = oc_setup, .fini = oc_teardown, .timeout = 1200);
+
+/* oc_post: POST /v1/notifications as tenant acme; returns the id (mem_free). */
+static char *oc_post(const char *body) {
+    char url[128], auth[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", oc_port);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", oc_key);
+    const char *h[] = {auth, "Content-Type: application/json", NULL};
+    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    struct json_object *o = json_tokener_parse(r.body), *id;
+    cr_assert(o && json_object_object_get_ex(o, "id", &id));
+    char *out = mem_strdup(json_object_get_string(id));
+    json_object_put(o);
+    it_resp_free(&r);
+    return out;
+}
+
+/* oc_stats: GET /v1/admin/stats with key; the status, and the body parsed into *out. */
+static long oc_stats(const char *key, struct json_object **out) {
+    char url[128], auth[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/admin/stats", oc_port);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    const char *h[] = {auth, NULL};
+    struct it_resp r = it_http("GET", url, h, NULL, 0);
+    *out = json_tokener_parse(r.body);
+    long st = r.status;
+    it_resp_free(&r);
+    return st;
+}
+
+static struct json_object *oc_get(struct json_object *o, const char *key) {
+    struct json_object *v = NULL;
+    json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+/* oc_channel: the entry of channel ch in the answer's "channels" (or in another array). */
+static struct json_object *oc_channel(struct json_object *arr, const char *ch) {
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+        struct json_object *c = json_object_array_get_idx(arr, i);
+        if (!strcmp(json_object_get_string(oc_get(c, "channel")), ch))
+            return c;
+    }
+    return NULL;
+}
+
+/* oc_sum: the sum of a series; -1 when it is null. nulls counts its null values. */
+static long oc_sum(struct json_object *series, int *nonnull) {
+    if (!series || !json_object_is_type(series, json_type_array))
+        return -1;
+    long sum = 0;
+    if (nonnull)
+        *nonnull = 0;
+    for (size_t i = 0; i < json_object_array_length(series); i++) {
+        struct json_object *v = json_object_array_get_idx(series, i);
+        if (!v)
+            continue;
+        sum += json_object_get_int64(v);
+        if (nonnull)
+            (*nonnull)++;
+    }
+    return sum;
+}
+
+struct oc_want {
+    const char *ch, *kind;
+    long n;
+};
+
+static const struct oc_want oc_wants[] = {
+    {"webhook", "accepted", 3}, {"webhook", "sent", 2}, {"webhook", "failed", 1},
+    {"webhook", "retried", 1},  {"sms", "accepted", 2}, {"email", "accepted", 0},
+    {"push", "sent", 0},
+};
+
+/* oc_figures_arrived: every wanted total is reached, and the webhook
+ * channel has a lag sample and a dwell p99. */
+static bool oc_figures_arrived(void *arg) {
+    (void)arg;
+    struct json_object *o;
+    if (oc_stats(oc_admin, &o) != 200)
+        return false;
+    bool ok = o != NULL;
+    struct json_object *chs = oc_get(o, "channels");
+    for (size_t i = 0; ok && i < HD_ARRAY_LEN(oc_wants); i++)
+        ok = oc_sum(oc_get(oc_channel(chs, oc_wants[i].ch), oc_wants[i].kind), NULL) ==
+             oc_wants[i].n;
+    int lags = 0, dwells = 0;
+    struct json_object *wh = oc_channel(chs, "webhook");
+    if (ok) {
+        oc_sum(oc_get(wh, "lag"), &lags);
+        oc_sum(oc_get(wh, "dwell_p99_ms"), &dwells);
+    }
+    json_object_put(o);
+    return ok && lags > 0 && dwells >= 1;
+}
+
+Test(oncall, test_issue_15_stats_and_the_page) {
+    /* /ok answers 200; /flaky 500 then 200 (a retry); /gone 410 (a dead letter at once) */
+    wt_control("{\"path\": \"/flaky\", \"responses\": [500]}");
+    wt_control("{\"path\": \"/gone\", \"responses\": [410]}");
+    char body[256];
+    char *u = wt_url("/ok");
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
+    char *ok = oc_post(body);
+    mem_free(u);
+    u = wt_url("/flaky");
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
+    char *flaky = oc_post(body);
+    mem_free(u);
+    u = wt_url("/gone");
+    snprintf(body, sizeof(body), "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"x\"}",
+             u);
+    char *gone = oc_post(body);
+    mem_free(u);
+    for (int i = 0; i < 2; i++)
+        mem_free(oc_post("{\"channel\":\"sms\",\"recipient\":\"+14155550100\",\"body\":\"x\"}"));
+    cr_assert(wt_wait_status(ok, "sent", 30000));
+    cr_assert(wt_wait_status(flaky, "sent", 30000));
+    cr_assert(wt_wait_status(gone, "failed", 30000));
+
+    /* the route: counts of every process, a lag sample, a dwell p99 */
+    cr_assert(it_eventually(oc_figures_arrived, NULL, 20000),
+              "the hour's figures never matched what happened");
+    struct json_object *o;
+    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_expect_eq(json_object_get_int(oc_get(o, "bucket_seconds")), 10);
+    struct json_object *wh = oc_channel(oc_get(o, "channels"), "webhook");
+    cr_expect_eq(json_object_array_length(oc_get(wh, "sent")), 360, "an hour of buckets");
+    struct json_object *reasons = oc_channel(oc_get(o, "failure_reasons"), "webhook");
+    struct json_object *top = json_object_array_get_idx(oc_get(reasons, "reasons"), 0);
+    cr_assert_not_null(top, "no failure reason");
+    cr_expect(strstr(json_object_get_string(oc_get(top, "error")), "HTTP 410"), "%s",
+              json_object_get_string(top));
+    cr_expect_eq(json_object_get_int(oc_get(top, "count")), 1);
+    cr_expect_eq(json_object_array_length(
+                     oc_get(oc_channel(oc_get(o, "failure_reasons"), "sms"), "reasons")),
+                 0);
+    json_object_put(o);
+
+    /* admin only */
+    cr_expect_eq(oc_stats(oc_key, &o), 403);
+    json_object_put(o);
+
+    /* the page, in Chromium */
+    const char *setup[] = {"bash", HERALD_SOURCE_DIR "/tests/openapi/setup.sh", NULL};
+    pid_t pid = it_spawn(setup, NULL);
+    cr_assert_eq(it_wait_exit(pid, OC_SETUP_TIMEOUT_MS), 0, "tests/openapi/setup.sh failed");
+    char e_base[96], e_admin[200], e_id[96], e_art[1024];
+    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=http://127.0.0.1:%d", oc_port);
+    snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", oc_admin);
+    snprintf(e_id, sizeof(e_id), "HERALD_TEST_SENT_ID=%s", ok);
+    snprintf(e_art, sizeof(e_art), "HERALD_TEST_ARTIFACTS=%s/artifacts",
+             getenv("HERALD_TEST_STACK_DIR"));
+    const char *env[] = {e_base,
+                         e_admin,
+                         e_id,
+                         e_art,
+                         "HERALD_TEST_EXPECT=webhook:accepted=3,webhook:sent=2,webhook:failed=1,"
+                         "sms:accepted=2",
+                         "HERALD_TEST_REASON=HTTP 410",
+                         NULL};
+    const char *argv[] = {"node", HERALD_SOURCE_DIR "/tests/openapi/oncall_page.mjs", NULL};
+    pid = it_spawn(argv, env);
+    int st = it_wait_exit(pid, OC_SCRIPT_TIMEOUT_MS);
+    if (st != 0) {
+        char *path = it_log_path("node", pid);
+        cr_log_error("oncall_page.mjs: exit %d; its output is in %s", st, path);
+        mem_free(path);
+    }
+    cr_expect_eq(st, 0, "the on-call page checks failed");
+
+    /* Redis down: the series are null, the reasons still come */
+    wt_redis_stop();
+    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_expect(json_object_is_type(oc_get(oc_channel(oc_get(o, "channels"), "webhook"), "sent"),
+                                  json_type_null));
+    cr_expect(json_object_is_type(oc_get(o, "failure_reasons"), json_type_array));
+    json_object_put(o);
+    wt_redis_start();
+    mem_free(ok);
+    mem_free(flaky);
+    mem_free(gone);
+}
