@@ -1,7 +1,6 @@
 /* admin: the /v1/admin queue and dead-letter routes; request parsing and JSON
  * here, the statements and Redis commands in common/ops.c (shared with heraldctl). */
 #include "api/admin.h"
-#include "api/notifications.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -19,12 +18,6 @@
 #define ADMIN_DLQ_LIMIT_MAX 100
 #define ADMIN_TENANT_MAX 64      /* tenants.name is 1..64 characters */
 #define ADMIN_FIELD_NAME_MAX 128 /* longer unknown field names are not echoed */
-
-static void admin_reply_invalid(struct api_req *r, const struct val_errors *errs) {
-    char *details = notif_h_errors_json(errs);
-    api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-    mem_free(details);
-}
 
 /* admin_reply_ops: the error reply for a failed operation. */
 static void admin_reply_ops(struct api_req *r, enum ops_status st, const char *err) {
@@ -68,7 +61,7 @@ static void admin_dlq_list_done(void *arg, enum ops_status st, const struct ops_
     if (st == OPS_UNKNOWN_TENANT) {
         struct val_errors errs = {0};
         val_errors_add(&errs, "tenant", "no tenant has this name");
-        admin_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
@@ -109,7 +102,7 @@ void admin_h_dlq_list(struct api_req *r) {
     if (cursor && tenant_ok && !ops_dlq_cursor_ok(ch, tenant, cursor))
         val_errors_add(&errs, "cursor", "is not a cursor for this list and these filters");
     if (errs.len) {
-        admin_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
@@ -184,12 +177,7 @@ static void admin_replay_ids(struct json_object *arr, struct val_errors *errs, c
 }
 
 void admin_h_dlq_replay(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj) {
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-        return;
-    }
+    struct json_object *obj = r->json;
     enum notif_channel ch = (enum notif_channel)notif_channel_parse(r->param);
     struct val_errors errs = {0};
     struct json_object *ids_v = NULL, *all_v = NULL;
@@ -215,13 +203,11 @@ void admin_h_dlq_replay(struct api_req *r) {
     }
     if (errs.len) {
         mem_free(ids);
-        json_object_put(obj);
-        admin_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
-    /* ids point into obj; ops_dlq_replay copies them before returning */
+    /* ids point into r->json; ops_dlq_replay copies them before returning */
     ops_dlq_replay(r->app->db, r->app->rds, ch, ids, n, false, admin_replay_done, r);
     mem_free(ids);
-    json_object_put(obj);
 }

@@ -2,7 +2,7 @@
 #ifndef HERALD_API_ADMIN_H
 #define HERALD_API_ADMIN_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 /* admin_h_queues: GET /v1/admin/queues. Answers 200 with the PostgreSQL
  * figures and null Redis ones when Redis is down; 503 without PostgreSQL. */

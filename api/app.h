@@ -9,6 +9,7 @@ struct cfg;
 struct auth;
 struct writer;
 struct ratelimit;
+struct guard;
 typedef struct db db;
 typedef struct rds rds;
 typedef struct sweep sweep;
@@ -25,8 +26,9 @@ struct api_app {
     struct ratelimit *rl;
     sweep *sweep;
     metrics *metrics;
-    stats *stats;       /* the on-call page's series (common/stats.h) */
-    bool shutting_down; /* after the first SIGTERM: /readyz answers 503 */
+    stats *stats;        /* the on-call page's series (common/stats.h) */
+    struct guard *guard; /* the listener's connections; set by http_srv_start, NULL before */
+    bool shutting_down;  /* after the first SIGTERM: /readyz answers 503 */
 };
 
 #endif

@@ -1,6 +1,7 @@
 /* auth: parses Bearer keys, caches key lookups (hits and misses) for up to
  * 30 s, coalesces concurrent lookups of one key and batches last_used_at. */
 #include "api/auth.h"
+#include "api/store.h"
 #include "common/apikey.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -17,12 +18,21 @@
 
 #define AUTH_CACHE_MAX 10000
 #define AUTH_TOUCH_INTERVAL_MS 10000
+#define AUTH_PEERS_MAX 10000 /* addresses whose failures are counted at once */
+#define AUTH_PEER_BURST 10   /* failures allowed at once, in seconds of the rate */
 
 struct auth_waiter {
     auth_cb cb;
     void *arg;
     struct apikey_parts parts;
+    char peer[48];
     struct auth_waiter *next;
+};
+
+/* The failed authentications one address may still make. */
+struct auth_peer {
+    double tokens;
+    int64_t at_ms; /* monotonic: when tokens was computed */
 };
 
 struct auth_ent {
@@ -39,14 +49,70 @@ struct auth {
     struct api_app *app;
     hmap *cache; /* key id -> struct auth_ent */
     hmap *used;  /* key ids used since the last touch flush (values unused) */
+    hmap *peers; /* client address -> struct auth_peer */
+    uint64_t lookups;
     struct event *touch;
 };
 
-static void auth_answer(struct auth_ent *e, struct auth_waiter *w) {
-    if (e->found && apikey_verify(w->parts.secret, e->hash, sizeof(e->hash)))
-        w->cb(w->arg, 0, &e->info);
-    else
-        w->cb(w->arg, 401, NULL);
+/* auth_peer_get: refills and returns peer's bucket (NULL: a full one). */
+static struct auth_peer *auth_peer_get(struct auth *a, const char *peer, int64_t now) {
+    struct auth_peer *p = hmap_get(a->peers, peer);
+    if (!p)
+        return NULL;
+    double rate = a->app->cfg->auth_failures_per_sec;
+    p->tokens += (double)(now - p->at_ms) * rate / 1000.0;
+    p->at_ms = now;
+    if (p->tokens >= rate * AUTH_PEER_BURST) {
+        mem_free(hmap_del(a->peers, peer));
+        return NULL;
+    }
+    return p;
+}
+
+/* auth_peer_blocked: whether peer has no failure left; *retry_s: when it will. */
+static bool auth_peer_blocked(struct auth *a, const char *peer, int *retry_s) {
+    struct auth_peer *p = auth_peer_get(a, peer, util_mono_ms());
+    if (!p || p->tokens >= 1)
+        return false;
+    double rate = a->app->cfg->auth_failures_per_sec;
+    *retry_s = (int)((1 - p->tokens) / rate) + 1;
+    return true;
+}
+
+static void auth_peer_forget(const char *key, void *val, void *arg) {
+    (void)key;
+    (void)arg;
+    mem_free(val);
+}
+
+/* auth_peer_failed: one failure from peer. The map is bounded: when it is
+ * full, every address starts afresh (a flood from that many addresses is
+ * not stopped by per-address counts anyway). */
+static void auth_peer_failed(struct auth *a, const char *peer) {
+    int64_t now = util_mono_ms();
+    struct auth_peer *p = auth_peer_get(a, peer, now);
+    if (!p) {
+        if (hmap_len(a->peers) >= AUTH_PEERS_MAX) {
+            hmap_each(a->peers, auth_peer_forget, NULL);
+            hmap_free(a->peers);
+            a->peers = hmap_new();
+        }
+        p = mem_calloc(1, sizeof(*p));
+        p->tokens = (double)a->app->cfg->auth_failures_per_sec * AUTH_PEER_BURST;
+        p->at_ms = now;
+        hmap_put(a->peers, peer, p);
+    }
+    p->tokens = p->tokens >= 1 ? p->tokens - 1 : 0;
+}
+
+static void auth_answer(struct auth *a, struct auth_ent *e, struct auth_waiter *w) {
+    if (e->found && apikey_verify(w->parts.secret, e->hash, sizeof(e->hash))) {
+        hmap_put(a->used, w->parts.id, a);
+        w->cb(w->arg, 0, &e->info, 0);
+        return;
+    }
+    auth_peer_failed(a, w->peer);
+    w->cb(w->arg, 401, NULL, 0);
 }
 
 static void auth_drop_ent(const char *key, void *val, void *arg) {
@@ -90,8 +156,16 @@ static void auth_evict(struct auth *a) {
     mem_free(c.victims);
 }
 
+struct auth_load {
+    struct auth *a;
+    struct auth_ent *e;
+};
+
 static void auth_loaded(void *arg, const struct db_result *res) {
-    struct auth_ent *e = arg;
+    struct auth_load *l = arg;
+    struct auth *a = l->a;
+    struct auth_ent *e = l->e;
+    mem_free(l);
     struct auth_waiter *w = e->waiters;
     e->waiters = NULL;
     e->loading = false;
@@ -100,7 +174,7 @@ static void auth_loaded(void *arg, const struct db_result *res) {
         e->fetched_ms = INT64_MIN / 2;
         while (w) {
             struct auth_waiter *n = w->next;
-            w->cb(w->arg, 503, NULL);
+            w->cb(w->arg, 503, NULL, 0);
             mem_free(w);
             w = n;
         }
@@ -108,50 +182,65 @@ static void auth_loaded(void *arg, const struct db_result *res) {
     }
     e->fetched_ms = util_mono_ms();
     e->found = false;
-    if (PQntuples(res->res) == 1 && strcmp(db_get(res->res, 0, 4), "f") == 0) {
+    if (PQntuples(res->res) == 1 && strcmp(db_get(res->res, 0, SK_REVOKED), "f") == 0) {
         size_t hlen = 0;
-        unsigned char *h = PQunescapeBytea((const unsigned char *)db_get(res->res, 0, 3), &hlen);
+        unsigned char *h =
+            PQunescapeBytea((const unsigned char *)db_get(res->res, 0, SK_HASH), &hlen);
         if (h && hlen == APIKEY_HASH_LEN) {
             memcpy(e->hash, h, APIKEY_HASH_LEN);
             e->found = true;
-            e->info.tenant_id = strtoll(db_get(res->res, 0, 0), NULL, 10);
-            snprintf(e->info.tenant, sizeof(e->info.tenant), "%s", db_get(res->res, 0, 1));
-            e->info.admin = strcmp(db_get(res->res, 0, 2), "t") == 0;
+            e->info.tenant_id = strtoll(db_get(res->res, 0, SK_TENANT_ID), NULL, 10);
+            snprintf(e->info.tenant, sizeof(e->info.tenant), "%s", db_get(res->res, 0, SK_TENANT));
+            e->info.admin = strcmp(db_get(res->res, 0, SK_ADMIN), "t") == 0;
             snprintf(e->info.key_id, sizeof(e->info.key_id), "%s", e->id);
         }
         PQfreemem(h);
     }
     while (w) {
         struct auth_waiter *n = w->next;
-        auth_answer(e, w);
+        auth_answer(a, e, w);
         mem_free(w);
         w = n;
     }
 }
 
-void auth_check(struct auth *a, const char *header, auth_cb cb, void *arg) {
+void auth_check(struct auth *a, const char *header, const char *peer, auth_cb cb, void *arg) {
     struct apikey_parts parts;
-    if (!header || strncasecmp(header, "Bearer ", 7) != 0) {
-        cb(arg, 401, NULL);
-        return;
-    }
-    const char *key = header + 7;
-    while (*key == ' ')
+    int retry_s = 0;
+    bool blocked = auth_peer_blocked(a, peer, &retry_s);
+    const char *key = header && strncasecmp(header, "Bearer ", 7) == 0 ? header + 7 : NULL;
+    while (key && *key == ' ')
         key++;
-    size_t klen = strlen(key);
+    size_t klen = key ? strlen(key) : 0;
     while (klen && key[klen - 1] == ' ')
         klen--;
-    if (apikey_parse(key, klen, &parts) != 0) {
-        cb(arg, 401, NULL);
+    if (!key || apikey_parse(key, klen, &parts) != 0) {
+        if (blocked) {
+            cb(arg, 429, NULL, retry_s);
+            return;
+        }
+        auth_peer_failed(a, peer);
+        cb(arg, 401, NULL, 0);
         return;
     }
     int64_t now = util_mono_ms();
     struct auth_ent *e = hmap_get(a->cache, parts.id);
     if (e && !e->loading && now - e->fetched_ms < a->app->cfg->auth_cache_ms) {
         struct auth_waiter w = {.cb = cb, .arg = arg, .parts = parts};
-        if (e->found)
+        snprintf(w.peer, sizeof(w.peer), "%s", peer);
+        if (e->found && apikey_verify(parts.secret, e->hash, sizeof(e->hash))) {
             hmap_put(a->used, parts.id, a);
-        auth_answer(e, &w);
+            cb(arg, 0, &e->info, 0);
+        } else if (blocked) {
+            cb(arg, 429, NULL, retry_s);
+        } else {
+            auth_answer(a, e, &w);
+        }
+        return;
+    }
+    if (blocked) {
+        /* no lookup for an address that keeps failing */
+        cb(arg, 429, NULL, retry_s);
         return;
     }
     if (!e) {
@@ -165,17 +254,17 @@ void auth_check(struct auth *a, const char *header, auth_cb cb, void *arg) {
     w->cb = cb;
     w->arg = arg;
     w->parts = parts;
+    snprintf(w->peer, sizeof(w->peer), "%s", peer);
     w->next = e->waiters;
     e->waiters = w;
-    hmap_put(a->used, parts.id, a);
     if (e->loading)
         return;
     e->loading = true;
-    const char *params[] = {e->id};
-    db_query(a->app->db,
-             "SELECT k.tenant_id, t.name, k.admin, k.secret_hash, k.revoked_at IS NOT NULL "
-             "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = $1",
-             1, params, auth_loaded, e);
+    a->lookups++;
+    struct auth_load *l = mem_alloc(sizeof(*l));
+    l->a = a;
+    l->e = e;
+    store_key(a->app->db, e->id, auth_loaded, l);
 }
 
 static void auth_collect_used(const char *key, void *val, void *arg) {
@@ -201,9 +290,7 @@ static void auth_touch_cb(evutil_socket_t fd, short what, void *arg) {
     buf_putc(&b, '}');
     hmap_free(a->used);
     a->used = hmap_new();
-    const char *params[] = {b.data};
-    db_query(a->app->db, "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::text[])", 1,
-             params, auth_touched, NULL);
+    store_keys_used(a->app->db, b.data, auth_touched, NULL);
     buf_free(&b);
 }
 
@@ -212,6 +299,7 @@ struct auth *auth_new(struct api_app *app) {
     a->app = app;
     a->cache = hmap_new();
     a->used = hmap_new();
+    a->peers = hmap_new();
     a->touch = event_new(app->base, -1, EV_PERSIST, auth_touch_cb, a);
     struct timeval tv = {AUTH_TOUCH_INTERVAL_MS / 1000, 0};
     event_add(a->touch, &tv);
@@ -225,5 +313,11 @@ void auth_free(struct auth *a) {
     hmap_each(a->cache, auth_drop_ent, NULL);
     hmap_free(a->cache);
     hmap_free(a->used);
+    hmap_each(a->peers, auth_peer_forget, NULL);
+    hmap_free(a->peers);
     mem_free(a);
+}
+
+uint64_t auth_lookups_total(const struct auth *a) {
+    return a->lookups;
 }

@@ -1,9 +1,12 @@
 /* callbacks: Twilio-style SMS status callbacks, authenticated by
  * X-Twilio-Signature over the public URL and the sorted form fields. */
 #include "api/callbacks.h"
+#include "api/http_head.h"
+#include "api/store.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/json.h"
 #include "api/form.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -13,26 +16,17 @@
 
 #include <string.h>
 
-/* A receipt moves only a sent notification; one that arrives before the sid
- * is stored waits in sms_receipts and is applied by the worker when it stores
- * the sid. delivered is final. */
-static const char callbacks_sql[] =
-    "WITH upd AS (UPDATE notifications SET status = $2, updated_at = now(), "
-    "delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, "
-    "failed_at = CASE WHEN $2 = 'failed' THEN now() ELSE failed_at END, "
-    "last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END "
-    "WHERE provider_ref = $1 AND channel = 'sms' AND status = 'sent' "
-    "RETURNING id, tenant_id, last_error), "
-    "ins AS (INSERT INTO sms_receipts (provider_ref, status, error) SELECT $1, $2, $3 "
-    "WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE provider_ref = $1 AND channel = 'sms') "
-    "ON CONFLICT (provider_ref) DO UPDATE SET status = CASE WHEN sms_receipts.status = "
-    "'delivered' THEN 'delivered' ELSE EXCLUDED.status END, error = EXCLUDED.error, "
-    "received_at = now() RETURNING 1) "
-    "SELECT u.id, t.name, u.last_error, (SELECT count(*) FROM ins) FROM upd u "
-    "JOIN tenants t ON t.id = u.tenant_id";
+#define CALLBACKS_MESSAGE_MAX 200 /* characters of the provider's error text kept */
 
 static void callbacks_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
+    if (res->status == DB_ERROR) {
+        /* the text was made valid before: a refusal is a bug, not an outage */
+        HLOG(HLOG_ERROR, "callback.store_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
+             res->message);
+        api_reply_error(r, 500, "internal_error", "internal error", NULL);
+        return;
+    }
     if (res->status != DB_OK) {
         HLOG(HLOG_WARN, "callback.store_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
              res->message);
@@ -40,15 +34,31 @@ static void callbacks_done(void *arg, const struct db_result *res) {
         return;
     }
     for (int i = 0; i < PQntuples(res->res); i++) {
-        const char *id = db_get(res->res, i, 0);
+        const char *id = db_get(res->res, i, SR_ID);
         HLOG(HLOG_INFO, "callback.applied",
              &(struct hlog_ctx){.req_id = r->req_id, .notif_id = id, .channel = "sms"},
              "delivery receipt applied");
-        if (!db_isnull(res->res, i, 2))
-            stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, 1), db_get(res->res, i, 2),
-                           util_now_ms(), r->app->cfg->retention_days, NULL, NULL);
+        if (!db_isnull(res->res, i, SR_LAST_ERROR))
+            stream_add_dlq(r->app->rds, CH_SMS, id, db_get(res->res, i, SR_TENANT),
+                           db_get(res->res, i, SR_LAST_ERROR), util_now_ms(),
+                           r->app->cfg->retention_days, NULL, NULL);
     }
     api_reply(r, 204, NULL, 0);
+}
+
+/* callbacks_token: whether s is 1..max letters, digits, '-' or '_' (what a
+ * provider's message id or error code is made of). */
+static bool callbacks_token(const char *s, size_t max) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
 }
 
 void callbacks_h_sms(struct api_req *r) {
@@ -60,7 +70,7 @@ void callbacks_h_sms(struct api_req *r) {
     }
     /* the URL the provider signed: the public base, or what this request names */
     struct buf url = {0};
-    const char *uri = r->req ? evhttp_request_get_uri(r->req) : "/v1/callbacks/sms";
+    const char *uri = r->head->target;
     const char *query = strchr(uri, '?');
     if (cfg->public_url) {
         buf_printf(&url, "%s/v1/callbacks/sms%s", cfg->public_url, query ? query : "");
@@ -89,8 +99,9 @@ void callbacks_h_sms(struct api_req *r) {
         status = "delivered";
     else if (st && (strcmp(st, "failed") == 0 || strcmp(st, "undelivered") == 0))
         status = "failed";
-    if (!sid || !*sid || strlen(sid) > 64 || !status) {
-        /* queued, sending, sent and the like change nothing */
+    if (!callbacks_token(sid, 64) || !status) {
+        /* queued, sending, sent and the like change nothing; nor does a
+         * message id no provider makes */
         form_free(&f);
         api_reply(r, 204, NULL, 0);
         return;
@@ -98,13 +109,16 @@ void callbacks_h_sms(struct api_req *r) {
     const char *code = form_get(&f, "ErrorCode");
     const char *msg = form_get(&f, "ErrorMessage");
     struct buf error = {0};
-    buf_printf(&error, "provider reported %s", st);
-    if (code && *code)
-        buf_printf(&error, " (error %.32s)", code);
-    if (msg && *msg)
-        buf_printf(&error, ": %.200s", msg);
-    const char *params[] = {sid, status, error.data};
-    db_query(r->app->db, callbacks_sql, 3, params, callbacks_done, r);
+    buf_printf(&error, "provider reported %s", st); /* one of three known words */
+    if (callbacks_token(code, 32))
+        buf_printf(&error, " (error %s)", code);
+    if (msg && *msg) {
+        /* cut on a character, never inside one; bytes that are no UTF-8 are
+         * replaced, so PostgreSQL always takes it */
+        buf_puts(&error, ": ");
+        hjson_utf8_clean(&error, msg, strlen(msg), CALLBACKS_MESSAGE_MAX);
+    }
+    store_receipt(r->app->db, sid, status, error.data, callbacks_done, r);
     buf_free(&error);
     form_free(&f);
 }

@@ -2,7 +2,7 @@
 #ifndef HERALD_API_CALLBACKS_H
 #define HERALD_API_CALLBACKS_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 void callbacks_h_sms(struct api_req *r);
 

@@ -1,49 +1,37 @@
-/* form: urlencoded form decoding and Twilio's X-Twilio-Signature scheme. */
+/* form: urlencoded form decoding (evhttp's decoder) and Twilio's X-Twilio-Signature scheme. */
 #include "api/form.h"
 #include "common/buf.h"
 #include "common/crypto.h"
 #include "common/mem.h"
 
+#include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int form_hex(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+static bool form_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* form_decode: returns a new string, or NULL on a bad escape or NUL. */
-static char *form_decode(const char *s, size_t n) {
-    char *out = mem_try_alloc(n + 1);
-    if (!out)
+char *form_decode(const char *s, size_t n) {
+    /* evhttp's decoder lets a bad escape through as text and reads up to a
+     * NUL: both are refused here first */
+    if (memchr(s, '\0', n))
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = i + 1 < n ? form_hex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? form_hex(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                mem_free(out);
-                return NULL;
-            }
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0') {
-            mem_free(out);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '%' && (n - i < 3 || !form_hex(s[i + 1]) || !form_hex(s[i + 2])))
             return NULL;
-        }
-        out[o++] = c;
-    }
-    out[o] = '\0';
+    char *raw = mem_try_alloc(n + 1);
+    if (!raw)
+        return NULL;
+    memcpy(raw, s, n);
+    raw[n] = '\0';
+    size_t len = 0;
+    char *dec = evhttp_uridecode(raw, 1, &len);
+    char *out = dec && strlen(dec) == len ? mem_try_alloc(len + 1) : NULL; /* no %00 */
+    if (out)
+        memcpy(out, dec, len + 1);
+    free(dec);
+    mem_free(raw);
     return out;
 }
 

@@ -26,6 +26,11 @@ void form_free(struct form *f);
 /* form_get: the first value of name, borrowed; NULL if absent. */
 const char *form_get(const struct form *f, const char *name);
 
+/* form_decode: decodes s[0..n) as a urlencoded name or value ('+' is a
+ * space, %XX a byte). Returns a new string (caller frees with mem_free()),
+ * or NULL on a bad escape or a NUL (raw or escaped). */
+char *form_decode(const char *s, size_t n);
+
 /* form_twilio_signature: base64 of HMAC-SHA1(token, url + every name+value
  * pair sorted by name, then value), into out[29]. */
 void form_twilio_signature(const char *token, const char *url, const struct form *f, char *out);

@@ -1,6 +1,7 @@
 /* health: liveness is the process running; readiness is PostgreSQL answering
  * now (Redis is reported, but the API accepts without it). */
 #include "api/health.h"
+#include "api/store.h"
 #include "common/db.h"
 #include "common/rds.h"
 
@@ -24,6 +25,5 @@ static void health_ready_done(void *arg, const struct db_result *res) {
 }
 
 void health_h_ready(struct api_req *r) {
-    /* fails until migrations have created the schema, too */
-    db_query(r->app->db, "SELECT 1 FROM notifications LIMIT 1", 0, NULL, health_ready_done, r);
+    store_ready(r->app->db, health_ready_done, r);
 }

@@ -1,58 +1,10 @@
-/* http_server: evhttp set-up, the request context, routing order and replies. */
+/* http_server: evhttp set-up behind the edges (api/edge.c): a request is
+ * made when its head is complete, goes through api/stages.c, and reaches
+ * evhttp's generic callback only after the edge handed it over. */
 #ifndef HERALD_API_HTTP_SERVER_H
 #define HERALD_API_HTTP_SERVER_H
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "api/app.h"
-
-/* What authentication found; valid for the request's lifetime. */
-struct api_auth {
-    int64_t tenant_id;
-    char tenant[65];
-    char key_id[33];
-    bool admin;
-};
-
-struct http_srv;
-
-struct api_req {
-    struct api_app *app;
-    struct http_srv *srv;
-    struct evhttp_request *req; /* NULL once the client has gone away */
-    char req_id[129];
-    enum evhttp_cmd_type method;
-    char *path;             /* owned, decoded */
-    struct evkeyvalq query; /* parsed query string */
-    const struct api_route *route;
-    char param[64]; /* the {id} or {channel} path segment */
-    struct api_auth auth;
-    char *body; /* owned, NUL-terminated copy; NULL if none */
-    size_t body_len;
-    struct evkeyvalq extra; /* response headers to add */
-    int64_t started_mono_ms;
-};
-
-typedef void (*api_handler)(struct api_req *r);
-
-enum api_auth_kind { API_AUTH_NONE = 0, API_AUTH_KEY, API_AUTH_ADMIN };
-enum api_param_kind { API_PARAM_NONE = 0, API_PARAM_UUID, API_PARAM_CHANNEL };
-
-struct api_route {
-    enum evhttp_cmd_type method;
-    const char *pattern; /* segments; "{}" marks the one parameter */
-    enum api_param_kind param;
-    enum api_auth_kind auth;
-    size_t max_body;   /* 0: the route takes no body */
-    bool charge_later; /* the handler charges the rate limit once it knows the cost */
-    bool form;         /* the body is application/x-www-form-urlencoded, not JSON */
-    api_handler handler;
-    const char *name; /* for logs and metrics */
-};
+#include "api/api.h"
 
 /* http_srv_start: binds listen ("host:port") and serves routes (terminated by
  * a NULL handler; borrowed for the server's lifetime). Returns NULL with err
@@ -63,27 +15,16 @@ struct http_srv *http_srv_start(struct api_app *app, const char *listen,
 void http_srv_stop_accepting(struct http_srv *srv);
 /* http_srv_inflight: requests read and not yet answered. */
 size_t http_srv_inflight(const struct http_srv *srv);
+/* http_srv_routes: the route table; http_srv_guard: the connections. Borrowed. */
+const struct api_route *http_srv_routes(const struct http_srv *srv);
+struct guard *http_srv_guard(struct http_srv *srv);
 /* http_srv_stop: closes the listener and every connection. */
 void http_srv_stop(struct http_srv *srv);
 
-/* api_reply: sends status and body (JSON) and frees r; r must not be used
- * after. If the client has gone away, only frees r. */
-void api_reply(struct api_req *r, int status, const char *body, size_t len);
-/* api_reply_error: the error envelope; details_json is a JSON array of
- * {"field","message"} objects, or NULL. Frees r. */
-void api_reply_error(struct api_req *r, int status, const char *code, const char *message,
-                     const char *details_json);
-/* api_header: adds a response header (copied) for the coming reply. */
-void api_header(struct api_req *r, const char *name, const char *value);
-/* api_rate_headers: sets the RateLimit-* headers from a rate-limit answer. */
-struct rl_result;
-void api_rate_headers(struct api_req *r, const struct rl_result *res);
-/* api_reply_rate_limited: 429 with Retry-After. Frees r. */
-void api_reply_rate_limited(struct api_req *r, const struct rl_result *res);
-
-/* api_query: a query parameter; borrowed; NULL if absent. */
-const char *api_query(struct api_req *r, const char *name);
-/* api_req_header: a request header; borrowed; NULL if absent or gone. */
-const char *api_req_header(struct api_req *r, const char *name);
+/* http_srv_answered: r is answered with status (api_reply calls it once its
+ * answer is out): the request's metrics, and its edge may read the next. */
+void http_srv_answered(struct api_req *r, int status);
+/* http_srv_forget: a request of srv is freed (api_req_free calls it). */
+void http_srv_forget(struct http_srv *srv);
 
 #endif

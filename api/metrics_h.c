@@ -1,6 +1,8 @@
 /* metrics_h: API metrics: requests, latency, accepted notifications, rate
  * limiting, commit groups, dependency state. */
 #include "api/metrics_h.h"
+#include "api/auth.h"
+#include "api/conn_guard.h"
 #include "api/ratelimit.h"
 #include "api/writer.h"
 #include "common/buf.h"
@@ -19,6 +21,12 @@ static void metrics_h_refresh(void *arg, metrics *m) {
     metrics_set(m, "herald_commit_queue_notifications", "", (double)writer_pending(app->writer));
     metrics_set(m, "herald_ratelimit_fail_open_total", "",
                 (double)ratelimit_fail_open_total(app->rl));
+    metrics_set(m, "herald_auth_lookups_total", "", (double)auth_lookups_total(app->auth));
+    if (app->guard) {
+        metrics_set(m, "herald_http_connections", "", (double)guard_connections(app->guard));
+        metrics_set(m, "herald_http_body_buffer_bytes", "", (double)guard_body_bytes(app->guard));
+        metrics_set(m, "herald_http_malformed_total", "", (double)guard_refused_total(app->guard));
+    }
 }
 
 void metrics_h_setup(struct api_app *app) {
@@ -39,6 +47,17 @@ void metrics_h_setup(struct api_app *app) {
                    sizeof(metrics_h_groups) / sizeof(double));
     metrics_define(m, "herald_commit_queue_notifications", METRICS_GAUGE,
                    "Notifications waiting for or inside a commit.", NULL, 0);
+    metrics_define(m, "herald_http_connections", METRICS_GAUGE, "Open API connections.", NULL, 0);
+    metrics_define(m, "herald_http_body_buffer_bytes", METRICS_GAUGE,
+                   "Bytes of request bodies reserved now (HERALD_HTTP_BODY_BUFFER_MAX bounds it).",
+                   NULL, 0);
+    metrics_define(m, "herald_http_malformed_total", METRICS_COUNTER,
+                   "Requests refused before routing for breaking HTTP's framing or syntax (400, "
+                   "414, 417, 431, 501, 505).",
+                   NULL, 0);
+    metrics_define(m, "herald_auth_lookups_total", METRICS_COUNTER,
+                   "API key lookups that reached PostgreSQL (the rest were cached or refused).",
+                   NULL, 0);
     metrics_define(m, "herald_dependency_up", METRICS_GAUGE,
                    "1 while the dependency is connected, by dep.", NULL, 0);
     metrics_on_render(m, metrics_h_refresh, app);

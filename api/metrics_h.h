@@ -2,7 +2,7 @@
 #ifndef HERALD_API_METRICS_H_H
 #define HERALD_API_METRICS_H_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 /* metrics_h_setup: defines the API's families on app->metrics and refreshes
  * its gauges before each scrape. */

@@ -1,7 +1,8 @@
 /* notifications: create (single and batch, with idempotency), get, list with
  * keyset cursors, cancel, and the attempt history. */
 #include "api/notifications.h"
-#include "api/ratelimit.h"
+#include "api/stages.h"
+#include "api/store.h"
 #include "api/writer.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -18,29 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *notif_h_errors_json(const struct val_errors *errs) {
-    struct buf b = {0};
-    buf_putc(&b, '[');
-    for (size_t i = 0; i < errs->len; i++) {
-        if (i)
-            buf_putc(&b, ',');
-        buf_puts(&b, "{\"field\":");
-        buf_json_str(&b, errs->items[i].field, strlen(errs->items[i].field));
-        buf_puts(&b, ",\"message\":");
-        buf_json_str(&b, errs->items[i].message, strlen(errs->items[i].message));
-        buf_putc(&b, '}');
-    }
-    buf_putc(&b, ']');
-    return buf_steal(&b);
-}
-
-static void notif_h_reply_invalid(struct api_req *r, const struct val_errors *errs) {
-    char *details = notif_h_errors_json(errs);
-    api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-    mem_free(details);
-}
-
-static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
+static void notifications_reply_db(struct api_req *r, const struct db_result *res) {
     if (res->status == DB_ERROR) {
         HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
              res->message);
@@ -50,17 +29,8 @@ static void notif_h_reply_db(struct api_req *r, const struct db_result *res) {
     }
 }
 
-/* notif_h_parse: strict JSON; answers 400 itself and returns NULL. */
-static struct json_object *notif_h_parse(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj)
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-    return obj;
-}
-
-/* notif_h_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
-static int notif_h_idem_key(struct api_req *r, const char **key) {
+/* notifications_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
+static int notifications_idem_key(struct api_req *r, const char **key) {
     const char *k = api_req_header(r, "Idempotency-Key");
     *key = k;
     if (!k)
@@ -74,7 +44,7 @@ static int notif_h_idem_key(struct api_req *r, const char **key) {
     return 0;
 }
 
-static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
+static void notifications_row_view(const struct wr_row *row, struct notif_view *v) {
     memset(v, 0, sizeof(*v));
     v->id = row->id_str;
     v->channel = notif_channel_name(row->in.channel);
@@ -92,7 +62,7 @@ static void notif_h_row_view(const struct wr_row *row, struct notif_view *v) {
     v->updated_at = row->created_ms;
 }
 
-static void notif_h_written(void *arg, enum wr_status st, const char *stored) {
+static void notifications_written(void *arg, enum wr_status st, const char *stored) {
     struct api_req *r = arg;
     switch (st) {
     case WR_CREATED:
@@ -131,15 +101,15 @@ static void notif_h_written(void *arg, enum wr_status st, const char *stored) {
     }
 }
 
-/* notif_h_submit: hands the rows to the writer with the 201 body rendered. */
-static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, bool batch,
-                           const char *idem) {
+/* notifications_submit: hands the rows to the writer with the 201 body rendered. */
+static void notifications_submit(struct api_req *r, struct wr_row *rows, size_t n, bool batch,
+                                 const char *idem) {
     struct buf b = {0};
     if (batch)
         buf_puts(&b, "{\"data\":[");
     for (size_t i = 0; i < n; i++) {
         struct notif_view v;
-        notif_h_row_view(&rows[i], &v);
+        notifications_row_view(&rows[i], &v);
         if (i)
             buf_putc(&b, ',');
         notif_json(&b, &v);
@@ -154,90 +124,60 @@ static void notif_h_submit(struct api_req *r, struct wr_row *rows, size_t n, boo
     it->response = buf_steal(&b);
     it->rows = rows;
     it->nrows = n;
-    it->cb = notif_h_written;
+    it->cb = notifications_written;
     it->arg = r;
     writer_submit(r->app->writer, it);
 }
 
-/* notif_h_new_row: a new id, and created_at the time the id carries, so that ordering by
- * (created_at, id) is ordering by id (the list reads the index on (tenant_id, id)). */
-static void notif_h_new_row(struct wr_row *row) {
+/* notifications_new_row: a new id, and created_at the time the id carries, so that
+ * ordering by (created_at, id) is ordering by id (a page reads (tenant_id, id)). */
+static void notifications_new_row(struct wr_row *row) {
     row->created_ms = util_uuid7(row->id);
     util_uuid_fmt(row->id, row->id_str);
 }
 
-void notif_h_create(struct api_req *r) {
-    struct json_object *obj = notif_h_parse(r);
-    if (!obj)
-        return;
+void notifications_create(struct api_req *r) {
+    struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
-    if (notif_h_idem_key(r, &idem) < 0)
+    if (notifications_idem_key(r, &idem) < 0)
         val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
     int64_t now = util_now_ms();
     struct wr_row *row = mem_calloc(1, sizeof(*row));
     int rc = val_notification(obj, "", now, &row->in, &errs);
-    json_object_put(obj);
     if (rc < 0 || errs.len) {
         notif_input_free(&row->in);
         mem_free(row);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
     val_errors_free(&errs);
-    notif_h_new_row(row);
-    notif_h_submit(r, row, 1, false, idem);
+    notifications_new_row(row);
+    notifications_submit(r, row, 1, false, idem);
 }
 
-struct notif_h_batch_ctx {
-    struct api_req *r;
-    struct json_object *obj;
-};
-
-static void notif_h_batch_validate(struct api_req *r, struct json_object *obj);
-
-static void notif_h_batch_charged(void *arg, const struct rl_result *res) {
-    struct notif_h_batch_ctx *c = arg;
-    struct api_req *r = c->r;
-    struct json_object *obj = c->obj;
-    mem_free(c);
-    if (!res->allowed) {
-        json_object_put(obj);
-        api_reply_rate_limited(r, res);
-        return;
-    }
-    api_rate_headers(r, res);
-    notif_h_batch_validate(r, obj);
+int64_t notifications_batch_cost(const struct api_req *r) {
+    int64_t size = stages_cost_size(r);
+    int64_t n = r->json ? val_batch_cost(r->json) : 1;
+    return n > size ? n : size;
 }
 
-void notif_h_batch(struct api_req *r) {
-    struct json_object *obj = notif_h_parse(r);
-    if (!obj)
-        return;
-    /* a batch costs its number of notifications, charged once parsed */
-    int64_t cost = val_batch_cost(obj);
-    struct notif_h_batch_ctx *c = mem_alloc(sizeof(*c));
-    c->r = r;
-    c->obj = obj;
-    ratelimit_take(r->app->rl, r->auth.key_id, cost, notif_h_batch_charged, c);
-}
-
-static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
+void notifications_batch(struct api_req *r) {
+    struct json_object *obj = r->json;
     struct val_errors errs = {0};
     const char *idem;
-    if (notif_h_idem_key(r, &idem) < 0)
+    if (notifications_idem_key(r, &idem) < 0)
         val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
     int64_t now = util_now_ms();
     struct notif_input *ins = NULL;
     size_t n = 0;
     int rc = val_batch(obj, now, &ins, &n, &errs);
-    json_object_put(obj);
     if (rc < 0 || errs.len) {
         for (size_t i = 0; i < n; i++)
             notif_input_free(&ins[i]);
         mem_free(ins);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
@@ -245,18 +185,18 @@ static void notif_h_batch_validate(struct api_req *r, struct json_object *obj) {
     struct wr_row *rows = mem_calloc(n, sizeof(*rows));
     for (size_t i = 0; i < n; i++) {
         rows[i].in = ins[i]; /* moved */
-        notif_h_new_row(&rows[i]);
+        notifications_new_row(&rows[i]);
     }
     mem_free(ins);
-    notif_h_submit(r, rows, n, true, idem);
+    notifications_submit(r, rows, n, true, idem);
 }
 
 /* ---- reads ---- */
 
-static void notif_h_one_done(void *arg, const struct db_result *res) {
+static void notifications_one_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) != 1) {
@@ -271,37 +211,30 @@ static void notif_h_one_done(void *arg, const struct db_result *res) {
     buf_free(&b);
 }
 
-static void notif_h_fetch(struct api_req *r, bool admin) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             admin ? "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
-                     "n.tenant_id WHERE n.id = $1"
-                   : "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = "
-                     "n.tenant_id WHERE n.id = $1 AND n.tenant_id = $2",
-             admin ? 1 : 2, params, notif_h_one_done, r);
+static void notifications_fetch(struct api_req *r, bool admin) {
+    store_notif_get(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
+                    notifications_one_done, r);
 }
 
-void notif_h_get(struct api_req *r) {
-    notif_h_fetch(r, false);
+void notifications_get(struct api_req *r) {
+    notifications_fetch(r, false);
 }
 
-void notif_h_admin_get(struct api_req *r) {
-    notif_h_fetch(r, true);
+void notifications_admin_get(struct api_req *r) {
+    notifications_fetch(r, true);
 }
 
-struct notif_h_list_ctx {
+struct notifications_list_ctx {
     struct api_req *r;
     int limit;
     char scope[512];
 };
 
-static void notif_h_list_done(void *arg, const struct db_result *res) {
-    struct notif_h_list_ctx *c = arg;
+static void notifications_list_done(void *arg, const struct db_result *res) {
+    struct notifications_list_ctx *c = arg;
     struct api_req *r = c->r;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         mem_free(c);
         return;
     }
@@ -329,7 +262,7 @@ static void notif_h_list_done(void *arg, const struct db_result *res) {
     mem_free(c);
 }
 
-void notif_h_list(struct api_req *r) {
+void notifications_list(struct api_req *r) {
     struct val_errors errs = {0};
     const char *status = api_query(r, "status");
     const char *channel = api_query(r, "channel");
@@ -353,7 +286,7 @@ void notif_h_list(struct api_req *r) {
         else
             limit = (int)v;
     }
-    struct notif_h_list_ctx *c = mem_calloc(1, sizeof(*c));
+    struct notifications_list_ctx *c = mem_calloc(1, sizeof(*c));
     c->r = r;
     c->limit = limit;
     snprintf(c->scope, sizeof(c->scope), "%lld|%s|%s|%.400s", (long long)r->auth.tenant_id,
@@ -366,40 +299,32 @@ void notif_h_list(struct api_req *r) {
         val_errors_add(&errs, "cursor", "is not a cursor for this list and these filters");
     if (errs.len) {
         mem_free(c);
-        notif_h_reply_invalid(r, &errs);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
-    /* created_at is the id's time (notif_h_new_row), so newest first by (created_at, id)
-     * is newest first by id: the index on (tenant_id, id), and for a recipient the one on
-     * a hash of it (the recipient itself is checked too) */
-    char tid[24], lim[16];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[] = {tid, status, channel, recipient, cursor ? cur_id : NULL, lim};
-    db_query(r->app->db,
-             "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id "
-             "WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2) "
-             "AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR "
-             "(hashtextextended(n.recipient, n.tenant_id) = hashtextextended($4, $1::bigint) "
-             "AND n.recipient = $4)) AND ($5::uuid IS NULL OR n.id < $5::uuid) "
-             "ORDER BY n.id DESC LIMIT $6::int",
-             6, params, notif_h_list_done, c);
+    struct store_page q = {.tenant_id = r->auth.tenant_id,
+                           .status = status,
+                           .channel = channel,
+                           .recipient = recipient,
+                           .before_id = cursor ? cur_id : NULL,
+                           .limit = limit + 1};
+    store_notif_page(r->app->db, &q, notifications_list_done, c);
 }
 
 /* ---- cancel ---- */
 
-static void notif_h_cancel_why(void *arg, const struct db_result *res) {
+static void notifications_cancel_why(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) != 1) {
         api_reply_error(r, 404, "not_found", "no such notification", NULL);
         return;
     }
-    const char *status = db_get(res->res, 0, 0);
+    const char *status = db_get(res->res, 0, SS_STATUS);
     char msg[96];
     if (strcmp(status, "pending") == 0)
         snprintf(msg, sizeof(msg), "delivery in progress");
@@ -408,41 +333,29 @@ static void notif_h_cancel_why(void *arg, const struct db_result *res) {
     api_reply_error(r, 409, "conflict", msg, NULL);
 }
 
-static void notif_h_cancel_done(void *arg, const struct db_result *res) {
+static void notifications_cancel_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     if (PQntuples(res->res) == 1) {
-        notif_h_one_done(r, res);
+        notifications_one_done(r, res);
         return;
     }
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db, "SELECT status FROM notifications WHERE id = $1 AND tenant_id = $2", 2,
-             params, notif_h_cancel_why, r);
+    store_notif_status(r->app->db, r->auth.tenant_id, r->param, notifications_cancel_why, r);
 }
 
-void notif_h_cancel(struct api_req *r) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             "WITH c AS (UPDATE notifications SET status = 'cancelled', updated_at = now(), "
-             "in_stream = false WHERE id = $1 AND tenant_id = $2 AND status = 'pending' AND "
-             "(lease_until IS NULL OR lease_until < now()) RETURNING *) "
-             "SELECT " NOTIF_COLS " FROM c n JOIN tenants t ON t.id = n.tenant_id",
-             2, params, notif_h_cancel_done, r);
+void notifications_cancel(struct api_req *r) {
+    store_notif_cancel(r->app->db, r->auth.tenant_id, r->param, notifications_cancel_done, r);
 }
 
 /* ---- attempts ---- */
 
-static void notif_h_attempts_done(void *arg, const struct db_result *res) {
+static void notifications_attempts_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notif_h_reply_db(r, res);
+        notifications_reply_db(r, res);
         return;
     }
     int n = PQntuples(res->res);
@@ -454,23 +367,24 @@ static void notif_h_attempts_done(void *arg, const struct db_result *res) {
     buf_puts(&b, "{\"data\":[");
     int shown = 0;
     for (int i = 0; i < n; i++) {
-        if (db_isnull(res->res, i, 0))
+        if (db_isnull(res->res, i, SA_ATTEMPT))
             continue;
         if (shown++)
             buf_putc(&b, ',');
         char started[UTIL_TIME_LEN];
-        util_fmt_time_ms(strtoll(db_get(res->res, i, 1), NULL, 10), started);
+        util_fmt_time_ms(strtoll(db_get(res->res, i, SA_STARTED_MS), NULL, 10), started);
         buf_printf(&b, "{\"attempt\":%s,\"started_at\":\"%s\",\"duration_ms\":%s,\"outcome\":",
-                   db_get(res->res, i, 0), started, db_get(res->res, i, 2));
-        const char *outcome = db_get(res->res, i, 3);
+                   db_get(res->res, i, SA_ATTEMPT), started, db_get(res->res, i, SA_DURATION_MS));
+        const char *outcome = db_get(res->res, i, SA_OUTCOME);
         buf_json_str(&b, outcome, strlen(outcome));
         buf_puts(&b, ",\"status_code\":");
-        buf_puts(&b, db_isnull(res->res, i, 4) ? "null" : db_get(res->res, i, 4));
+        buf_puts(&b, db_isnull(res->res, i, SA_STATUS_CODE) ? "null"
+                                                            : db_get(res->res, i, SA_STATUS_CODE));
         buf_puts(&b, ",\"error\":");
-        if (db_isnull(res->res, i, 5)) {
+        if (db_isnull(res->res, i, SA_ERROR)) {
             buf_puts(&b, "null");
         } else {
-            const char *e = db_get(res->res, i, 5);
+            const char *e = db_get(res->res, i, SA_ERROR);
             buf_json_str(&b, e, strlen(e));
         }
         buf_putc(&b, '}');
@@ -480,26 +394,15 @@ static void notif_h_attempts_done(void *arg, const struct db_result *res) {
     buf_free(&b);
 }
 
-static void notif_h_attempts_fetch(struct api_req *r, bool admin) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {r->param, tid};
-    db_query(r->app->db,
-             admin ? "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
-                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
-                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
-                     "WHERE n.id = $1 ORDER BY a.attempt"
-                   : "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, "
-                     "a.duration_ms, a.outcome, a.status_code, a.error FROM notifications n "
-                     "LEFT JOIN delivery_attempts a ON a.notification_id = n.id "
-                     "WHERE n.id = $1 AND n.tenant_id = $2 ORDER BY a.attempt",
-             admin ? 1 : 2, params, notif_h_attempts_done, r);
+static void notifications_attempts_fetch(struct api_req *r, bool admin) {
+    store_attempts(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
+                   notifications_attempts_done, r);
 }
 
-void notif_h_attempts(struct api_req *r) {
-    notif_h_attempts_fetch(r, false);
+void notifications_attempts(struct api_req *r) {
+    notifications_attempts_fetch(r, false);
 }
 
-void notif_h_admin_attempts(struct api_req *r) {
-    notif_h_attempts_fetch(r, true);
+void notifications_admin_attempts(struct api_req *r) {
+    notifications_attempts_fetch(r, true);
 }

@@ -2,7 +2,7 @@
 #ifndef HERALD_API_ROUTES_H
 #define HERALD_API_ROUTES_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 /* routes_table: terminated by an entry with a NULL handler; static. */
 const struct api_route *routes_table(void);

@@ -1,7 +1,7 @@
 /* settings_h: the tenant settings routes: read them, or change any of
  * events_url, event_types and email_from and answer the new settings. */
 #include "api/settings_h.h"
-#include "api/notifications.h"
+#include "api/store.h"
 #include "common/buf.h"
 #include "common/db.h"
 #include "common/json.h"
@@ -13,8 +13,6 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
-
-#define SETTINGS_COLS "name, events_url, event_types, email_from"
 
 static void settings_h_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
@@ -35,55 +33,40 @@ static void settings_h_done(void *arg, const struct db_result *res) {
     }
     const PGresult *pg = res->res;
     struct buf b = {0};
-    tenant_settings_json(&b, db_get(pg, 0, 0), db_isnull(pg, 0, 1) ? NULL : db_get(pg, 0, 1),
-                         tenant_types_from_literal(db_isnull(pg, 0, 2) ? NULL : db_get(pg, 0, 2)),
-                         db_isnull(pg, 0, 3) ? NULL : db_get(pg, 0, 3));
+    tenant_settings_json(&b, db_get(pg, 0, ST_NAME),
+                         db_isnull(pg, 0, ST_EVENTS_URL) ? NULL : db_get(pg, 0, ST_EVENTS_URL),
+                         tenant_types_from_literal(db_isnull(pg, 0, ST_EVENT_TYPES)
+                                                       ? NULL
+                                                       : db_get(pg, 0, ST_EVENT_TYPES)),
+                         db_isnull(pg, 0, ST_EMAIL_FROM) ? NULL : db_get(pg, 0, ST_EMAIL_FROM));
     api_reply(r, 200, b.data, b.len);
     buf_free(&b);
 }
 
 void settings_h_get(struct api_req *r) {
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
-    const char *params[] = {tid};
-    db_query(r->app->db, "SELECT " SETTINGS_COLS " FROM tenants WHERE id = $1", 1, params,
-             settings_h_done, r);
+    store_settings_get(r->app->db, r->auth.tenant_id, settings_h_done, r);
 }
 
 void settings_h_patch(struct api_req *r) {
-    char err[128];
-    struct json_object *obj = hjson_parse(r->body, r->body_len, err, sizeof(err));
-    if (!obj) {
-        api_reply_error(r, 400, "invalid_json", err, NULL);
-        return;
-    }
     struct val_errors errs = {0};
     struct tenant_patch p;
-    int rc = tenant_patch_from_json(obj, &p, &errs);
-    json_object_put(obj);
+    int rc = tenant_patch_from_json(r->json, &p, &errs);
     if (rc < 0) {
-        char *details = notif_h_errors_json(&errs);
-        api_reply_error(r, 422, "validation_failed", "the request has invalid fields", details);
-        mem_free(details);
+        api_reply_invalid(r, &errs);
         val_errors_free(&errs);
         return;
     }
-    char tid[24];
-    snprintf(tid, sizeof(tid), "%lld", (long long)r->auth.tenant_id);
     struct buf types = {0};
     /* every type is stored as NULL: it then also covers types added later */
     if (p.has_event_types && p.event_types != TENANT_EVENTS_ALL)
         tenant_types_literal(&types, p.event_types);
-    const char *params[] = {
-        tid,        p.has_events_url ? "t" : "f", p.events_url, p.has_event_types ? "t" : "f",
-        types.data, p.has_email_from ? "t" : "f", p.email_from};
-    db_query(r->app->db,
-             "UPDATE tenants SET"
-             " events_url = CASE WHEN $2::bool THEN $3 ELSE events_url END,"
-             " event_types = CASE WHEN $4::bool THEN $5::text[] ELSE event_types END,"
-             " email_from = CASE WHEN $6::bool THEN $7 ELSE email_from END"
-             " WHERE id = $1 RETURNING " SETTINGS_COLS,
-             7, params, settings_h_done, r);
+    struct store_settings set = {.set_events_url = p.has_events_url,
+                                 .set_event_types = p.has_event_types,
+                                 .set_email_from = p.has_email_from,
+                                 .events_url = p.events_url,
+                                 .event_types = types.data,
+                                 .email_from = p.email_from};
+    store_settings_set(r->app->db, r->auth.tenant_id, &set, settings_h_done, r);
     buf_free(&types);
     tenant_patch_free(&p);
 }

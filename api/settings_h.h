@@ -2,7 +2,7 @@
 #ifndef HERALD_API_SETTINGS_H_H
 #define HERALD_API_SETTINGS_H_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 void settings_h_get(struct api_req *r);
 void settings_h_patch(struct api_req *r);

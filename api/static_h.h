@@ -4,7 +4,7 @@
 #ifndef HERALD_API_STATIC_H_H
 #define HERALD_API_STATIC_H_H
 
-#include "api/http_server.h"
+#include "api/api.h"
 
 /* static_h_openapi: answers 200 with api/openapi.json (application/json). */
 void static_h_openapi(struct api_req *r);

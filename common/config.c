@@ -5,6 +5,7 @@
 #include "common/mem.h"
 #include "common/netallow.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -107,6 +108,12 @@ static const struct cfg_entry cfg_table[] = {
      "open API connections before accepting pauses"},
     {"HERALD_HTTP_READ_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, false, F(http_read_timeout_ms),
      "time to send a whole request (headers and body)"},
+    {"HERALD_HTTP_BODY_BUFFER_MAX", CFG_INT, "134217728", 65536, INT_MAX, false,
+     F(http_body_buffer_max),
+     "bytes of request bodies held at once, all connections (beyond: 503 with Retry-After)"},
+    {"HERALD_AUTH_FAILURES_PER_SEC", CFG_INT, "10", 1, 1000000, false, F(auth_failures_per_sec),
+     "failed authentications allowed per client address and second, 10 s of them at once "
+     "(beyond: 429)"},
     {"HERALD_STATS_INTERVAL_MS", CFG_INT, "1000", 10, 60000, false, F(stats_interval_ms),
      "how often each process adds its figures for the on-call page to Redis"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
@@ -156,55 +163,62 @@ static int cfg_set(struct cfg *c, const struct cfg_entry *e, const char *val, ch
     return -1;
 }
 
-/* cfg_parse_redis: redis://[[user]:password@]host[:port][/db] */
+/* cfg_parse_redis: redis://[[user]:password@]host[:port][/db], read with
+ * curl's URL parser; the password is percent-decoded. */
 static int cfg_parse_redis(struct cfg *c, char *err, size_t errlen) {
     const char *u = c->redis_url;
-    if (!strncmp(u, "rediss://", 9)) {
+    char *scheme = NULL, *host = NULL, *port = NULL, *pw = NULL, *path = NULL;
+    int rc = -1;
+    if (!strncasecmp(u, "rediss://", 9)) {
         snprintf(err, errlen,
                  "HERALD_REDIS_URL: rediss:// is not supported (this Redis client has no TLS)");
         return -1;
     }
-    if (strncmp(u, "redis://", 8) != 0) {
+    CURLU *url = curl_url();
+    if (!url || strncasecmp(u, "redis://", 8) != 0 ||
+        curl_url_set(url, CURLUPART_URL, u, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
         snprintf(err, errlen, "HERALD_REDIS_URL: expected redis://host:port/db");
-        return -1;
+        goto out;
     }
-    const char *p = u + 8;
-    const char *at = strchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon && at - colon > 1)
-            c->redis_password = mem_strndup(colon + 1, (size_t)(at - colon - 1));
-        p = at + 1;
-    }
-    const char *end = p + strcspn(p, ":/");
-    if (end == p) {
+    if (curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
         snprintf(err, errlen, "HERALD_REDIS_URL: missing host");
-        return -1;
+        goto out;
     }
-    c->redis_host = mem_strndup(p, (size_t)(end - p));
     c->redis_port = 6379;
-    c->redis_db = 0;
-    p = end;
-    if (*p == ':') {
-        char *e2;
-        long port = strtol(p + 1, &e2, 10);
-        if (e2 == p + 1 || port < 1 || port > 65535 || (*e2 && *e2 != '/')) {
+    if (curl_url_get(url, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
+        char *end;
+        long v = strtol(port, &end, 10);
+        if (*end || v < 1 || v > 65535) {
             snprintf(err, errlen, "HERALD_REDIS_URL: bad port");
-            return -1;
+            goto out;
         }
-        c->redis_port = (int)port;
-        p = e2;
+        c->redis_port = (int)v;
     }
-    if (*p == '/' && p[1]) {
-        char *e2;
-        long db = strtol(p + 1, &e2, 10);
-        if (*e2 || db < 0 || db > 1000) {
+    c->redis_db = 0;
+    if (curl_url_get(url, CURLUPART_PATH, &path, 0) == CURLUE_OK && path[0] == '/' && path[1]) {
+        char *end;
+        long db = strtol(path + 1, &end, 10);
+        if (*end || end == path + 1 || db < 0 || db > 1000) {
             snprintf(err, errlen, "HERALD_REDIS_URL: bad database number");
-            return -1;
+            goto out;
         }
         c->redis_db = (int)db;
     }
-    return 0;
+    if (curl_url_get(url, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE) == CURLUE_OK && *pw)
+        c->redis_password = mem_strdup(pw);
+    /* an IPv6 literal comes back in brackets; hiredis wants the address */
+    size_t hl = strlen(host);
+    c->redis_host = host[0] == '[' && hl > 2 ? mem_strndup(host + 1, hl - 2) : mem_strdup(host);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(pw);
+    curl_free(path);
+    curl_url_cleanup(url);
+    return rc;
 }
 
 static int cfg_check_listen(const char *env, const char *v, char *err, size_t errlen) {

@@ -40,16 +40,18 @@ struct cfg {
     int log_level; /* enum hlog_level */
     int secret_grace_s;
     /* internal tunables, in ms unless named otherwise */
-    int sweep_interval_ms;    /* how often the scheduler/sweeper runs */
-    int sweep_grace_ms;       /* a row due this long and in no stream is re-enqueued */
-    int auth_cache_ms;        /* API key and tenant secret cache lifetime (<= 30000) */
-    int db_connections;       /* PostgreSQL connections per API process */
-    int commit_queue_max;     /* requests waiting for a group commit before 503 */
-    int commit_concurrency;   /* group commits in flight at once (at most db_connections - 1) */
-    int host_concurrency;     /* deliveries in flight per destination host */
-    int http_max_connections; /* open API connections before accepting pauses */
-    int http_read_timeout_ms; /* to read a whole request, from accept or the last answer */
-    int stats_interval_ms;    /* how often the on-call series are added to Redis */
+    int sweep_interval_ms;     /* how often the scheduler/sweeper runs */
+    int sweep_grace_ms;        /* a row due this long and in no stream is re-enqueued */
+    int auth_cache_ms;         /* API key and tenant secret cache lifetime (<= 30000) */
+    int db_connections;        /* PostgreSQL connections per API process */
+    int commit_queue_max;      /* requests waiting for a group commit before 503 */
+    int commit_concurrency;    /* group commits in flight at once (at most db_connections - 1) */
+    int host_concurrency;      /* deliveries in flight per destination host */
+    int http_max_connections;  /* open API connections before accepting pauses */
+    int http_read_timeout_ms;  /* to read a whole request, from accept or the last answer */
+    int http_body_buffer_max;  /* bytes of request bodies held at once, all connections */
+    int auth_failures_per_sec; /* failed authentications per client address (burst: 10 s) */
+    int stats_interval_ms;     /* how often the on-call series are added to Redis */
     /* derived from redis_url */
     char *redis_host;
     int redis_port;

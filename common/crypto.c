@@ -1,5 +1,12 @@
-/* crypto: thin wrappers over OpenSSL's libcrypto. */
+/* crypto: thin wrappers over OpenSSL's libcrypto (base64 included: EVP_EncodeBlock and
+ * EVP_DecodeBlock, with the url alphabet mapped around them). */
 #include "common/crypto.h"
+#include "common/mem.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define CRYPTO_B64_SMALL 512 /* encoded bytes decoded without allocating (keys, signatures) */
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -30,66 +37,58 @@ void crypto_hex(const uint8_t *in, size_t n, char *out) {
 }
 
 size_t crypto_b64(const uint8_t *in, size_t n, char *out, bool url) {
-    const char *abc = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = abc[(v >> 6) & 63];
-        else if (!url)
-            out[o++] = '=';
-        if (i + 2 < n)
-            out[o++] = abc[v & 63];
-        else if (!url)
-            out[o++] = '=';
+    size_t len = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    if (url) {
+        while (len > 0 && out[len - 1] == '=')
+            len--;
+        out[len] = '\0';
+        for (size_t i = 0; i < len; i++)
+            out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
     }
-    out[o] = '\0';
-    return o;
-}
-
-static int crypto_b64_val(char c) {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
+    return len;
 }
 
 long crypto_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap) {
     while (n > 0 && in[n - 1] == '=')
         n--;
-    if (n % 4 == 1)
+    if (n % 4 == 1 || n > (size_t)INT_MAX / 2)
         return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
+    /* EVP_DecodeBlock takes the standard alphabet, padded, and forgives
+     * surrounding blanks: both alphabets are mapped and anything else
+     * refused first */
+    size_t padded = (n + 3) / 4 * 4;
+    unsigned char std_small[CRYPTO_B64_SMALL], raw_small[CRYPTO_B64_SMALL];
+    bool small = padded <= sizeof(std_small);
+    unsigned char *std = small ? std_small : mem_try_alloc(padded);
+    unsigned char *raw = small ? raw_small : mem_try_alloc(padded / 4 * 3);
+    long rc = -1;
+    if (!std || !raw)
+        goto out;
     for (size_t i = 0; i < n; i++) {
-        int v = crypto_b64_val(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
+        char c = in[i];
+        if (c == '-' || c == '+')
+            c = '+';
+        else if (c == '_' || c == '/')
+            c = '/';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            goto out;
+        std[i] = (unsigned char)c;
     }
-    return (long)o;
+    memset(std + n, '=', padded - n);
+    int len = EVP_DecodeBlock(raw, std, (int)padded);
+    if (len < 0)
+        goto out;
+    len -= (int)(padded - n); /* the padding decodes to zero bytes */
+    if ((size_t)len > cap)
+        goto out;
+    memcpy(out, raw, (size_t)len);
+    rc = len;
+out:
+    if (!small) {
+        mem_free(std);
+        mem_free(raw);
+    }
+    return rc;
 }
 
 bool crypto_ct_equal(const void *a, const void *b, size_t n) {

@@ -1,6 +1,7 @@
 /* json: strict RFC 8259 parsing into json-c trees, written by hand because json_tokener is lenient.
  */
 #include "common/json.h"
+#include "common/buf.h"
 #include "common/mem.h"
 
 #include <json-c/json.h>
@@ -25,6 +26,9 @@ struct hjson_parser {
     char *err;
     size_t errlen;
     bool failed;
+    bool too_many; /* failed for max_values */
+    size_t values; /* values parsed so far */
+    size_t max_values;
 };
 
 static int hjson_fail(struct hjson_parser *ps, const char *what) {
@@ -107,6 +111,23 @@ static int hjson_unicode(struct hjson_parser *ps, unsigned *cp) {
     return 0;
 }
 
+/* hjson_escaped_size: the bytes json-c writes for the string s[0..n) with
+ * JSON_C_TO_STRING_NOSLASHESCAPE, quotes included: \b \f \n \r \t \" and
+ * \\ take two, other control bytes six (\u00XX), the rest one. */
+static size_t hjson_escaped_size(const char *s, size_t n) {
+    size_t size = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            size += 2;
+        else if (c < 0x20)
+            size += 6;
+        else
+            size += 1;
+    }
+    return size;
+}
+
 /* Decodes the string at p (the opening quote) onto the scratch stack at
  * ps->top, NUL-terminated; *out points into scratch, *outlen excludes the NUL.
  * Does not move ps->top. */
@@ -153,7 +174,7 @@ static int hjson_string(struct hjson_parser *ps, char **out, size_t *outlen) {
     return 0;
 }
 
-static int hjson_number(struct hjson_parser *ps, struct json_object **out) {
+static int hjson_number(struct hjson_parser *ps, struct json_object **out, size_t *size) {
     const char *s = ps->p;
     bool neg = false, is_int = true;
     if (*ps->p == '-') {
@@ -205,6 +226,9 @@ static int hjson_number(struct hjson_parser *ps, struct json_object **out) {
         if (fits) {
             /* -(INT64_MAX + 1) is computed without overflowing */
             int64_t v = neg ? -(int64_t)(mag - 1) - 1 : (int64_t)mag;
+            /* json-c prints it back as the text read: leading zeros are
+             * refused and "-0" is a double */
+            *size = n;
             *out = json_object_new_int64(v);
             return *out ? 0 : hjson_fail(ps, "out of memory");
         }
@@ -215,17 +239,25 @@ static int hjson_number(struct hjson_parser *ps, struct json_object **out) {
     memcpy(text, s, n);
     text[n] = '\0';
     /* strtod reads the C locale's '.'; Herald never calls setlocale */
+    *size = n; /* json-c writes the source text back */
     *out = json_object_new_double_s(strtod(text, NULL), text);
     return *out ? 0 : hjson_fail(ps, "out of memory");
 }
 
-static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **out);
+static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **out, size_t *size);
 
-static int hjson_object(struct hjson_parser *ps, int depth, struct json_object **out) {
+/* hjson_record_size: keeps a container's serialised size on it (see hjson_size). */
+static void hjson_record_size(struct json_object *o, size_t size) {
+    json_object_set_userdata(o, (void *)(uintptr_t)(size + 1), NULL);
+}
+
+static int hjson_object(struct hjson_parser *ps, int depth, struct json_object **out,
+                        size_t *size) {
     if (depth > HJSON_MAX_DEPTH)
         return hjson_fail(ps, "nesting deeper than 64 levels");
     struct json_object *obj = json_object_new_object();
     size_t saved_top = ps->top;
+    size_t total = 2; /* {} */
     if (!obj)
         return hjson_fail(ps, "out of memory");
     ps->p++;
@@ -274,8 +306,11 @@ static int hjson_object(struct hjson_parser *ps, int depth, struct json_object *
         }
         ps->p++;
         struct json_object *val = NULL;
-        if (hjson_value(ps, depth, &val) != 0)
+        size_t vsize = 0;
+        if (hjson_value(ps, depth, &val, &vsize) != 0)
             goto fail;
+        total += (json_object_object_length(obj) ? 1 : 0) + hjson_escaped_size(key, klen) + 1 +
+                 vsize; /* [,]"key":value */
         if (json_object_object_add_ex(obj, key, val, JSON_C_OBJECT_ADD_KEY_IS_NEW) != 0) {
             json_object_put(val);
             hjson_fail(ps, "out of memory");
@@ -297,6 +332,8 @@ static int hjson_object(struct hjson_parser *ps, int depth, struct json_object *
     }
 done:
     ps->top = saved_top;
+    hjson_record_size(obj, total);
+    *size = total;
     *out = obj;
     return 0;
 fail:
@@ -305,9 +342,10 @@ fail:
     return -1;
 }
 
-static int hjson_array(struct hjson_parser *ps, int depth, struct json_object **out) {
+static int hjson_array(struct hjson_parser *ps, int depth, struct json_object **out, size_t *size) {
     if (depth > HJSON_MAX_DEPTH)
         return hjson_fail(ps, "nesting deeper than 64 levels");
+    size_t total = 2; /* [] */
     struct json_object *arr = json_object_new_array();
     if (!arr)
         return hjson_fail(ps, "out of memory");
@@ -324,8 +362,10 @@ static int hjson_array(struct hjson_parser *ps, int depth, struct json_object **
             goto fail;
         }
         struct json_object *val = NULL;
-        if (hjson_value(ps, depth, &val) != 0)
+        size_t vsize = 0;
+        if (hjson_value(ps, depth, &val, &vsize) != 0)
             goto fail;
+        total += (json_object_array_length(arr) ? 1 : 0) + vsize;
         if (json_object_array_add(arr, val) != 0) {
             json_object_put(val);
             hjson_fail(ps, "out of memory");
@@ -345,6 +385,8 @@ static int hjson_array(struct hjson_parser *ps, int depth, struct json_object **
         goto fail;
     }
 done:
+    hjson_record_size(arr, total);
+    *size = total;
     *out = arr;
     return 0;
 fail:
@@ -353,22 +395,29 @@ fail:
 }
 
 /* Parses one value; *out may legitimately be NULL (json-c's null). depth is
- * the nesting of the container holding the value. */
-static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **out) {
+ * the nesting of the container holding the value; *size gets the bytes
+ * json-c writes for it compact (see hjson_size). */
+static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **out, size_t *size) {
     *out = NULL;
+    *size = 0;
     hjson_skip_ws(ps);
     if (ps->p >= ps->end)
         return hjson_fail(ps, "unexpected end of input");
+    if (++ps->values > ps->max_values) {
+        ps->too_many = true;
+        return hjson_fail(ps, "too many values");
+    }
     switch (*ps->p) {
     case '{':
-        return hjson_object(ps, depth + 1, out);
+        return hjson_object(ps, depth + 1, out, size);
     case '[':
-        return hjson_array(ps, depth + 1, out);
+        return hjson_array(ps, depth + 1, out, size);
     case '"': {
         char *s;
         size_t n;
         if (hjson_string(ps, &s, &n) != 0)
             return -1;
+        *size = hjson_escaped_size(s, n);
         *out = json_object_new_string_len(s, (int)n); /* n <= input length <= INT_MAX */
         return *out ? 0 : hjson_fail(ps, "out of memory");
     }
@@ -377,6 +426,7 @@ static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **
         if (hjson_at(ps, "true") || hjson_at(ps, "false")) {
             bool b = *ps->p == 't';
             ps->p += b ? 4 : 5;
+            *size = b ? 4 : 5;
             *out = json_object_new_boolean(b);
             return *out ? 0 : hjson_fail(ps, "out of memory");
         }
@@ -384,6 +434,7 @@ static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **
     case 'n':
         if (hjson_at(ps, "null")) {
             ps->p += 4;
+            *size = 4;
             return 0;
         }
         return hjson_fail(ps, "unexpected character");
@@ -398,15 +449,21 @@ static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **
         return hjson_fail(ps, "strings must use double quotes");
     default:
         if (*ps->p == '-' || hjson_digit(*ps->p))
-            return hjson_number(ps, out);
+            return hjson_number(ps, out, size);
         return hjson_fail(ps, "unexpected character");
     }
 }
 
-struct json_object *hjson_parse(const char *buf, size_t len, char *err, size_t errlen) {
-    struct hjson_parser ps = {
-        .start = buf, .p = buf, .end = buf + len, .err = err, .errlen = errlen};
+struct json_object *hjson_parse_bounded(const char *buf, size_t len, size_t max_values,
+                                        enum hjson_error *why, char *err, size_t errlen) {
+    struct hjson_parser ps = {.start = buf,
+                              .p = buf,
+                              .end = buf + len,
+                              .err = err,
+                              .errlen = errlen,
+                              .max_values = max_values};
     struct json_object *root = NULL;
+    size_t size = 0;
     if (err && errlen > 0)
         err[0] = '\0';
     if (!buf || len > (size_t)INT_MAX) {
@@ -428,20 +485,37 @@ struct json_object *hjson_parse(const char *buf, size_t len, char *err, size_t e
         hjson_fail(&ps, "the top-level value must be an object");
         goto fail;
     }
-    if (hjson_value(&ps, 0, &root) != 0)
+    if (hjson_value(&ps, 0, &root, &size) != 0)
         goto fail;
     hjson_skip_ws(&ps);
     if (ps.p != ps.end) {
         hjson_fail(&ps, "unexpected data after the top-level object");
         goto fail;
     }
+    if (why)
+        *why = HJSON_OK;
     goto out;
 fail:
     json_object_put(root);
     root = NULL;
+    if (why)
+        *why = ps.too_many ? HJSON_TOO_MANY : HJSON_INVALID;
 out:
     mem_free(ps.scratch);
     return root;
+}
+
+struct json_object *hjson_parse(const char *buf, size_t len, char *err, size_t errlen) {
+    return hjson_parse_bounded(buf, len, SIZE_MAX, NULL, err, errlen);
+}
+
+bool hjson_size(struct json_object *o, size_t *size) {
+    uintptr_t v = (uintptr_t)json_object_get_userdata(o);
+    if (!v ||
+        !(json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array)))
+        return false;
+    *size = (size_t)(v - 1);
+    return true;
 }
 
 /* The length of the well-formed UTF-8 sequence at s, or 0 if there is none. */
@@ -498,4 +572,21 @@ size_t hjson_utf8_count(const char *s, size_t n) {
         if (((unsigned char)s[i] & 0xC0) != 0x80)
             count++;
     return count;
+}
+
+size_t hjson_utf8_clean(struct buf *out, const char *s, size_t n, size_t max_chars) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t chars = 0;
+    buf_append(out, "", 0);
+    for (size_t i = 0; i < n && chars < max_chars; chars++) {
+        size_t len = u[i] < 0x80 ? 1 : hjson_utf8_seq(u + i, n - i);
+        if (len == 0) {
+            buf_puts(out, "\xEF\xBF\xBD");
+            i++;
+        } else {
+            buf_append(out, s + i, len);
+            i += len;
+        }
+    }
+    return chars;
 }

@@ -31,6 +31,26 @@ struct json_object;
  * bounded by HJSON_MAX_DEPTH. */
 struct json_object *hjson_parse(const char *buf, size_t len, char *err, size_t errlen);
 
+enum hjson_error {
+    HJSON_OK = 0,
+    HJSON_INVALID,  /* not what hjson_parse accepts (or out of memory) */
+    HJSON_TOO_MANY, /* more than max_values values */
+};
+
+/* hjson_parse_bounded: hjson_parse that stops once more than max_values
+ * values (every object, array, string, number, true, false and null, keys
+ * not counted) were read, so the work a request can cause is bounded before
+ * it is done. *why (may be NULL) says which failure it was. */
+struct json_object *hjson_parse_bounded(const char *buf, size_t len, size_t max_values,
+                                        enum hjson_error *why, char *err, size_t errlen);
+
+/* hjson_size: the bytes json-c writes for o, an object or array from
+ * hjson_parse*, serialised compact with JSON_C_TO_STRING_NOSLASHESCAPE:
+ * measured while parsing, so a size limit needs no serialising. false for a
+ * tree made any other way (or changed since: do not add to parsed trees
+ * whose size will be asked). */
+bool hjson_size(struct json_object *o, size_t *size);
+
 /* hjson_utf8_valid: true when s[0..n) is well-formed UTF-8: no overlong forms,
  * no surrogates (so no CESU-8), nothing above U+10FFFF. NUL bytes are valid
  * UTF-8; callers that refuse them check separately. */
@@ -39,5 +59,11 @@ bool hjson_utf8_valid(const char *s, size_t n);
 /* hjson_utf8_count: the number of code points in s[0..n) when it is valid
  * UTF-8 (for other input: the number of bytes that are not continuation bytes). */
 size_t hjson_utf8_count(const char *s, size_t n);
+
+/* hjson_utf8_clean: appends s[0..n) to out as valid UTF-8: each byte that
+ * starts no well-formed sequence becomes U+FFFD; at most max_chars code
+ * points are appended, never part of one. Returns how many it appended. */
+struct buf;
+size_t hjson_utf8_clean(struct buf *out, const char *s, size_t n, size_t max_chars);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 struct metrics_series {
+    struct metrics_family *fam;
     char *labels;
     double value;   /* counter/gauge value; histogram sum */
     uint64_t count; /* histogram observations */
@@ -106,6 +107,7 @@ static struct metrics_series *metrics_series_get(metrics *m, const char *name, c
     if (s)
         return s;
     s = mem_calloc(1, sizeof(*s));
+    s->fam = f;
     s->labels = mem_strdup(labels);
     if (f->type == METRICS_HISTOGRAM)
         s->le = mem_calloc(f->nbuckets ? f->nbuckets : 1, sizeof(uint64_t));
@@ -118,30 +120,41 @@ static struct metrics_series *metrics_series_get(metrics *m, const char *name, c
     return s;
 }
 
-void metrics_add(metrics *m, const char *name, const char *labels, double v) {
+metrics_series *metrics_series_of(metrics *m, const char *name, const char *labels) {
     struct metrics_family *f;
-    struct metrics_series *s = metrics_series_get(m, name, labels, &f);
+    return metrics_series_get(m, name, labels, &f);
+}
+
+void metrics_series_add(metrics_series *s, double v) {
     if (s)
         s->value += v;
 }
 
-void metrics_set(metrics *m, const char *name, const char *labels, double v) {
-    struct metrics_family *f;
-    struct metrics_series *s = metrics_series_get(m, name, labels, &f);
+void metrics_series_set(metrics_series *s, double v) {
     if (s)
         s->value = v;
 }
 
-void metrics_observe(metrics *m, const char *name, const char *labels, double v) {
-    struct metrics_family *f;
-    struct metrics_series *s = metrics_series_get(m, name, labels, &f);
-    if (!s || f->type != METRICS_HISTOGRAM)
+void metrics_series_observe(metrics_series *s, double v) {
+    if (!s || s->fam->type != METRICS_HISTOGRAM)
         return;
     s->value += v;
     s->count++;
-    for (size_t i = 0; i < f->nbuckets; i++)
-        if (v <= f->buckets[i])
+    for (size_t i = 0; i < s->fam->nbuckets; i++)
+        if (v <= s->fam->buckets[i])
             s->le[i]++;
+}
+
+void metrics_add(metrics *m, const char *name, const char *labels, double v) {
+    metrics_series_add(metrics_series_of(m, name, labels), v);
+}
+
+void metrics_set(metrics *m, const char *name, const char *labels, double v) {
+    metrics_series_set(metrics_series_of(m, name, labels), v);
+}
+
+void metrics_observe(metrics *m, const char *name, const char *labels, double v) {
+    metrics_series_observe(metrics_series_of(m, name, labels), v);
 }
 
 void metrics_on_render(metrics *m, void (*fn)(void *arg, metrics *m), void *arg) {

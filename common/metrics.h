@@ -27,6 +27,19 @@ void metrics_add(metrics *m, const char *name, const char *labels, double v);
 void metrics_set(metrics *m, const char *name, const char *labels, double v);
 void metrics_observe(metrics *m, const char *name, const char *labels, double v);
 
+/* Handles: a series resolved once (family and label set) and then updated
+ * with no lookup and no formatting, for counters bumped on every request. */
+typedef struct metrics_series metrics_series;
+
+/* metrics_series_of: the series name{labels}, created if new; borrowed for
+ * m's lifetime. NULL when name is not defined (the updates below take NULL
+ * and do nothing). */
+metrics_series *metrics_series_of(metrics *m, const char *name, const char *labels);
+void metrics_series_add(metrics_series *s, double v);
+void metrics_series_set(metrics_series *s, double v);
+/* metrics_series_observe: histograms only. */
+void metrics_series_observe(metrics_series *s, double v);
+
 /* metrics_on_render: fn runs before each render, to refresh gauges. */
 void metrics_on_render(metrics *m, void (*fn)(void *arg, metrics *m), void *arg);
 

@@ -192,8 +192,10 @@ static bool val_metadata(struct val_ctx *c, struct json_object *md, int ch) {
         }
         buf_free(&field);
     }
+    /* measured while parsing; serialised only for a tree from elsewhere */
     size_t len = 0;
-    json_object_to_json_string_length(md, VAL_JSON_FLAGS, &len);
+    if (!hjson_size(md, &len))
+        json_object_to_json_string_length(md, VAL_JSON_FLAGS, &len);
     if (len > VAL_METADATA_MAX) {
         val_fail(c, "metadata", "must be at most 16384 bytes as JSON (it is %zu)", len);
         ok = false;

@@ -3,11 +3,15 @@
 #include "common/config.h"
 #include "common/mem.h"
 #include "common/util.h"
+#include "worker/deliver_email.h"
 #include "worker/dlv.h"
 #include "worker/mime.h"
 #include "worker/provider.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@ struct em_state {
     const char *password; /* never logged or stored */
     long use_ssl;         /* CURLOPT_USE_SSL */
     struct mime_from from;
+    struct curl_slist *pin;  /* a local relay's checked addresses (CURLOPT_RESOLVE), or NULL */
     char host[DLV_HOST_LEN]; /* the per-host limit's key */
     int timeout_ms;
 };
@@ -37,10 +42,48 @@ struct em_priv {
     char reply[EM_REPLY_LEN]; /* the last reply line, printable ASCII */
 };
 
-/* em_loopback: true when host names this machine; a local relay needs no TLS. */
-static bool em_loopback(const char *host) {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+static bool em_addr_loopback(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        return a[0] == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+bool em_host_loopback(const char *host, const char *port, struct curl_slist **pin) {
+    char name[256];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(name))
+        return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(name, port, &hints, &res) != 0 || !res)
+        return false;
+    bool loopback = true;
+    struct buf b = {0};
+    buf_printf(&b, "%s:%s:", name, port);
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        char ip[INET6_ADDRSTRLEN];
+        loopback = loopback && em_addr_loopback(ai->ai_addr);
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof(ip), NULL, 0, NI_NUMERICHOST))
+            loopback = false;
+        else
+            buf_printf(&b, ai->ai_family == AF_INET6 ? "%s[%s]" : "%s%s", ai == res ? "" : ",", ip);
+    }
+    freeaddrinfo(res);
+    if (loopback && pin)
+        *pin = curl_slist_append(NULL, b.data);
+    buf_free(&b);
+    return loopback;
 }
 
 static int em_init(const struct cfg *c, void **state, char *err, size_t errlen) {
@@ -67,8 +110,12 @@ static int em_init(const struct cfg *c, void **state, char *err, size_t errlen) 
     s->url = c->smtp_url;
     s->user = c->smtp_user;
     s->password = c->smtp_password;
-    /* credentials never cross the network in clear, except to a local relay */
-    s->use_ssl = s->user && !em_loopback(host) ? CURLUSESSL_ALL : CURLUSESSL_TRY;
+    /* credentials never cross the network in clear, except to a local relay:
+     * one whose every address is loopback, and which is then reached at
+     * exactly those addresses */
+    s->use_ssl = CURLUSESSL_TRY;
+    if (s->user && !em_host_loopback(host, port, &s->pin))
+        s->use_ssl = CURLUSESSL_ALL;
     snprintf(s->host, sizeof(s->host), "%s://%s:%s", scheme, host, port);
     s->timeout_ms = c->delivery_timeout_ms;
     rc = 0;
@@ -85,7 +132,10 @@ out:
 }
 
 static void em_fini(void *state) {
-    mem_free(state);
+    struct em_state *s = state;
+    if (s)
+        curl_slist_free_all(s->pin);
+    mem_free(s);
 }
 
 static size_t em_read(char *out, size_t size, size_t n, void *arg) {
@@ -187,6 +237,8 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(e, CURLOPT_USE_SSL, s->use_ssl);
+    if (s->pin)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, s->pin);
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, addr); /* copied by libcurl */
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, p->rcpt);
     if (s->user) {

@@ -3,8 +3,10 @@
  * most HJSON_MAX_DEPTH deep, and the only grammatical documents refused are those with a
  * duplicate key, a NUL in a key or too deep a nesting; the error text is always a terminated,
  * non-empty string, even in tiny buffers; an accepted tree serialised by json-c parses back to
- * an equal tree that serialises to the same bytes; hjson_utf8_valid/count agree with a
- * reference decoder. */
+ * an equal tree that serialises to the same bytes; every object's and array's size measured
+ * while parsing (hjson_size) is the length json-c serialises it to; a limit of exactly the
+ * document's values passes and one less stops with HJSON_TOO_MANY; hjson_utf8_valid/count
+ * agree with a reference decoder. */
 #include "tests/fuzz/fuzz.h"
 #include "common/json.h"
 
@@ -180,6 +182,37 @@ static const char *fj_text(struct json_object *tree, size_t *len) {
     return s;
 }
 
+/* fj_sizes: every container's size as measured while parsing is what json-c writes for it;
+ * returns the number of values in v (v included). */
+static size_t fj_sizes(struct json_object *v) {
+    size_t n = 1;
+    if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
+        size_t measured = 0, len = 0;
+        json_object_to_json_string_length(v, FJ_FLAGS, &len);
+        FUZZ_CHECK(hjson_size(v, &measured) && measured == len);
+    }
+    if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, key, child) {
+            (void)key;
+            n += fj_sizes(child);
+        }
+    } else if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            n += fj_sizes(json_object_array_get_idx(v, i));
+    }
+    return n;
+}
+
+/* fj_bounded: the value limit lets exactly the document's values through. */
+static void fj_bounded(const uint8_t *data, size_t size, size_t values) {
+    enum hjson_error why = HJSON_INVALID;
+    struct json_object *t = hjson_parse_bounded((const char *)data, size, values, &why, NULL, 0);
+    FUZZ_CHECK(t != NULL && why == HJSON_OK);
+    json_object_put(t);
+    t = hjson_parse_bounded((const char *)data, size, values - 1, &why, NULL, 0);
+    FUZZ_CHECK(t == NULL && why == HJSON_TOO_MANY);
+}
+
 static void fj_round_trip(struct json_object *tree) {
     size_t len1, len2;
     const char *s1 = fj_text(tree, &len1);
@@ -215,6 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(json_object_is_type(tree, json_type_object));
         FUZZ_CHECK(err[0] == '\0');
         fj_round_trip(tree);
+        fj_bounded(data, size, fj_sizes(tree));
     } else {
         FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
         if (grammatical)

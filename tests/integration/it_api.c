@@ -240,9 +240,15 @@ Test(api, idempotent_replay_and_reuse) {
     char *n = it_sql_value("select count(*) from notifications", NULL);
     cr_expect_str_eq(n, "2");
     mem_free(n);
-    struct it_resp e = call("POST", "/v1/notifications", key_a, EMAIL, "Idempotency-Key: \x01");
+    /* a value HTTP allows but the rule does not (not ASCII) is the handler's 422 */
+    struct it_resp e =
+        call("POST", "/v1/notifications", key_a, EMAIL, "Idempotency-Key: k\xc3\xa9");
     cr_expect_eq(e.status, 422);
     cr_expect(strstr(e.body, "Idempotency-Key"));
+    /* a control character is not HTTP at all: the edge refuses it (issue 16) */
+    struct it_resp f = call("POST", "/v1/notifications", key_a, EMAIL, "Idempotency-Key: \x01");
+    cr_expect_eq(f.status, 400);
+    it_resp_free(&f);
     it_resp_free(&a);
     it_resp_free(&b);
     it_resp_free(&c);

@@ -137,3 +137,45 @@ Test(callbacks, early_receipt_is_kept) {
     cr_expect_str_eq(st, "delivered");
     mem_free(st);
 }
+
+/* issue 16: a receipt whose error text is long non-ASCII (cut by bytes it
+ * split a character) or not UTF-8 at all is stored with the text made valid
+ * and answered 204, not refused by PostgreSQL and reported as an outage */
+Test(callbacks, test_issue_16_odd_error_text_is_stored) {
+    start_api(NULL);
+    char self[96];
+    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
+    const char *a = "01a20c5d-972a-71d1-86a8-d1c113cef850";
+    const char *b = "01a20c5d-972a-71d1-86a8-d1c113cef851";
+    insert_sent(a, "SM200");
+    insert_sent(b, "SM201");
+    /* "x" then 250 e-acutes: 501 bytes, so byte 200 falls inside a character */
+    char body[4096] = "MessageSid=SM200&MessageStatus=failed&ErrorCode=30008&ErrorMessage=x";
+    for (int i = 0; i < 250; i++)
+        strcat(body, "%C3%A9");
+    cr_expect_eq(post(body, self), 204);
+    char *st = status_of(a);
+    cr_expect_str_eq(st, "failed");
+    mem_free(st);
+    /* 200 characters kept: the "x" and 199 whole e-acutes */
+    char *n = it_sql_value("select char_length(substring(last_error from ': (.*)$')) from "
+                           "notifications where id = $1",
+                           a, NULL);
+    cr_expect_str_eq(n, "200");
+    mem_free(n);
+    char *tail =
+        it_sql_value("select right(last_error, 1) from notifications where id = $1", a, NULL);
+    cr_expect_str_eq(tail, "\xc3\xa9");
+    mem_free(tail);
+    /* raw bytes that are no UTF-8 */
+    cr_expect_eq(post("MessageSid=SM201&MessageStatus=undelivered&ErrorMessage=%FF%FEbad", self),
+                 204);
+    st = status_of(b);
+    cr_expect_str_eq(st, "failed");
+    mem_free(st);
+    char *err = it_sql_value("select last_error from notifications where id = $1", b, NULL);
+    cr_expect(err && strstr(err, "\xef\xbf\xbd\xef\xbf\xbd"
+                                 "bad"),
+              "%s", err ? err : "(null)");
+    mem_free(err);
+}
