@@ -61,35 +61,18 @@ static void stats_hincrby(stats *s, const char *key, enum notif_channel ch, cons
     rds_command(s->r, NULL, NULL, 4, argv, NULL);
 }
 
-/* stats_lag_done: XINFO GROUPS reply -> the "herald" group's lag, kept in
- * the bucket the sample was asked for. */
-static void stats_lag_done(void *arg, redisReply *reply, const char *err) {
+/* stats_lag_done: the channel's lag (all its streams), kept in the bucket
+ * the sample was asked for. */
+static void stats_lag_done(void *arg, const struct stream_info *info) {
     struct stats_lag *l = arg;
     stats *s = l->s;
-    (void)err;
     s->lag_pending--;
-    for (size_t i = 0;
-         !s->stopping && reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        redisReply *g = reply->element[i];
-        bool ours = false;
-        long long lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements; k += 2) {
-            const redisReply *name = g->element[k], *v = g->element[k + 1];
-            if (name->type != REDIS_REPLY_STRING)
-                continue;
-            if (!strcmp(name->str, "name") && v->type == REDIS_REPLY_STRING &&
-                !strcmp(v->str, STREAM_GROUP))
-                ours = true;
-            else if (!strcmp(name->str, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (ours && lag >= 0) {
-            char f[STATS_FIELD_LEN], val[24];
-            snprintf(f, sizeof(f), "%s:lag", notif_channel_name(l->ch));
-            snprintf(val, sizeof(val), "%lld", lag);
-            const char *argv[] = {"HSET", l->key, f, val};
-            rds_command(s->r, NULL, NULL, 4, argv, NULL);
-        }
+    if (!s->stopping && info->ok && info->lag >= 0) {
+        char f[STATS_FIELD_LEN], val[24];
+        snprintf(f, sizeof(f), "%s:lag", notif_channel_name(l->ch));
+        snprintf(val, sizeof(val), "%lld", (long long)info->lag);
+        const char *argv[] = {"HSET", l->key, f, val};
+        rds_command(s->r, NULL, NULL, 4, argv, NULL);
     }
     mem_free(l);
     if (s->stopping && s->lag_pending == 0)
@@ -127,12 +110,8 @@ static void stats_flush(stats *s, bool sample_lag) {
         l->s = s;
         l->ch = (enum notif_channel)ch;
         memcpy(l->key, key, sizeof(key));
-        char stream[STREAM_KEY_LEN];
-        snprintf(stream, sizeof(stream), STREAM_KEY_PREFIX "%s",
-                 notif_channel_name((enum notif_channel)ch));
-        const char *argv[] = {"XINFO", "GROUPS", stream};
         s->lag_pending++;
-        rds_command(s->r, stats_lag_done, l, 3, argv, NULL);
+        stream_info(s->r, (enum notif_channel)ch, stats_lag_done, l);
         any = true;
     }
     if (any) {

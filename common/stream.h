@@ -3,6 +3,7 @@
 #ifndef HERALD_COMMON_STREAM_H
 #define HERALD_COMMON_STREAM_H
 
+#include "common/db.h"
 #include "common/notif.h"
 #include "common/rds.h"
 
@@ -41,9 +42,18 @@
 void stream_key(enum notif_channel ch, char *out);
 void stream_dlq_key(enum notif_channel ch, char *out);
 
-/* stream_add: XADD <channel stream> * id <id>. cb (may be NULL) gets the
- * reply as rds_command gives it; use stream_reply_ok to check it. id is copied. */
-void stream_add(rds *r, enum notif_channel ch, const char *id, rds_cb cb, void *arg);
+/* One committed pending row to put into its stream. */
+struct stream_item {
+    const char *id; /* notification uuid */
+    enum notif_channel ch;
+    int64_t tenant_id;
+    enum notif_priority priority;
+};
+
+/* stream_add: XADD <the item's stream> * id <id>. cb (may be NULL) gets the
+ * reply as rds_command gives it; use stream_reply_ok to check it. Copied.
+ * Writers use stream_enqueue, which hands failures back to the sweeper. */
+void stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg);
 
 /* stream_add_dlq: adds one dead letter to the channel's feed, trimming entries
  * older than retention_days (MINID ~, so trimming is cheap and approximate).
@@ -72,5 +82,106 @@ int64_t stream_entry_id_ms(const char *s);
  * it has none or the entry is malformed. *entry_id (may be NULL) gets the
  * entry id, borrowed, or NULL. */
 const char *stream_entry_notif_id(const redisReply *entry, const char **entry_id);
+
+/* ---- reading XINFO replies (parsed here only) -------------------------- */
+
+/* stream_xinfo_field: the value after name in a flat [field, value, ...]
+ * array (XINFO GROUPS / CONSUMERS rows), borrowed; NULL when absent or a is
+ * not an array. */
+const redisReply *stream_xinfo_field(const redisReply *a, const char *name);
+/* stream_xinfo_int: an integer (or numeric string) value; -1 for nil or absent. */
+int64_t stream_xinfo_int(const redisReply *v);
+
+#define STREAM_ID_LEN 48 /* an entry id "<ms>-<seq>", NUL included */
+
+/* The "herald" group of one stream, from its XINFO GROUPS reply. */
+struct stream_group {
+    bool stream;       /* the key exists */
+    bool group;        /* the group exists */
+    int64_t consumers; /* 0 without a group */
+    int64_t pending;   /* entries read and not acknowledged; 0 without a group */
+    int64_t lag;       /* entries not yet read; -1 without a group or when Redis cannot tell */
+    char last_delivered[STREAM_ID_LEN]; /* "" without a group */
+    int64_t last_delivered_ms;          /* -1 without a group */
+};
+
+/* stream_group_parse: fills g from an XINFO GROUPS reply. A "no such key"
+ * error is a stream that does not exist (true, g->stream false). false when
+ * reply is NULL, another error or malformed; *err (may be NULL) then says why
+ * (borrowed from reply, or a constant). */
+bool stream_group_parse(const redisReply *reply, struct stream_group *g, const char **err);
+
+/* One consumer of an XINFO CONSUMERS reply; name borrowed from the reply. */
+struct stream_consumer {
+    const char *name;
+    int64_t pending, idle_ms; /* -1 when absent */
+};
+/* stream_consumer_at: the i-th consumer of an XINFO CONSUMERS reply; false
+ * past the end or when the row is malformed (skip it). */
+size_t stream_consumers_count(const redisReply *reply);
+bool stream_consumer_at(const redisReply *reply, size_t i, struct stream_consumer *c);
+
+/* ---- a channel's streams together -------------------------------------- */
+
+/* stream_count: how many streams carry a channel's work; stream_key_at: the
+ * key of stream i (0 <= i < stream_count()) of channel ch into
+ * out[STREAM_KEY_LEN]. */
+int stream_count(void);
+void stream_key_at(enum notif_channel ch, int i, char *out);
+
+/* One stream's figures in a channel's info. */
+struct stream_figures {
+    char key[STREAM_KEY_LEN];
+    int64_t length; /* XLEN; -1 when Redis did not answer */
+    struct stream_group g;
+};
+
+/* What Redis says about all of a channel's streams. */
+struct stream_info {
+    enum notif_channel ch;
+    bool ok;         /* every command answered; else err says why and totals are -1 */
+    const char *err; /* borrowed */
+    int n;           /* streams */
+    const struct stream_figures *s; /* n of them, borrowed */
+    int64_t length;                 /* sum of XLEN */
+    int64_t pending;                /* sum of the groups' pending entries */
+    int64_t consumers;              /* the most consumers of any stream's group */
+    int64_t lag;                    /* sum of lags; -1 when some stream with entries has no
+                                     * group or a lag Redis cannot tell, or no stream has a group */
+};
+typedef void (*stream_info_cb)(void *arg, const struct stream_info *info);
+
+/* stream_info: XLEN and XINFO GROUPS of every stream of ch, all sent at once;
+ * cb runs once, after the last reply (inside this call only when r was shut
+ * down). */
+void stream_info(rds *r, enum notif_channel ch, stream_info_cb cb, void *arg);
+
+/* stream_orphan_cutoff: the sweeper's cutoff (wall clock ms) for the
+ * channel's orphans from its info: rows enqueued before it can have lost
+ * their entry. grace_cutoff is now - HERALD_SWEEP_GRACE_MS; skew_ms the clock
+ * difference tolerated between Redis and PostgreSQL. Per stream: no stream,
+ * or a group with a lag of 0: grace_cutoff; a backlog (or an unknown lag):
+ * the group's last-delivered entry less skew_ms, at most grace_cutoff;
+ * entries but no group: skip. The channel's cutoff is the earliest; -1 means
+ * skip the channel this cycle. */
+int64_t stream_orphan_cutoff(const struct stream_info *info, int64_t grace_cutoff, int64_t skew_ms);
+
+/* ---- enqueue with fallback --------------------------------------------- */
+
+struct stream_enqueued {
+    size_t enqueued; /* XADDs that succeeded */
+    size_t failed;   /* handed back to the sweeper (in_stream = false) */
+    const char *err; /* the first failure, when failed > 0; borrowed */
+};
+typedef void (*stream_enqueue_cb)(void *arg, const struct stream_enqueued *res);
+
+/* stream_enqueue: XADDs the n items (copied; pipelined), each into its
+ * stream. Rows whose XADD failed are handed back to the sweeper with one
+ * UPDATE ... SET in_stream = false (only rows still pending and in_stream);
+ * if even that fails, the sweeper's orphan step finds them after its grace
+ * period. cb (may be NULL) runs once, after the XADDs and that UPDATE were
+ * answered (n == 0: at once). r and d must stay open until then (shutting them is fine). */
+void stream_enqueue(rds *r, db *d, const struct stream_item *items, size_t n, stream_enqueue_cb cb,
+                    void *arg);
 
 #endif

@@ -253,29 +253,18 @@ static void cons_reap_cb(void *arg, redisReply *reply, const char *err) {
     k->reaping = false;
     if (cons_done(k) || k->stopped)
         return;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        const redisReply *c = reply->element[i];
-        const char *name = NULL;
-        long long pending = -1, idle = -1;
-        for (size_t f = 0; c->type == REDIS_REPLY_ARRAY && f + 1 < c->elements; f += 2) {
-            const char *key = c->element[f]->str;
-            const redisReply *v = c->element[f + 1];
-            if (!key)
-                continue;
-            if (!strcmp(key, "name") && v->str)
-                name = v->str;
-            else if (!strcmp(key, "pending") && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (!strcmp(key, "idle") && v->type == REDIS_REPLY_INTEGER)
-                idle = v->integer;
-        }
-        if (!name || strcmp(name, k->consumer) == 0 || pending != 0 ||
-            idle < (long long)k->visibility_ms * CONS_REAP_IDLE_FACTOR)
+    size_t n = stream_consumers_count(reply);
+    for (size_t i = 0; i < n; i++) {
+        struct stream_consumer c;
+        if (!stream_consumer_at(reply, i, &c))
+            continue;
+        if (strcmp(c.name, k->consumer) == 0 || c.pending != 0 || c.idle_ms < 0 ||
+            c.idle_ms < (int64_t)k->visibility_ms * CONS_REAP_IDLE_FACTOR)
             continue;
         HLOG(HLOG_INFO, "stream.consumer_removed",
              &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
-             "removed consumer %s: nothing pending, idle %lld ms", name, idle);
-        const char *argv[] = {"XGROUP", "DELCONSUMER", k->key, STREAM_GROUP, name};
+             "removed consumer %s: nothing pending, idle %lld ms", c.name, (long long)c.idle_ms);
+        const char *argv[] = {"XGROUP", "DELCONSUMER", k->key, STREAM_GROUP, c.name};
         k->outstanding++;
         rds_command(k->wr, cons_reap_done, k, 5, argv, NULL);
     }
@@ -353,24 +342,10 @@ static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     if (cons_done(k))
         return; /* k may be gone; a detached consumer never trims again */
-    const char *last = NULL;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        const redisReply *g = reply->element[i];
-        const char *name = NULL, *ld = NULL;
-        for (size_t f = 0; g->type == REDIS_REPLY_ARRAY && f + 1 < g->elements; f += 2) {
-            const redisReply *key = g->element[f], *val = g->element[f + 1];
-            if (key->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
-                continue;
-            if (!strcmp(key->str, "name"))
-                name = val->str;
-            else if (!strcmp(key->str, "last-delivered-id"))
-                ld = val->str;
-        }
-        if (name && ld && !strcmp(name, STREAM_GROUP))
-            last = ld;
-    }
+    struct stream_group g;
     unsigned long long ms, seq;
-    if (!last || sscanf(last, "%llu-%llu", &ms, &seq) != 2 || (ms == 0 && seq == 0)) {
+    if (!stream_group_parse(reply, &g, NULL) || !g.group ||
+        sscanf(g.last_delivered, "%llu-%llu", &ms, &seq) != 2 || (ms == 0 && seq == 0)) {
         k->trimming = false;
         return;
     }

@@ -48,48 +48,16 @@ static void wm_free(wmetrics *w) {
     mem_free(w);
 }
 
-/* wm_groups: XINFO GROUPS reply -> the "herald" group's lag. */
-static void wm_groups(void *arg, redisReply *reply, const char *err) {
-    (void)err;
+/* wm_info: the channel's streams' length and lag. */
+static void wm_info(void *arg, const struct stream_info *info) {
     wmetrics *w = arg;
     w->polling = false;
     if (w->stopping) {
         wm_free(w);
         return;
     }
-    w->lag = -1;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        redisReply *g = reply->element[i];
-        bool ours = false;
-        long long lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements; k += 2) {
-            const char *key = g->element[k]->str;
-            redisReply *v = g->element[k + 1];
-            if (!key)
-                continue;
-            if (!strcmp(key, "name") && v->str && !strcmp(v->str, STREAM_GROUP))
-                ours = true;
-            if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (ours)
-            w->lag = lag;
-    }
-}
-
-static void wm_xlen(void *arg, redisReply *reply, const char *err) {
-    (void)err;
-    wmetrics *w = arg;
-    if (w->stopping) {
-        w->polling = false;
-        wm_free(w);
-        return;
-    }
-    w->stream_length = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    char key[STREAM_KEY_LEN];
-    stream_key(w->ch, key);
-    const char *argv[] = {"XINFO", "GROUPS", key};
-    rds_command(w->r, wm_groups, w, 3, argv, NULL);
+    w->stream_length = info->length;
+    w->lag = info->lag;
 }
 
 static void wm_poll(evutil_socket_t fd, short what, void *arg) {
@@ -99,10 +67,7 @@ static void wm_poll(evutil_socket_t fd, short what, void *arg) {
     if (w->polling || !rds_up(w->r))
         return;
     w->polling = true;
-    char key[STREAM_KEY_LEN];
-    stream_key(w->ch, key);
-    const char *argv[] = {"XLEN", key};
-    rds_command(w->r, wm_xlen, w, 2, argv, NULL);
+    stream_info(w->r, w->ch, wm_info, w);
 }
 
 wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum notif_channel ch,
