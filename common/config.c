@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/netallow.h"
+#include "common/stream.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -96,6 +97,8 @@ static const struct cfg_entry cfg_table[] = {
      "how often due and orphaned rows are enqueued"},
     {"HERALD_SWEEP_GRACE_MS", CFG_INT, "60000", 10, 86400000, false, F(sweep_grace_ms),
      "a pending row in no stream for this long is enqueued again"},
+    {"HERALD_LANES", CFG_INT, "8", 1, 64, false, F(lanes),
+     "streams per channel and priority, tenants spread over them (the same in every process)"},
     {"HERALD_AUTH_CACHE_MS", CFG_INT, "30000", 0, 30000, false, F(auth_cache_ms),
      "API key and secret cache lifetime"},
     {"HERALD_DB_CONNECTIONS", CFG_INT, "8", 2, 64, false, F(db_connections),
@@ -302,6 +305,7 @@ static int cfg_read(struct cfg *c, char *err, size_t errlen) {
         snprintf(err, errlen, "HERALD_RATE_LIMIT_BURST: must be at least 1");
         return -1;
     }
+    stream_set_lanes(c->lanes);
     return 0;
 }
 

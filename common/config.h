@@ -42,6 +42,7 @@ struct cfg {
     /* internal tunables, in ms unless named otherwise */
     int sweep_interval_ms;     /* how often the scheduler/sweeper runs */
     int sweep_grace_ms;        /* a row due this long and in no stream is re-enqueued */
+    int lanes;                 /* streams per channel and priority (tenants spread over them) */
     int auth_cache_ms;         /* API key and tenant secret cache lifetime (<= 30000) */
     int db_connections;        /* PostgreSQL connections per API process */
     int commit_queue_max;      /* requests waiting for a group commit before 503 */

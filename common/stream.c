@@ -1,6 +1,7 @@
 /* stream: key names, entry format and the few commands every writer and reader shares. */
 #include "common/stream.h"
 #include "common/buf.h"
+#include "common/db.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
@@ -10,6 +11,55 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+static int stream_nlanes = 8;
+
+void stream_set_lanes(int lanes) {
+    stream_nlanes = lanes < 1 ? 1 : lanes > STREAM_LANES_MAX ? STREAM_LANES_MAX : lanes;
+}
+
+int stream_lanes(void) {
+    return stream_nlanes;
+}
+
+int stream_lane_of(int64_t tenant_id) {
+    /* splitmix64's finaliser: consecutive ids spread evenly */
+    uint64_t z = (uint64_t)tenant_id + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (int)(z % (uint64_t)stream_nlanes);
+}
+
+int stream_count(void) {
+    return PRIO_COUNT * stream_nlanes + 1;
+}
+
+int stream_legacy(void) {
+    return PRIO_COUNT * stream_nlanes;
+}
+
+int stream_index(enum notif_priority p, int lane) {
+    return (int)p * stream_nlanes + lane;
+}
+
+enum notif_priority stream_priority_at(int i) {
+    return i >= stream_legacy() ? PRIO_NORMAL : (enum notif_priority)(i / stream_nlanes);
+}
+
+int stream_lane_at(int i) {
+    return i >= stream_legacy() ? -1 : i % stream_nlanes;
+}
+
+void stream_key_at(enum notif_channel ch, int i, char *out) {
+    static const char prio[PRIO_COUNT] = {'h', 'n', 'l'};
+    if (i >= stream_legacy()) {
+        stream_key(ch, out);
+        return;
+    }
+    snprintf(out, STREAM_KEY_LEN, "%s{%s.%c.%d}", STREAM_KEY_PREFIX, notif_channel_name(ch),
+             prio[stream_priority_at(i)], stream_lane_at(i));
+}
 
 void stream_key(enum notif_channel ch, char *out) {
     snprintf(out, STREAM_KEY_LEN, "%s%s", STREAM_KEY_PREFIX, notif_channel_name(ch));
@@ -21,7 +71,7 @@ void stream_dlq_key(enum notif_channel ch, char *out) {
 
 void stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
-    stream_key(it->ch, key);
+    stream_key_at(it->ch, stream_index(it->priority, stream_lane_of(it->tenant_id)), key);
     const char *argv[] = {"XADD", key, "*", STREAM_FIELD_ID, it->id};
     rds_command(r, cb, arg, 5, argv, NULL);
 }
@@ -44,11 +94,11 @@ void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *t
     rds_command(r, cb, arg, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 }
 
-void stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg) {
+void stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
-    stream_key(ch, key);
+    stream_key_at(ch, i, key);
     const char *argv[] = {"XGROUP", "CREATE", key, STREAM_GROUP, "0", "MKSTREAM"};
-    rds_command(r, cb, arg, 6, argv, NULL);
+    rds_command(r, cb, arg, i == stream_legacy() ? 5 : 6, argv, NULL);
 }
 
 bool stream_reply_ok(const redisReply *reply) {
@@ -190,15 +240,6 @@ bool stream_consumer_at(const redisReply *reply, size_t i, struct stream_consume
 }
 
 /* ---- a channel's streams together --------------------------------------- */
-
-int stream_count(void) {
-    return 1;
-}
-
-void stream_key_at(enum notif_channel ch, int i, char *out) {
-    (void)i;
-    stream_key(ch, out);
-}
 
 struct stream_info_op {
     stream_info_cb cb;
@@ -396,8 +437,8 @@ static void stream_enq_xadd_cb(void *arg, redisReply *reply, const char *err) {
              1, params, stream_enq_undo_cb, q);
 }
 
-void stream_enqueue(rds *r, db *d, const struct stream_item *items, size_t n, stream_enqueue_cb cb,
-                    void *arg) {
+void stream_enqueue(rds *r, struct db *d, const struct stream_item *items, size_t n,
+                    stream_enqueue_cb cb, void *arg) {
     struct stream_enq *q = mem_calloc(1, sizeof(*q));
     q->d = d;
     q->cb = cb;

@@ -3,16 +3,23 @@
 #ifndef HERALD_COMMON_STREAM_H
 #define HERALD_COMMON_STREAM_H
 
-#include "common/db.h"
 #include "common/notif.h"
 #include "common/rds.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The format (version 1):
- *   herald:stream:<channel>  XADD * id <notification uuid>
- *                            consumer group "herald", created at 0 with MKSTREAM
+/* The format (version 2: lanes):
+ *   herald:stream:{<channel>.<p>.<lane>}   XADD * id <notification uuid>
+ *       p is h, n or l (the priority), lane 0..HERALD_LANES-1 is a hash of the
+ *       tenant id (stream_lane_of), so one tenant's backlog fills one lane
+ *       per priority. The braces are a Redis Cluster hash tag: each stream
+ *       can live on its own slot or server later; no command spans two
+ *       streams except a consumer's XREADGROUP of several lanes, which a
+ *       cluster client would split per slot.
+ *       consumer group "herald" on each, created at 0 with MKSTREAM
+ *   herald:stream:<channel>  the single stream of version 1: no longer
+ *       written; workers still read it (when it exists) until it is empty
  *   herald:dlq:<channel>     XADD MINID ~ <now - retention> *
  *                            id <uuid> tenant <name> error <last_error> failed_at <RFC 3339>
  * An entry carries only the id: PostgreSQL holds everything else, so a lost or
@@ -31,14 +38,27 @@
  *      timeout with an empty old stream (heraldctl queues shows it).
  *   3. The group name is shared by every worker replica: renaming it means
  *      creating the new group at the old group's last-delivered-id first.
- *   4. Update heraldctl queues, the admin queues route and ARCHITECTURE.md. */
+ *   4. HERALD_LANES must be the same everywhere; changing it strands entries
+ *      in lanes no worker reads until the sweeper's orphan step re-adds their
+ *      rows (after HERALD_SWEEP_GRACE_MS): drain first, or accept that delay.
+ *   5. Update heraldctl queues, the admin queues route and ARCHITECTURE.md. */
 #define STREAM_KEY_PREFIX "herald:stream:"
 #define STREAM_DLQ_PREFIX "herald:dlq:"
 #define STREAM_GROUP "herald"
 #define STREAM_FIELD_ID "id"
 #define STREAM_KEY_LEN 40 /* a key buffer, NUL included */
 
-/* stream_key, stream_dlq_key: the channel's stream / dead-letter key into out[STREAM_KEY_LEN]. */
+#define STREAM_LANES_MAX 64
+
+/* stream_set_lanes: HERALD_LANES (1..STREAM_LANES_MAX; 8 until set), set by
+ * cfg_load. stream_lanes: the current value. */
+void stream_set_lanes(int lanes);
+int stream_lanes(void);
+/* stream_lane_of: the lane of a tenant's notifications (a hash of its id). */
+int stream_lane_of(int64_t tenant_id);
+
+/* stream_key, stream_dlq_key: the channel's version 1 stream (still read,
+ * never written) / dead-letter key into out[STREAM_KEY_LEN]. */
 void stream_key(enum notif_channel ch, char *out);
 void stream_dlq_key(enum notif_channel ch, char *out);
 
@@ -62,9 +82,11 @@ void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *t
                     const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
                     void *arg);
 
-/* stream_create_group: XGROUP CREATE <stream> herald 0 MKSTREAM; cb gets the
- * reply; an existing group (BUSYGROUP) counts as success in stream_reply_ok. */
-void stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg);
+/* stream_create_group: XGROUP CREATE <stream i of ch> herald 0, with
+ * MKSTREAM unless i is the version 1 stream (which is never re-created); cb
+ * gets the reply; an existing group (BUSYGROUP) counts as success in
+ * stream_reply_ok. */
+void stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg);
 
 /* stream_reply_ok: true unless reply is NULL or an error reply (BUSYGROUP
  * excepted). */
@@ -123,10 +145,17 @@ bool stream_consumer_at(const redisReply *reply, size_t i, struct stream_consume
 
 /* ---- a channel's streams together -------------------------------------- */
 
-/* stream_count: how many streams carry a channel's work; stream_key_at: the
- * key of stream i (0 <= i < stream_count()) of channel ch into
+/* A channel's streams are numbered: i = priority * lanes + lane for the
+ * lanes, and stream_legacy() (the last) for the version 1 stream.
+ * stream_count: how many; stream_index: of a priority's lane;
+ * stream_priority_at / stream_lane_at: what stream i is (the version 1
+ * stream counts as normal, lane -1); stream_key_at: its key into
  * out[STREAM_KEY_LEN]. */
 int stream_count(void);
+int stream_legacy(void);
+int stream_index(enum notif_priority p, int lane);
+enum notif_priority stream_priority_at(int i);
+int stream_lane_at(int i);
 void stream_key_at(enum notif_channel ch, int i, char *out);
 
 /* One stream's figures in a channel's info. */
@@ -181,7 +210,8 @@ typedef void (*stream_enqueue_cb)(void *arg, const struct stream_enqueued *res);
  * if even that fails, the sweeper's orphan step finds them after its grace
  * period. cb (may be NULL) runs once, after the XADDs and that UPDATE were
  * answered (n == 0: at once). r and d must stay open until then (shutting them is fine). */
-void stream_enqueue(rds *r, db *d, const struct stream_item *items, size_t n, stream_enqueue_cb cb,
-                    void *arg);
+struct db; /* common/db.h */
+void stream_enqueue(rds *r, struct db *d, const struct stream_item *items, size_t n,
+                    stream_enqueue_cb cb, void *arg);
 
 #endif

@@ -138,7 +138,17 @@ static inline char *wt_insert(const char *path, const char *subject, const char 
     return id;
 }
 
+/* wt_xadd: XADD id to the stream the API would pick (its priority, its
+ * tenant's lane); wt_xadd_legacy: to the version 1 stream. */
 static inline void wt_xadd(const char *id) {
+    char key[64];
+    it_stream_key(id, key);
+    redisReply *r = it_redis_cmd("XADD %s * id %s", key, id);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
+    freeReplyObject(r);
+}
+
+static inline void wt_xadd_legacy(const char *id) {
     redisReply *r = it_redis_cmd("XADD herald:stream:webhook * id %s", id);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
     freeReplyObject(r);

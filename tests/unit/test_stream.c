@@ -219,3 +219,44 @@ Test(stream, orphan_cutoff) {
     info.ok = false;
     cr_expect_eq(stream_orphan_cutoff(&info, grace, skew), -1);
 }
+
+/* ---- lanes ---- */
+
+Test(stream, lane_keys_carry_a_hash_tag) {
+    stream_set_lanes(8);
+    cr_expect_eq(stream_count(), 25);
+    cr_expect_eq(stream_legacy(), 24);
+    char k[STREAM_KEY_LEN];
+    stream_key_at(CH_WEBHOOK, stream_index(PRIO_NORMAL, 3), k);
+    cr_expect_str_eq(k, "herald:stream:{webhook.n.3}");
+    stream_key_at(CH_EMAIL, stream_index(PRIO_HIGH, 0), k);
+    cr_expect_str_eq(k, "herald:stream:{email.h.0}");
+    stream_key_at(CH_PUSH, stream_index(PRIO_LOW, 7), k);
+    cr_expect_str_eq(k, "herald:stream:{push.l.7}");
+    stream_key_at(CH_SMS, stream_legacy(), k);
+    cr_expect_str_eq(k, "herald:stream:sms");
+    for (int i = 0; i < stream_count(); i++) {
+        if (i == stream_legacy()) {
+            cr_expect_eq(stream_lane_at(i), -1);
+            continue;
+        }
+        cr_expect_eq(stream_index(stream_priority_at(i), stream_lane_at(i)), i);
+    }
+}
+
+Test(stream, tenants_spread_over_lanes) {
+    stream_set_lanes(8);
+    int per[8] = {0};
+    for (int64_t t = 1; t <= 800; t++) {
+        int l = stream_lane_of(t);
+        cr_assert(l >= 0 && l < 8);
+        per[l]++;
+        cr_expect_eq(stream_lane_of(t), l, "stable");
+    }
+    for (int l = 0; l < 8; l++)
+        cr_expect(per[l] > 60 && per[l] < 140, "lane %d has %d of 800 tenants", l, per[l]);
+    stream_set_lanes(1);
+    cr_expect_eq(stream_lane_of(12345), 0);
+    cr_expect_eq(stream_count(), 4);
+    stream_set_lanes(8);
+}
