@@ -45,19 +45,19 @@ struct cons {
     struct event *reap;    /* periodic removal of consumers that died */
     int outstanding;       /* commands whose callback has not run */
     /* groups */
-    bool ready;     /* every lane's group exists */
-    int creating;   /* XGROUP CREATE replies owed */
+    bool ready;   /* every lane's group exists */
+    int creating; /* XGROUP CREATE replies owed */
     bool create_failed;
     bool legacy_on, legacy_checking; /* the version 1 stream exists and is read */
     /* reading */
     struct readplan plan;
     bool reading;
-    int round; /* 1, 2, or 0 for the blocking read */
-    int cap;   /* slots this cycle */
+    int round;     /* 1, 2, or 0 for the blocking read */
+    int cap;       /* slots this cycle */
     int fill_prio; /* round 2: the priority read again */
     struct cons_req req[CONS_REQS];
     int nreq, req_left;
-    int *ret;  /* entries per stream this round */
+    int *ret; /* entries per stream this round */
     struct cons_got *got;
     int ngot, capgot;
     bool round_nogroup;

@@ -61,8 +61,8 @@ static void upkeep_reclaim_next(cons *k) {
         char idle[16], count[16];
         snprintf(idle, sizeof(idle), "%d", k->visibility_ms);
         snprintf(count, sizeof(count), "%d", cap);
-        const char *argv[] = {"XAUTOCLAIM", k->keys[k->reclaim_i], STREAM_GROUP, k->consumer,
-                              idle,         k->cursor[k->reclaim_i], "COUNT",   count};
+        const char *argv[] = {"XAUTOCLAIM", k->keys[k->reclaim_i],   STREAM_GROUP, k->consumer,
+                              idle,         k->cursor[k->reclaim_i], "COUNT",      count};
         cons_send(k, k->wr, upkeep_reclaim_cb, k, 8, argv);
         return;
     }
@@ -265,4 +265,3 @@ void upkeep_trim_tick(evutil_socket_t fd, short what, void *arg) {
     k->trim_i = 0;
     upkeep_trim_next(k);
 }
-
