@@ -98,7 +98,7 @@ static void cons_group_cb(void *arg, redisReply *reply, const char *err) {
         return;
     if (!stream_reply_ok(reply) && !k->create_failed) {
         k->create_failed = true;
-        cons_failed(k, "XGROUP CREATE", err ? err : reply->str);
+        cons_failed(k, "XGROUP CREATE", err ? err : reply ? reply->str : "no reply");
     }
     if (k->creating > 0 || k->create_failed)
         return;
@@ -235,9 +235,9 @@ static void cons_read_cb(void *arg, redisReply *reply, const char *err) {
     } else if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (!k->round_err[0])
             snprintf(k->round_err, sizeof(k->round_err), "%s",
-                     err          ? err
-                     : reply->str ? reply->str
-                                  : "?");
+                     err                   ? err
+                     : reply && reply->str ? reply->str
+                                           : "no reply");
     } else if (reply->type == REDIS_REPLY_ARRAY) {
         /* [[key, [entry, ...]], ...], or nil when nothing (BLOCK timed out) */
         for (size_t i = 0; i < reply->elements; i++) {

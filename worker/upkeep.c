@@ -146,10 +146,12 @@ static void upkeep_ack_cb(void *arg, redisReply *reply, const char *err) {
     if (cons_done(k))
         return;
     if (!reply || reply->type == REDIS_REPLY_ERROR)
-        HLOG(
-            HLOG_WARN, "stream.ack_failed",
-            &(struct hlog_ctx){.channel = notif_channel_name(k->ch), .err = err ? err : reply->str},
-            "acknowledging entries failed; they will be reclaimed and dropped later");
+        HLOG(HLOG_WARN, "stream.ack_failed",
+             &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
+                                .err = err     ? err
+                                       : reply ? reply->str
+                                               : "no reply"},
+             "acknowledging entries failed; they will be reclaimed and dropped later");
 }
 
 void upkeep_flush_cb(evutil_socket_t fd, short what, void *arg) {
