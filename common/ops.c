@@ -33,6 +33,16 @@ static const char ops_counts_sql[] =
     " UNION ALL SELECT channel, 0, count(*) FROM notifications"
     " WHERE status = 'failed' GROUP BY channel) c GROUP BY channel";
 
+/* Who is backlogged: per channel, the tenants with the most due pending rows
+ * among its 10,000 oldest due (notifications_due: a bounded index range, so
+ * the on-call page can poll it). */
+static const char ops_tenants_sql[] =
+    "SELECT c.ch, t.name, x.n FROM unnest($1::text[]) c(ch) CROSS JOIN LATERAL"
+    " (SELECT s.tenant_id, count(*) AS n FROM (SELECT tenant_id FROM notifications"
+    " WHERE channel = c.ch AND status = 'pending' AND due_at <= now()"
+    " ORDER BY due_at LIMIT 10000) s GROUP BY s.tenant_id ORDER BY n DESC, s.tenant_id"
+    " LIMIT 3) x JOIN tenants t ON t.id = x.tenant_id ORDER BY c.ch, x.n DESC, t.name";
+
 struct ops_q;
 
 /* The argument of one channel's Redis reply callbacks. */
@@ -67,6 +77,8 @@ static void ops_q_done_one(struct ops_q *q) {
                 q->q.ch[ch].lag = -1;
             }
             q->q.redis_err = q->redis_err;
+            for (int ch = 0; ch < CH_COUNT; ch++)
+                q->q.ch[ch].n_busiest = 0;
         }
         q->cb(q->arg, OPS_OK, &q->q, NULL);
     }
@@ -96,6 +108,45 @@ static void ops_q_counts_done(void *arg, const struct db_result *res) {
     ops_q_done_one(q);
 }
 
+static void ops_q_tenants_done(void *arg, const struct db_result *res) {
+    struct ops_q *q = arg;
+    for (int i = 0; res->status == DB_OK && i < PQntuples(res->res); i++) {
+        int ch = notif_channel_parse(db_get(res->res, i, 0));
+        if (ch < 0 || q->q.ch[ch].n_tenants >= OPS_BUSIEST)
+            continue;
+        struct ops_tenant_stat *t = &q->q.ch[ch].tenants[q->q.ch[ch].n_tenants++];
+        snprintf(t->name, sizeof(t->name), "%s", db_get(res->res, i, 1));
+        t->due = strtoll(db_get(res->res, i, 2), NULL, 10);
+    }
+    /* the counts statement reports a failure; this one only adds a hint */
+    ops_q_done_one(q);
+}
+
+/* ops_q_busiest: the streams of info with the most waiting or in flight. */
+static void ops_q_busiest(struct ops_queue_stat *s, const struct stream_info *info) {
+    s->n_busiest = 0;
+    for (int i = 0; i < info->n; i++) {
+        const struct stream_figures *f = &info->s[i];
+        int64_t waiting = f->g.lag >= 0 ? f->g.lag : f->length - f->g.pending;
+        int64_t weight = (waiting > 0 ? waiting : 0) + f->g.pending;
+        if (weight <= 0)
+            continue;
+        struct ops_lane_stat l = {stream_priority_at(i), stream_lane_at(i),
+                                  f->g.group ? f->g.lag : -1, f->g.pending};
+        int at = s->n_busiest < OPS_BUSIEST ? s->n_busiest++ : OPS_BUSIEST;
+        while (at > 0) {
+            const struct ops_lane_stat *p = &s->busiest[at - 1];
+            if ((p->lag > 0 ? p->lag : 0) + p->in_flight >= weight)
+                break;
+            if (at < OPS_BUSIEST)
+                s->busiest[at] = *p;
+            at--;
+        }
+        if (at < OPS_BUSIEST)
+            s->busiest[at] = l;
+    }
+}
+
 static void ops_q_info_done(void *arg, const struct stream_info *info) {
     struct ops_q_ch *c = arg;
     struct ops_queue_stat *s = &c->q->q.ch[c->ch];
@@ -106,6 +157,7 @@ static void ops_q_info_done(void *arg, const struct stream_info *info) {
         s->consumers = info->consumers;
         s->in_flight = info->pending;
         s->lag = info->lag;
+        ops_q_busiest(s, info);
     }
     ops_q_done_one(c->q);
 }
@@ -128,7 +180,25 @@ void ops_queues_json(struct buf *b, const struct ops_queues *q) {
         ops_json_num(b, "lag", s->lag);
         ops_json_num(b, "scheduled", s->scheduled);
         ops_json_num(b, "dead_letters", s->dead_letters);
-        buf_putc(b, '}');
+        buf_puts(b, ",\"busiest_lanes\":[");
+        for (int i = 0; i < s->n_busiest; i++) {
+            const struct ops_lane_stat *l = &s->busiest[i];
+            buf_printf(b, "%s{\"priority\":\"%s\"", i ? "," : "", notif_priority_name(l->priority));
+            if (l->lane < 0)
+                buf_puts(b, ",\"lane\":null");
+            else
+                buf_printf(b, ",\"lane\":%d", l->lane);
+            ops_json_num(b, "lag", l->lag);
+            ops_json_num(b, "in_flight", l->in_flight);
+            buf_putc(b, '}');
+        }
+        buf_puts(b, "],\"backlog_tenants\":[");
+        for (int i = 0; i < s->n_tenants; i++) {
+            buf_puts(b, i ? ",{\"tenant\":" : "{\"tenant\":");
+            buf_json_str(b, s->tenants[i].name, strlen(s->tenants[i].name));
+            buf_printf(b, ",\"due\":%lld}", (long long)s->tenants[i].due);
+        }
+        buf_puts(b, "]}");
     }
     buf_puts(b, "]}");
 }
@@ -143,8 +213,10 @@ void ops_queue_stats(db *d, rds *r, ops_queues_cb cb, void *arg) {
         q->q.ch[ch].lag = -1;
     }
     /* Every callback runs on a later loop turn, so counting first is safe. */
-    q->outstanding = 1 + CH_COUNT;
+    q->outstanding = 2 + CH_COUNT;
     db_query(d, ops_counts_sql, 0, NULL, ops_q_counts_done, q);
+    const char *chans[] = {"{email,sms,push,webhook}"};
+    db_query(d, ops_tenants_sql, 1, chans, ops_q_tenants_done, q);
     for (int ch = 0; ch < CH_COUNT; ch++) {
         q->info[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
         stream_info(r, (enum notif_channel)ch, ops_q_info_done, &q->info[ch]);

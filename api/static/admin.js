@@ -347,6 +347,19 @@
     return td;
   }
 
+  // who is backlogged: the busiest lanes (priority/lane) and tenants
+  function backlogCell(q) {
+    const parts = [];
+    for (const t of q.backlog_tenants || []) parts.push(t.tenant + ' ' + t.due);
+    for (const l of q.busiest_lanes || []) {
+      parts.push(l.priority + '/' + (l.lane === null ? 'v1' : l.lane) + ' lag ' +
+        (l.lag === null ? '–' : l.lag) + ', ' + l.in_flight + ' in flight');
+    }
+    const td = el('td', { 'data-field': 'backlog' });
+    td.textContent = parts.length ? parts.join(' · ') : '–';
+    return td;
+  }
+
   async function refreshQueues() {
     if (!state.key) return;
     let data;
@@ -374,7 +387,8 @@
         countCell(q.in_flight, 'in_flight'),
         countCell(q.consumers, 'consumers'),
         countCell(q.scheduled, 'scheduled'),
-        countCell(q.dead_letters, 'dead_letters', true)));
+        countCell(q.dead_letters, 'dead_letters', true),
+        backlogCell(q)));
     }
     body.replaceChildren(...rows);
     $('queues-updated').textContent = new Date().toLocaleTimeString();

@@ -238,3 +238,41 @@ Test(worker_lanes, the_version_1_stream_is_read_until_empty) {
     cr_expect_eq(wt_count("/old"), 20);
     PQclear(r);
 }
+
+Test(worker_lanes, queues_name_who_is_backlogged) {
+    long a = wt.tenant_id;
+    int la = stream_lane_of(a);
+    long b = lt_tenant("quiet", &la, 1);
+    PQclear(lt_rows(a, "/a", "low", 300, true));
+    PQclear(lt_rows(b, "/b", "high", 5, true));
+    int code;
+    const char *argv[] = {"heraldctl", "queues", "--json", NULL};
+    char *out = it_run_capture(argv, NULL, &code);
+    cr_assert_eq(code, 0, "%s", out);
+    struct json_object *o = json_tokener_parse(out), *chs, *w = NULL, *v;
+    cr_assert(o && json_object_object_get_ex(o, "channels", &chs), "%s", out);
+    for (size_t i = 0; i < json_object_array_length(chs); i++)
+        if (!strcmp(wt_str(json_object_array_get_idx(chs, i), "channel"), "webhook"))
+            w = json_object_array_get_idx(chs, i);
+    cr_assert(w);
+    cr_expect(json_object_object_get_ex(w, "stream_length", &v) && json_object_get_int(v) == 305);
+    struct json_object *lanes, *tenants;
+    cr_assert(json_object_object_get_ex(w, "busiest_lanes", &lanes), "%s", out);
+    cr_assert_eq(json_object_array_length(lanes), 2, "%s", out);
+    struct json_object *top = json_object_array_get_idx(lanes, 0);
+    cr_expect_str_eq(wt_str(top, "priority"), "low");
+    cr_expect(json_object_object_get_ex(top, "lane", &v) && json_object_get_int(v) == la);
+    cr_assert(json_object_object_get_ex(w, "backlog_tenants", &tenants), "%s", out);
+    cr_assert_eq(json_object_array_length(tenants), 2, "%s", out);
+    cr_expect_str_eq(wt_str(json_object_array_get_idx(tenants, 0), "tenant"), "acme");
+    cr_expect(json_object_object_get_ex(json_object_array_get_idx(tenants, 0), "due", &v) &&
+              json_object_get_int(v) == 300);
+    json_object_put(o);
+    mem_free(out);
+    /* the table says it too */
+    const char *plain[] = {"heraldctl", "queues", NULL};
+    out = it_run_capture(plain, NULL, &code);
+    cr_assert_eq(code, 0, "%s", out);
+    cr_expect(strstr(out, "who is backlogged") && strstr(out, "acme 300 due"), "%s", out);
+    mem_free(out);
+}
