@@ -199,10 +199,8 @@ struct wr_lookup {
 static void wr_lookup_done(void *arg, const struct db_result *res) {
     struct wr_lookup *l = arg;
     struct wr_item *it = l->it;
-    if (res->status != DB_OK) {
-        it->status = WR_UNKNOWN;
-    } else if (PQntuples(res->res) != 1) {
-        /* expired and purged between the insert and now: very rare */
+    if (res->status != DB_OK || PQntuples(res->res) != 1) {
+        /* no answer, or expired and purged between the insert and now (very rare) */
         it->status = WR_UNKNOWN;
     } else {
         size_t hlen = 0;
