@@ -35,8 +35,8 @@ void ct_start_standin(const char *script, int http_port, const char *const args[
 
 /* ct_insert: a due row of channel as the API stores it, added to the
  * channel's stream; returns its id (mem_free). subject and metadata may be NULL. */
-char *ct_insert(const char *channel, const char *recipient, const char *subject,
-                              const char *body, const char *metadata) {
+char *ct_insert(const char *channel, const char *recipient, const char *subject, const char *body,
+                const char *metadata) {
     char tenant[32];
     snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
     char *id = it_sql_value(
@@ -114,4 +114,3 @@ bool ct_dlq_has(const char *channel, const char *id) {
     freeReplyObject(r);
     return found;
 }
-

@@ -17,7 +17,8 @@ void ct_start_standin(const char *script, int http_port, const char *const args[
  * channel's stream; returns its id (mem_free). subject and metadata may be NULL. */
 char *ct_insert(const char *channel, const char *recipient, const char *subject, const char *body,
                 const char *metadata);
-/* ct_start_worker: herald-worker --channel channel with wt_env and extra ("K=V", NULL-terminated). */
+/* ct_start_worker: herald-worker --channel channel with wt_env and extra ("K=V", NULL-terminated).
+ */
 pid_t ct_start_worker(const char *channel, const char *const extra[]);
 /* ct_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
 char *ct_outcomes(const char *id);

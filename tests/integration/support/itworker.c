@@ -10,21 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct wt wt;
 
 /* The settings every test worker runs with; a test's extra ones win. */
 const char *const wt_env[] = {"HERALD_RETRY_BASE_MS=50",
-                                     "HERALD_RETRY_MAX_MS=200",
-                                     "HERALD_VISIBILITY_TIMEOUT_MS=1500",
-                                     "HERALD_DELIVERY_TIMEOUT_MS=1000",
-                                     "HERALD_SWEEP_INTERVAL_MS=100",
-                                     "HERALD_SWEEP_GRACE_MS=500",
-                                     "HERALD_WEBHOOK_ALLOW_PRIVATE=true",
-                                     "HERALD_MAX_ATTEMPTS=3",
-                                     "HERALD_SHUTDOWN_GRACE_MS=10000",
-                                     "HERALD_LOG_LEVEL=debug",
-                                     NULL};
+                              "HERALD_RETRY_MAX_MS=200",
+                              "HERALD_VISIBILITY_TIMEOUT_MS=1500",
+                              "HERALD_DELIVERY_TIMEOUT_MS=1000",
+                              "HERALD_SWEEP_INTERVAL_MS=100",
+                              "HERALD_SWEEP_GRACE_MS=500",
+                              "HERALD_WEBHOOK_ALLOW_PRIVATE=true",
+                              "HERALD_MAX_ATTEMPTS=3",
+                              "HERALD_SHUTDOWN_GRACE_MS=10000",
+                              "HERALD_LOG_LEVEL=debug",
+                              NULL};
 
 char *wt_url(const char *path) {
     size_t n = strlen(path) + 64;
@@ -101,8 +100,8 @@ void wt_tenant(void) {
 
 /* wt_insert: a row as the API stores it. send_in_ms > 0 makes it scheduled
  * (send_at in the future, not in the stream); returns its id (mem_free). */
-char *wt_insert(const char *path, const char *subject, const char *body,
-                              const char *metadata, int send_in_ms) {
+char *wt_insert(const char *path, const char *subject, const char *body, const char *metadata,
+                int send_in_ms) {
     char *url = wt_url(path);
     char tenant[32], delay[32];
     snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
@@ -274,4 +273,3 @@ void wt_teardown(void) {
         it_wait_exit(wt.receiver, 5000);
     }
 }
-
