@@ -14,7 +14,7 @@ struct thing {
     struct batch_item link;
 };
 
-#define THING(bi) ((struct thing *)((char *)(bi) - offsetof(struct thing, link)))
+#define THING(bi) ((struct thing *)((char *)(bi)-offsetof(struct thing, link)))
 
 static void ids_of(const struct batch_list *l, int *out, int max, int *n) {
     *n = 0;

@@ -111,8 +111,7 @@ long pdb_long(const char *sql) {
 static bool pdb_is_past_cutoff(void *arg) {
     (void)arg;
     return pdb_long("SELECT count(*) FROM herald_partitioned WHERE name = 'notifications' AND "
-                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") ==
-           0;
+                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") == 0;
 }
 
 void pdb_past_cutoff(void) {
@@ -146,4 +145,3 @@ pid_t pdb_spawn(const char *const *argv, const char *const *extra_env) {
     env[n] = NULL;
     return it_spawn(argv, env);
 }
-
