@@ -43,6 +43,9 @@ struct cons {
     bool failing; /* the last read failed: log recovery once */
     void (*leave_fn)(void *);
     void *leave_arg;
+    void (*idle_fn)(void *); /* cons_when_idle */
+    void *idle_arg;
+    struct event *idle_ev;
 };
 
 static void cons_read(cons *k);
@@ -56,9 +59,13 @@ static void cons_really_free(cons *k) {
     event_free(k->flush);
     event_free(k->trim);
     event_free(k->reap);
+    if (k->idle_ev)
+        event_free(k->idle_ev);
     mem_free(k->consumer);
     mem_free(k);
 }
+
+static void cons_idle_check(cons *k);
 
 /* cons_done: every callback starts here; true when it must return at once. */
 static bool cons_done(cons *k) {
@@ -68,6 +75,8 @@ static bool cons_done(cons *k) {
             cons_really_free(k);
         return true;
     }
+    if (!k->detached)
+        cons_idle_check(k);
     return k->detached;
 }
 
@@ -475,6 +484,33 @@ bool cons_idle(const cons *k) {
     return k->outstanding == 0 && k->nacks == 0;
 }
 
+static void cons_idle_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cons *k = arg;
+    if (!k->idle_fn || k->detached || !cons_idle(k))
+        return; /* the next callback to finish checks again */
+    void (*fn)(void *) = k->idle_fn;
+    k->idle_fn = NULL;
+    fn(k->idle_arg);
+}
+
+/* cons_idle_check: schedules the idle callback when it is due. */
+static void cons_idle_check(cons *k) {
+    if (!k->idle_fn || !cons_idle(k))
+        return;
+    struct timeval zero = {0, 0};
+    evtimer_add(k->idle_ev, &zero);
+}
+
+void cons_when_idle(cons *k, void (*fn)(void *arg), void *arg) {
+    k->idle_fn = fn;
+    k->idle_arg = arg;
+    if (!k->idle_ev)
+        k->idle_ev = evtimer_new(k->base, cons_idle_cb, k);
+    cons_idle_check(k);
+}
+
 static void cons_leave_cb(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
@@ -495,6 +531,8 @@ void cons_leave(cons *k, void (*fn)(void *arg), void *arg) {
 
 void cons_detach(cons *k) {
     k->detached = true;
+    if (k->idle_ev)
+        evtimer_del(k->idle_ev);
     cons_stop(k);
     evtimer_del(k->flush);
     event_del(k->trim);
