@@ -85,8 +85,9 @@ void brk_format(const struct brk *b, char *out, size_t n) {
 int brk_parse(const char *val, struct brk *b) {
     struct brk x = {.opened = true};
     int used = 0;
-    if (!val || sscanf(val, "%d %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 "%n", &x.failures,
-                       &x.since_ms, &x.open_until_ms, &x.open_ms, &x.waiting, &used) != 5 ||
+    if (!val ||
+        sscanf(val, "%d %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64 "%n", &x.failures,
+               &x.since_ms, &x.open_until_ms, &x.open_ms, &x.waiting, &used) != 5 ||
         val[used] != '\0' || x.failures < 0 || x.open_ms < 0)
         return -1;
     *b = x;

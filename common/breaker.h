@@ -54,8 +54,7 @@ enum brk_admit brk_admit(struct brk *b, int64_t now_ms, int64_t probe_wait_ms, i
 
 /* brk_result: a delivery ended at now_ms (probe: admitted as BRK_PROBE).
  * Returns true when b opened, closed or reopened (its shared form changed). */
-bool brk_result(struct brk *b, const struct brk_policy *p, bool failed, bool probe,
-                int64_t now_ms);
+bool brk_result(struct brk *b, const struct brk_policy *p, bool failed, bool probe, int64_t now_ms);
 
 /* brk_format, brk_parse: the shared value; brk_parse returns -1 when val is
  * not one. A parsed circuit is opened. */

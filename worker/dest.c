@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEST_AVG_START_MS 1000 /* a destination's expected transfer time before any is known */
+#define DEST_AVG_START_MS 1000   /* a destination's expected transfer time before any is known */
+#define DEST_FIRST_READ_MS 50    /* how often the shared circuits are asked for until they came */
+#define DEST_UNKNOWN_WAIT_MS 500 /* a delivery before they came waits this long */
 
 struct dest {
     char *name;
@@ -31,6 +33,8 @@ struct dests {
     char key[BRK_KEY_LEN];
     hmap *by_name;
     struct event *refresh;
+    int refresh_ms;
+    bool loaded; /* the shared circuits were read once (or are not shared) */
     bool refreshing, stopped;
 };
 
@@ -67,14 +71,20 @@ static void dest_log(dests *s, const struct dest *d, const char *event, const ch
 }
 
 enum dest_admit dest_admit(dests *s, const char *host, int64_t *delay_ms) {
+    if (!s->loaded) {
+        /* a restarted worker must not deliver through a circuit its
+         * replicas hold open: wait for the shared table (Redis being down
+         * stops the stream too, so this only spans the start) */
+        *delay_ms = DEST_UNKNOWN_WAIT_MS;
+        return DEST_HAND_BACK;
+    }
     struct dest *d = dest_get(s, host);
     int64_t now = util_now_ms();
     switch (brk_admit(&d->b, now, s->probe_wait_ms, delay_ms)) {
     case BRK_WAIT:
         return DEST_HAND_BACK;
     case BRK_PROBE:
-        HLOG(HLOG_INFO, "breaker.probe",
-             &(struct hlog_ctx){.channel = notif_channel_name(s->ch)},
+        HLOG(HLOG_INFO, "breaker.probe", &(struct hlog_ctx){.channel = notif_channel_name(s->ch)},
              "destination %s: half-open, one delivery probes it", d->name);
         return DEST_PROBE;
     case BRK_GO:
@@ -205,6 +215,12 @@ static void dest_refresh_cb(void *arg, redisReply *reply, const char *err) {
     s->refreshing = false;
     if (s->stopped || !reply || reply->type != REDIS_REPLY_ARRAY)
         return; /* kept as it is; the next refresh tries again */
+    if (!s->loaded) {
+        s->loaded = true;
+        event_del(s->refresh);
+        struct timeval tv = {s->refresh_ms / 1000, (s->refresh_ms % 1000) * 1000};
+        event_add(s->refresh, &tv);
+    }
     struct dest_sweep w = {.s = s, .remote = hmap_new(), .mono = util_mono_ms()};
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const redisReply *k = reply->element[i], *v = reply->element[i + 1];
@@ -251,14 +267,14 @@ dests *dest_new(struct event_base *base, const struct cfg *c, enum notif_channel
                                  .open_ms = c->breaker_open_ms,
                                  .max_open_ms = c->breaker_max_open_ms};
     /* while the probe runs, others wait about as long as it may take */
-    s->probe_wait_ms = c->delivery_timeout_ms < c->breaker_open_ms ? c->delivery_timeout_ms
-                                                                   : c->breaker_open_ms;
+    s->probe_wait_ms =
+        c->delivery_timeout_ms < c->breaker_open_ms ? c->delivery_timeout_ms : c->breaker_open_ms;
     brk_key(ch, s->key);
     s->by_name = hmap_new();
     s->refresh = event_new(base, -1, EV_PERSIST, dest_refresh_tick, s);
-    if (refresh_ms < 10)
-        refresh_ms = 10;
-    struct timeval tv = {refresh_ms / 1000, (refresh_ms % 1000) * 1000};
+    s->refresh_ms = refresh_ms < 10 ? 10 : refresh_ms;
+    s->loaded = wr == NULL;
+    struct timeval tv = {0, DEST_FIRST_READ_MS * 1000};
     event_add(s->refresh, &tv);
     dest_refresh_tick(-1, 0, s); /* a restarted worker knows the open circuits at once */
     return s;

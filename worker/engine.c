@@ -12,10 +12,12 @@
 #include "common/stats.h"
 #include "common/stream.h"
 #include "common/util.h"
+#include "worker/claim.h"
 #include "worker/consumer.h"
 #include "worker/dest.h"
 #include "worker/job.h"
 #include "worker/record.h"
+#include "worker/tally.h"
 #include "worker/xfer.h"
 
 #include <event2/event.h>
@@ -26,15 +28,6 @@
 #define ENG_HOLD_FACTOR 4        /* entries held at most: concurrency x this */
 #define ENG_LEASE_MARGIN_MS 1000 /* a transfer must be able to end this long before its lease */
 #define ENG_DEST_REFRESH_MS 1000 /* how often the shared circuits are read */
-
-/* A claim statement in flight (or waiting to be retried). */
-struct claim {
-    eng *e;
-    struct job **jobs;
-    int n;
-    struct event *retry;
-    struct claim *prev, *next;
-};
 
 struct eng {
     struct event_base *base;
@@ -52,11 +45,9 @@ struct eng {
     dests *dests;
     rec *rec;
     struct jobs jobs;
-    struct claim *claims;
+    claims *claims;
     struct eng_metrics m;
-    struct metrics *reg; /* borrowed; NULL: counters only */
-    stats *st;           /* borrowed; NULL: no on-call series */
-    char labels[32];     /* channel="..." */
+    struct tally t;
     bool db_failing;
     bool draining, abandoned, drained;
     void (*drain_done)(void *);
@@ -66,49 +57,14 @@ struct eng {
     bool detached;         /* the channel's detach ran */
 };
 
-static void eng_claim_send(struct claim *c);
 static void job_send(eng *e, struct job *j);
 
 void eng_set_metrics(eng *e, struct metrics *m) {
-    e->reg = m;
+    e->t.reg = m;
 }
 
 void eng_set_stats(eng *e, stats *st) {
-    e->st = st;
-}
-
-/* eng_count_outcome: the on-call page's and Prometheus's side of a recorded outcome. */
-static void eng_count_outcome(eng *e, const struct job *j, int64_t now_ms) {
-    /* dwell runs from when this attempt became due (due_at as claimed) */
-    bool dwell = j->kind == LK_SUCCESS && j->due_ms > 0 && now_ms >= j->due_ms;
-    if (j->kind == LK_SUCCESS) {
-        stats_count(e->st, e->ch, STATS_SENT, 1);
-        if (dwell)
-            stats_dwell(e->st, e->ch, now_ms - j->due_ms);
-    } else if (j->kind == LK_RETRY) {
-        stats_count(e->st, e->ch, STATS_RETRIED, 1);
-    } else if (j->kind == LK_FAILED) {
-        stats_count(e->st, e->ch, STATS_FAILED, 1);
-    }
-    if (!e->reg)
-        return;
-    static const char *const names[] = {"sent", "retry", "failed", "deferred"};
-    char labels[80];
-    snprintf(labels, sizeof(labels), "%s,outcome=\"%s\"", e->labels, names[j->kind]);
-    metrics_add(e->reg, "herald_deliveries_total", labels, 1);
-    if (j->kind == LK_RETRY)
-        metrics_add(e->reg, "herald_retries_total", e->labels, 1);
-    if (j->kind == LK_FAILED)
-        metrics_add(e->reg, "herald_dead_letters_total", e->labels, 1);
-    if (j->kind == LK_SUCCESS && j->created_ms > 0 && now_ms >= j->created_ms)
-        metrics_observe(e->reg, "herald_end_to_end_seconds", e->labels,
-                        (double)(now_ms - j->created_ms) / 1000.0);
-    if (dwell) {
-        snprintf(labels, sizeof(labels), "%s,priority=\"%s\"", e->labels,
-                 j->priority[0] ? j->priority : "normal");
-        metrics_observe(e->reg, "herald_dwell_seconds", labels,
-                        (double)(now_ms - j->due_ms) / 1000.0);
-    }
+    e->t.st = st;
 }
 
 /* eng_lease_ms: how long a claim leases a row. A little less than the
@@ -229,8 +185,7 @@ static void job_decide(eng *e, struct job *j) {
     j->delay_ms = d.delay_ms;
     if (r->auth_error) {
         e->m.auth_failures++;
-        if (e->reg)
-            metrics_add(e->reg, "herald_provider_auth_failures_total", e->labels, 1);
+        tally_auth_failure(&e->t);
     }
     job_outcome(e, j);
 }
@@ -264,9 +219,7 @@ static void job_xfer_cb(void *arg, CURLcode code, bool started) {
     dest_result(e->dests, j->req.host, probe, dest_failed(j->req.host, &resp), resp.elapsed_ms);
     j->started_ms = now - resp.elapsed_ms;
     j->duration_ms = (int)resp.elapsed_ms;
-    if (e->reg)
-        metrics_observe(e->reg, "herald_delivery_duration_seconds", e->labels,
-                        (double)resp.elapsed_ms / 1000.0);
+    tally_attempt(&e->t, resp.elapsed_ms);
     job_release_attempt(e, j);
     job_decide(e, j);
 }
@@ -365,29 +318,6 @@ static void eng_detach(eng *e) {
         e->ops->detach(e->ops_state);
 }
 
-static void job_log_outcome(const eng *e, const struct job *j) {
-    struct hlog_ctx ctx = job_ctx(j, e->chname);
-    switch (j->kind) {
-    case LK_SUCCESS:
-        HLOG(HLOG_INFO, "delivery.sent", &ctx, "delivered (status %d, %d ms)", j->res.status_code,
-             j->duration_ms);
-        break;
-    case LK_RETRY:
-        ctx.err = j->res.error;
-        HLOG(HLOG_INFO, "delivery.retry", &ctx, "attempt failed; next in %lld ms%s",
-             (long long)j->delay_ms, j->counted ? "" : " (not counted: provider credentials)");
-        break;
-    case LK_FAILED:
-        ctx.err = j->res.error;
-        HLOG(HLOG_WARN, "delivery.failed", &ctx, "gave up; dead-lettered");
-        break;
-    case LK_DEFER:
-        HLOG(HLOG_DEBUG, "delivery.deferred", &ctx, "destination busy or open; due in %lld ms",
-             (long long)j->delay_ms);
-        break;
-    }
-}
-
 /* eng_recorded: record's callback for each outcome written (or refused). */
 static void eng_recorded(void *arg, struct job *j, bool recorded, int64_t now_ms) {
     eng *e = arg;
@@ -399,7 +329,7 @@ static void eng_recorded(void *arg, struct job *j, bool recorded, int64_t now_ms
         job_done(e, j);
         return;
     }
-    eng_count_outcome(e, j, now_ms);
+    tally_outcome(&e->t, j, now_ms);
     switch (j->kind) {
     case LK_SUCCESS:
         e->m.sent++;
@@ -416,64 +346,15 @@ static void eng_recorded(void *arg, struct job *j, bool recorded, int64_t now_ms
         e->m.deferred++;
         break;
     }
-    job_log_outcome(e, j);
     job_done(e, j);
 }
 
 /* ---- claims ------------------------------------------------------------ */
 
-static void claim_free(struct claim *c) {
-    eng *e = c->e;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        e->claims = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (c->retry)
-        event_free(c->retry);
-    mem_free(c->jobs);
-    mem_free(c);
-}
-
-static void claim_retry_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    eng_claim_send(arg);
-}
-
-static void eng_claim_cb(void *arg, const struct db_result *r) {
-    struct claim *c = arg;
-    eng *e = c->e;
-    if (e->abandoned) {
-        claim_free(c);
-        return;
-    }
-    eng_db_status(e, r);
-    if (r->status != DB_OK) {
-        if (e->draining) {
-            /* not ours yet: leave the entries to be reclaimed */
-            for (int i = 0; i < c->n; i++)
-                eng_job_free(e, c->jobs[i]);
-            claim_free(c);
-            eng_drain_check(e);
-            return;
-        }
-        if (!c->retry)
-            c->retry = evtimer_new(e->base, claim_retry_cb, c);
-        struct timeval tv = {ENG_DB_RETRY_MS / 1000, (ENG_DB_RETRY_MS % 1000) * 1000};
-        evtimer_add(c->retry, &tv);
-        return;
-    }
-    int rows = PQntuples(r->res);
-    int64_t now = util_mono_ms();
-    for (int k = 0; k < rows; k++) {
-        struct job *j = job_find(&e->jobs, db_get(r->res, k, LC_ID));
-        if (j && j->state == JS_CLAIMING && !job_claimed(j))
-            job_take_row(j, r->res, k, now);
-    }
-    for (int i = 0; i < c->n; i++) {
-        struct job *j = c->jobs[i];
+static void eng_claimed(void *arg, struct job *const *jobs, int n) {
+    eng *e = arg;
+    for (int i = 0; i < n; i++) {
+        struct job *j = jobs[i];
         if (!job_claimed(j)) {
             /* final, cancelled, not due, or leased by another: nothing to do here */
             HLOG(HLOG_DEBUG, "delivery.skipped", &(struct hlog_ctx){.notif_id = j->id},
@@ -483,20 +364,21 @@ static void eng_claim_cb(void *arg, const struct db_result *r) {
         }
         job_send(e, j);
     }
-    claim_free(c);
     /* jobs that wait for a busy host leave their slot to others */
     if (!e->draining)
         cons_kick(e->k);
 }
 
-static void eng_claim_send(struct claim *c) {
-    eng *e = c->e;
-    const char **ids = mem_calloc((size_t)c->n, sizeof(char *));
-    for (int i = 0; i < c->n; i++)
-        ids[i] = c->jobs[i]->id;
-    ledger_claim(e->d, e->consumer, e->ch, ids, c->n, eng_lease_ms(e), e->cfg->secret_grace_s,
-                 eng_claim_cb, c);
-    mem_free(ids);
+static void eng_claim_dropped(void *arg, struct job *const *jobs, int n) {
+    eng *e = arg;
+    for (int i = 0; i < n; i++)
+        eng_job_free(e, jobs[i]);
+    eng_drain_check(e);
+}
+
+static bool eng_claim_keep(void *arg) {
+    eng *e = arg;
+    return !e->draining;
 }
 
 /* ---- consumer hooks ---------------------------------------------------- */
@@ -505,9 +387,8 @@ static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool recla
     eng *e = arg;
     if (e->abandoned)
         return;
-    struct claim *c = mem_calloc(1, sizeof(*c));
-    c->e = e;
-    c->jobs = mem_calloc((size_t)(n > 0 ? n : 1), sizeof(struct job *));
+    struct job **jobs = mem_calloc((size_t)(n > 0 ? n : 1), sizeof(struct job *));
+    int m = 0;
     for (int i = 0; i < n; i++) {
         const char *nid = ent[i].notif_id;
         if (reclaimed) {
@@ -528,19 +409,11 @@ static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool recla
                 cons_ack(e->k, ent[i].entry_id);
             continue;
         }
-        e->m.in_flight = e->jobs.total;
-        c->jobs[c->n++] = j;
+        jobs[m++] = j;
     }
-    if (c->n == 0) {
-        mem_free(c->jobs);
-        mem_free(c);
-        return;
-    }
-    c->next = e->claims;
-    if (e->claims)
-        e->claims->prev = c;
-    e->claims = c;
-    eng_claim_send(c);
+    e->m.in_flight = e->jobs.total;
+    claim_jobs(e->claims, jobs, m);
+    mem_free(jobs);
 }
 
 static int eng_capacity(void *arg) {
@@ -578,7 +451,7 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
     e->ops_state = ops_state;
     e->consumer = mem_strdup(consumer);
     e->concurrency = concurrency;
-    snprintf(e->labels, sizeof(e->labels), "channel=\"%s\"", e->chname);
+    tally_init(&e->t, ch);
     jobs_init(&e->jobs);
     /* one destination holds at most half the transfers, so the others
      * always find slots (API.md, Isolation) */
@@ -587,6 +460,12 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
         host_limit = concurrency / 2;
     e->x = xfer_new(base, host_limit);
     e->dests = dest_new(base, c, ch, wr, e->x, ENG_DEST_REFRESH_MS);
+    static const struct claim_hooks claim_hooks = {.claimed = eng_claimed,
+                                                   .dropped = eng_claim_dropped,
+                                                   .keep = eng_claim_keep,
+                                                   .db_status = eng_db_status};
+    e->claims = claim_new(base, d, e->consumer, ch, eng_lease_ms(e), c->secret_grace_s,
+                          ENG_DB_RETRY_MS, &claim_hooks, e);
     e->rec = rec_new(base, d, e->consumer, ENG_DB_RETRY_MS, eng_recorded, eng_db_status, e);
     e->wake_ev = evtimer_new(base, eng_wake_cb, e);
     e->env = (struct dlv_env){.base = base, .x = e->x, .wake = eng_wake, .wake_arg = e};
@@ -624,9 +503,7 @@ void eng_abandon(eng *e) {
             if (j->wait_ev)
                 evtimer_del(j->wait_ev);
         }
-    for (struct claim *c = e->claims; c; c = c->next)
-        if (c->retry)
-            evtimer_del(c->retry);
+    claim_abandon(e->claims);
     rec_abandon(e->rec);
     dest_stop(e->dests);
     eng_detach(e);
@@ -645,8 +522,8 @@ void eng_free(eng *e) {
     for (int s = 0; s < JS_STATE_COUNT; s++)
         while (e->jobs.head[s])
             eng_job_free(e, e->jobs.head[s]);
-    while (e->claims)
-        claim_free(e->claims);
+    claim_abandon(e->claims);
+    claim_free(e->claims);
     rec_abandon(e->rec);
     rec_free(e->rec);
     dest_stop(e->dests);

@@ -55,8 +55,12 @@ Test(breaker, open_time_doubles_up_to_the_max) {
 }
 
 Test(breaker, shared_form_round_trips) {
-    struct brk b = {.opened = true, .failures = 12, .since_ms = 1700000000000,
-                    .open_until_ms = 1700000030000, .open_ms = 30000, .waiting = 7};
+    struct brk b = {.opened = true,
+                    .failures = 12,
+                    .since_ms = 1700000000000,
+                    .open_until_ms = 1700000030000,
+                    .open_ms = 30000,
+                    .waiting = 7};
     char v[BRK_VALUE_LEN];
     brk_format(&b, v, sizeof(v));
     struct brk c;
