@@ -44,7 +44,9 @@ static void circ_reply(void *arg, redisReply *reply, const char *err) {
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         if (run->l.redis_ok) {
             snprintf(run->err, sizeof(run->err), "%s",
-                     err ? err : reply && reply->str ? reply->str : "unexpected reply");
+                     err                   ? err
+                     : reply && reply->str ? reply->str
+                                           : "unexpected reply");
             run->l.err = run->err;
         }
         run->l.redis_ok = false;
@@ -97,7 +99,8 @@ void circ_json(struct buf *b, const struct circ_list *l, int64_t now_ms) {
         buf_json_str(b, ch, strlen(ch));
         buf_puts(b, ", \"destination\": ");
         buf_json_str(b, row->destination, strlen(row->destination));
-        buf_printf(b, ", \"state\": \"%s\", \"failures\": %d, \"waiting\": %lld, \"since\": \"%s\"}",
+        buf_printf(b,
+                   ", \"state\": \"%s\", \"failures\": %d, \"waiting\": %lld, \"since\": \"%s\"}",
                    brk_state_name(brk_state(&row->b, now_ms)), row->b.failures,
                    (long long)row->b.waiting, since);
     }

@@ -1,4 +1,5 @@
-/* destinations: heraldctl destinations, the circuits held open now (common/circuits.c) as a table or JSON. */
+/* destinations: heraldctl destinations, the circuits held open now (common/circuits.c) as a table
+ * or JSON. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_async.h"
 #include "ctl/ctl_reach.h"

@@ -57,10 +57,8 @@ static bool iso_handed_back(void *arg) {
                   arg) == 1;
 }
 
-static const char *const brk_env[] = {"HERALD_BREAKER_FAILURES=3",
-                                      "HERALD_BREAKER_OPEN_MS=4000",
-                                      "HERALD_BREAKER_MAX_OPEN_MS=8000",
-                                      "HERALD_MAX_ATTEMPTS=10",
+static const char *const brk_env[] = {"HERALD_BREAKER_FAILURES=3", "HERALD_BREAKER_OPEN_MS=4000",
+                                      "HERALD_BREAKER_MAX_OPEN_MS=8000", "HERALD_MAX_ATTEMPTS=10",
                                       NULL};
 
 /* iso_open_circuit: three failures in a row open it. */
@@ -116,8 +114,8 @@ Test(worker_isolation, breaker_probe_failure_reopens_for_longer) {
     bool doubled = false;
     for (int tries = 0; tries < 500 && !doubled; tries++) {
         v = iso_circuit();
-        doubled = v && sscanf(v, "%lld %lld %lld %lld", &x, &x, &x, &open_ms) == 4 &&
-                  open_ms == 8000;
+        doubled =
+            v && sscanf(v, "%lld %lld %lld %lld", &x, &x, &x, &open_ms) == 4 && open_ms == 8000;
         mem_free(v);
         if (!doubled)
             usleep(20 * 1000);
