@@ -1,6 +1,7 @@
 /* claim: claim statements in flight, their retries and their answers. */
 #include "worker/claim.h"
 #include "common/mem.h"
+#include "common/req.h"
 #include "common/util.h"
 #include "worker/ledger.h"
 
@@ -25,6 +26,7 @@ struct claims {
     const struct claim_hooks *hooks;
     void *arg;
     struct claim *list;
+    struct req_scope reqs; /* claim statements not yet answered */
     bool abandoned;
 };
 
@@ -91,7 +93,8 @@ static void claim_send(struct claim *b) {
     const char **ids = mem_calloc((size_t)b->n, sizeof(char *));
     for (int i = 0; i < b->n; i++)
         ids[i] = b->jobs[i]->id;
-    ledger_claim(c->d, c->consumer, c->ch, ids, b->n, c->lease_ms, c->secret_grace_s, claim_cb, b);
+    req_scope_add(&c->reqs, ledger_claim(c->d, c->consumer, c->ch, ids, b->n, c->lease_ms,
+                                         c->secret_grace_s, claim_cb, b));
     mem_free(ids);
 }
 
@@ -128,6 +131,7 @@ claims *claim_new(struct event_base *base, db *d, const char *consumer, enum not
 
 void claim_abandon(claims *c) {
     c->abandoned = true;
+    req_scope_cancel(&c->reqs); /* no claim callback runs from now on */
     for (struct claim *b = c->list; b; b = b->next)
         if (b->retry)
             evtimer_del(b->retry);
@@ -136,6 +140,7 @@ void claim_abandon(claims *c) {
 void claim_free(claims *c) {
     if (!c)
         return;
+    req_scope_cancel(&c->reqs);
     while (c->list)
         claim_drop(c->list);
     mem_free(c);

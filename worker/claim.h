@@ -33,9 +33,9 @@ claims *claim_new(struct event_base *base, db *d, const char *consumer, enum not
 /* claim_jobs: claims the n jobs (the list is copied); hooks answer later. */
 void claim_jobs(claims *c, struct job *const *jobs, int n);
 
-/* claim_abandon: no more statements or hooks (before db_close). */
+/* claim_abandon: cancels the statements in flight: no hook runs after it. */
 void claim_abandon(claims *c);
-/* claim_free: after claim_abandon and db_close. */
+/* claim_free: cancels what is left and frees c (the jobs are the owner's). */
 void claim_free(claims *c);
 
 #endif

@@ -5,6 +5,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/req.h"
 #include "common/util.h"
 
 #include <event2/event.h>
@@ -34,7 +35,8 @@ struct dests {
     hmap *by_name;
     struct event *refresh;
     int refresh_ms;
-    bool loaded; /* the shared circuits were read once (or are not shared) */
+    bool loaded;           /* the shared circuits were read once (or are not shared) */
+    struct req_scope reqs; /* the refresh in flight */
     bool refreshing, stopped;
 };
 
@@ -253,7 +255,7 @@ static void dest_refresh_tick(evutil_socket_t fd, short what, void *arg) {
         return;
     s->refreshing = true;
     const char *argv[] = {"HGETALL", s->key};
-    rds_command(s->wr, dest_refresh_cb, s, 2, argv, NULL);
+    req_scope_add(&s->reqs, rds_command(s->wr, dest_refresh_cb, s, 2, argv, NULL));
 }
 
 dests *dest_new(struct event_base *base, const struct cfg *c, enum notif_channel ch, rds *wr,
@@ -282,6 +284,8 @@ dests *dest_new(struct event_base *base, const struct cfg *c, enum notif_channel
 
 void dest_stop(dests *s) {
     s->stopped = true;
+    req_scope_cancel(&s->reqs); /* its callback never runs now */
+    s->refreshing = false;
     event_del(s->refresh);
 }
 

@@ -50,9 +50,9 @@ bool dest_failed(const char *host, const struct dlv_resp *resp);
 /* dest_open: circuits open or half-open now, as this worker knows them. */
 int dest_open(const dests *s);
 
-/* dest_stop: no more Redis commands or timers (before rds_close). */
+/* dest_stop: cancels the refresh in flight; no more Redis commands or timers. */
 void dest_stop(dests *s);
-/* dest_free: after dest_stop and rds_close. */
+/* dest_free: after dest_stop. */
 void dest_free(dests *s);
 
 #endif

@@ -385,8 +385,6 @@ static bool eng_claim_keep(void *arg) {
 
 static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool reclaimed) {
     eng *e = arg;
-    if (e->abandoned)
-        return;
     struct job **jobs = mem_calloc((size_t)(n > 0 ? n : 1), sizeof(struct job *));
     int m = 0;
     for (int i = 0; i < n; i++) {
@@ -418,7 +416,7 @@ static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool recla
 
 static int eng_capacity(void *arg) {
     eng *e = arg;
-    if (e->draining || e->abandoned)
+    if (e->draining)
         return 0;
     /* a slot is a transfer running or about to (claiming): a job waiting in
      * its host's short queue does not take a slot from other hosts, nor does

@@ -4,6 +4,7 @@
 #ifndef HERALD_WORKER_JOB_H
 #define HERALD_WORKER_JOB_H
 
+#include "common/batch.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -51,6 +52,7 @@ struct job {
     int64_t delay_ms;
     int64_t started_ms; /* wall clock */
     int duration_ms;
+    struct batch_item rlink; /* in the record queue (worker/record.c) */
     struct job *prev, *next; /* the list of its state */
 };
 

@@ -1,6 +1,7 @@
 /* record: the group commit of attempt outcomes: jobs whose outcome is
  * decided queue here and are written by ledger_record, at most
- * REC_INFLIGHT statements at once, so outcomes gather into groups. */
+ * REC_INFLIGHT statements at once, so outcomes gather into groups
+ * (common/batch.c). */
 #ifndef HERALD_WORKER_RECORD_H
 #define HERALD_WORKER_RECORD_H
 
@@ -30,11 +31,11 @@ void rec_add(rec *r, struct job *j);
 /* rec_idle: nothing queued and no statement in flight. */
 bool rec_idle(const rec *r);
 
-/* rec_abandon: no more statements or callbacks; answers still owed are
- * dropped when they come (before db_close). */
+/* rec_abandon: cancels the statements in flight and forgets the queue: no
+ * callback runs after it; the jobs stay their owner's. */
 void rec_abandon(rec *r);
 
-/* rec_free: after rec_abandon and db_close. */
+/* rec_free: rec_abandon, then frees r. */
 void rec_free(rec *r);
 
 #endif

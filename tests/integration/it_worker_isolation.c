@@ -1,7 +1,7 @@
 /* it_worker_isolation: destinations never hold the channel, and circuit
  * breakers: opening after the configured failures, rescheduling without
  * using attempts, probing and closing, and surviving a worker restart. */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 
 TestSuite(worker_isolation, .init = wt_setup, .fini = wt_teardown, .timeout = 240);
 
