@@ -219,7 +219,7 @@ void ops_queue_stats(db *d, rds *r, ops_queues_cb cb, void *arg) {
     db_query(d, ops_tenants_sql, 1, chans, ops_q_tenants_done, q);
     for (int ch = 0; ch < CH_COUNT; ch++) {
         q->info[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
-        stream_info(r, (enum notif_channel)ch, ops_q_info_done, &q->info[ch]);
+        stream_info(r, (enum notif_channel)ch, NULL, ops_q_info_done, &q->info[ch]);
     }
 }
 
@@ -554,7 +554,7 @@ static void ops_rp_update_done(void *arg, const struct db_result *res) {
             .priority = prio < 0 ? PRIO_NORMAL : (enum notif_priority)prio,
         };
     }
-    stream_enqueue(p->r, p->d, items, p->n_xadd, ops_rp_enqueued, p);
+    stream_enqueue(p->r, p->d, items, p->n_xadd, NULL, ops_rp_enqueued, p);
     mem_free(items);
 }
 

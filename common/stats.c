@@ -22,6 +22,13 @@ static const int64_t stats_dwell_bounds[STATS_DWELL_BUCKETS - 1] = {
     50,    100,   250,    500,    1000,    2500,     5000,    10000,
     30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
 
+/* A lag sample in flight: which stream, and the bucket it belongs to. */
+struct stats_lag {
+    struct stats *s;
+    enum notif_channel ch;
+    char key[STATS_KEY_LEN];
+};
+
 struct stats {
     struct event_base *base;
     rds *r;
@@ -29,15 +36,8 @@ struct stats {
     struct event *tick;
     int64_t count[CH_COUNT][STATS_KINDS];         /* since the last flush */
     int64_t dwell[CH_COUNT][STATS_DWELL_BUCKETS]; /* since the last flush */
-    int lag_pending;                              /* XINFO replies owed to us */
-    bool stopping;                                /* free once lag_pending is 0 */
-};
-
-/* A lag sample in flight: which stream, and the bucket it belongs to. */
-struct stats_lag {
-    stats *s;
-    enum notif_channel ch;
-    char key[STATS_KEY_LEN];
+    struct req_scope lags;                        /* XINFO replies owed to us */
+    struct stats_lag lag[CH_COUNT];               /* the samples in flight (one tick's at most) */
 };
 
 static void stats_key(int64_t now_ms, char *out) {
@@ -66,17 +66,13 @@ static void stats_hincrby(stats *s, const char *key, enum notif_channel ch, cons
 static void stats_lag_done(void *arg, const struct stream_info *info) {
     struct stats_lag *l = arg;
     stats *s = l->s;
-    s->lag_pending--;
-    if (!s->stopping && info->ok && info->lag >= 0) {
+    if (info->ok && info->lag >= 0) {
         char f[STATS_FIELD_LEN], val[24];
         snprintf(f, sizeof(f), "%s:lag", notif_channel_name(l->ch));
         snprintf(val, sizeof(val), "%lld", (long long)info->lag);
         const char *argv[] = {"HSET", l->key, f, val};
         rds_command(s->r, NULL, NULL, 4, argv, NULL);
     }
-    mem_free(l);
-    if (s->stopping && s->lag_pending == 0)
-        stats_free(s);
 }
 
 /* stats_flush: every count since the last flush into the current bucket;
@@ -106,12 +102,11 @@ static void stats_flush(stats *s, bool sample_lag) {
     for (int ch = 0; sample_lag && rds_up(s->r) && ch < CH_COUNT; ch++) {
         if (!(s->lag_mask & (1u << ch)))
             continue;
-        struct stats_lag *l = mem_calloc(1, sizeof(*l));
+        struct stats_lag *l = &s->lag[ch];
         l->s = s;
         l->ch = (enum notif_channel)ch;
         memcpy(l->key, key, sizeof(key));
-        s->lag_pending++;
-        stream_info(s->r, (enum notif_channel)ch, stats_lag_done, l);
+        stream_info(s->r, (enum notif_channel)ch, &s->lags, stats_lag_done, l);
         any = true;
     }
     if (any) {
@@ -127,7 +122,7 @@ static void stats_tick(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     stats *s = arg;
     /* a sample still unanswered from the last tick: Redis is slow; skip one */
-    stats_flush(s, s->lag_pending == 0);
+    stats_flush(s, req_scope_idle(&s->lags));
 }
 
 stats *stats_start(struct event_base *base, rds *r, unsigned lag_mask, int interval_ms) {
@@ -146,11 +141,8 @@ void stats_stop(stats *s) {
         return;
     /* No last flush: the loop has stopped, so nothing sent now would be
      * written, and its commands would only wait for a teardown. */
-    event_free(s->tick);
-    s->tick = NULL;
-    s->stopping = true;
-    if (s->lag_pending == 0)
-        stats_free(s);
+    req_scope_cancel(&s->lags);
+    stats_free(s);
 }
 
 void stats_count(stats *s, enum notif_channel ch, enum stats_kind kind, int64_t n) {

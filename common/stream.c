@@ -69,16 +69,16 @@ void stream_dlq_key(enum notif_channel ch, char *out) {
     snprintf(out, STREAM_KEY_LEN, "%s%s", STREAM_DLQ_PREFIX, notif_channel_name(ch));
 }
 
-void stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg) {
+struct req *stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
     stream_key_at(it->ch, stream_index(it->priority, stream_lane_of(it->tenant_id)), key);
     const char *argv[] = {"XADD", key, "*", STREAM_FIELD_ID, it->id};
-    rds_command(r, cb, arg, 5, argv, NULL);
+    return rds_command(r, cb, arg, 5, argv, NULL);
 }
 
-void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
-                    const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
-                    void *arg) {
+struct req *stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
+                           const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
+                           void *arg) {
     char key[STREAM_KEY_LEN], minid[32], failed_at[UTIL_TIME_LEN];
     stream_dlq_key(ch, key);
     int64_t floor_ms = util_now_ms() - (int64_t)retention_days * 86400000LL;
@@ -91,14 +91,14 @@ void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *t
                           "tenant",    tenant ? tenant : "",
                           "error",     error ? error : "",
                           "failed_at", failed_at};
-    rds_command(r, cb, arg, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    return rds_command(r, cb, arg, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 }
 
-void stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg) {
+struct req *stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
     stream_key_at(ch, i, key);
     const char *argv[] = {"XGROUP", "CREATE", key, STREAM_GROUP, "0", "MKSTREAM"};
-    rds_command(r, cb, arg, i == stream_legacy() ? 5 : 6, argv, NULL);
+    return rds_command(r, cb, arg, i == stream_legacy() ? 5 : 6, argv, NULL);
 }
 
 bool stream_reply_ok(const redisReply *reply) {
@@ -247,7 +247,7 @@ struct stream_info_op {
     enum notif_channel ch;
     int n;
     int outstanding;
-    bool failed;
+    bool failed, cancelled;
     char err[128];
     struct stream_figures *s;
     struct stream_info_arg {
@@ -262,7 +262,26 @@ static void stream_info_fail(struct stream_info_op *op, const char *err) {
     op->failed = true;
 }
 
+static void stream_info_free(struct stream_info_op *op) {
+    mem_free(op->s);
+    mem_free(op->args);
+    mem_free(op);
+}
+
+/* stream_info_drop: a command of a cancelled query */
+static void stream_info_drop(void *arg) {
+    struct stream_info_arg *a = arg;
+    struct stream_info_op *op = a->op;
+    op->cancelled = true;
+    if (--op->outstanding == 0)
+        stream_info_free(op);
+}
+
 static void stream_info_finish(struct stream_info_op *op) {
+    if (op->cancelled) {
+        stream_info_free(op);
+        return;
+    }
     struct stream_info info = {.ch = op->ch, .ok = !op->failed, .n = op->n, .s = op->s};
     if (op->failed) {
         info.err = op->err;
@@ -289,9 +308,7 @@ static void stream_info_finish(struct stream_info_op *op) {
             info.lag = -1;
     }
     op->cb(op->arg, &info);
-    mem_free(op->s);
-    mem_free(op->args);
-    mem_free(op);
+    stream_info_free(op);
 }
 
 static void stream_info_xlen_cb(void *arg, redisReply *reply, const char *err) {
@@ -315,7 +332,8 @@ static void stream_info_groups_cb(void *arg, redisReply *reply, const char *err)
         stream_info_finish(op);
 }
 
-void stream_info(rds *r, enum notif_channel ch, stream_info_cb cb, void *arg) {
+void stream_info(rds *r, enum notif_channel ch, struct req_scope *scope, stream_info_cb cb,
+                 void *arg) {
     struct stream_info_op *op = mem_calloc(1, sizeof(*op));
     op->cb = cb;
     op->arg = arg;
@@ -341,8 +359,12 @@ void stream_info(rds *r, enum notif_channel ch, stream_info_cb cb, void *arg) {
         stream_key_at(ch, i, key);
         const char *xlen[] = {"XLEN", key};
         const char *groups[] = {"XINFO", "GROUPS", key};
-        rds_command(r, stream_info_xlen_cb, &args[2 * i], 2, xlen, NULL);
-        rds_command(r, stream_info_groups_cb, &args[2 * i + 1], 3, groups, NULL);
+        struct req *q1 = rds_command(r, stream_info_xlen_cb, &args[2 * i], 2, xlen, NULL);
+        if (scope)
+            req_scope_add_arg(scope, q1, stream_info_drop, &args[2 * i]);
+        struct req *q2 = rds_command(r, stream_info_groups_cb, &args[2 * i + 1], 3, groups, NULL);
+        if (scope)
+            req_scope_add_arg(scope, q2, stream_info_drop, &args[2 * i + 1]);
     }
 }
 
@@ -375,6 +397,8 @@ int64_t stream_orphan_cutoff(const struct stream_info *info, int64_t grace_cutof
 
 struct stream_enq {
     db *d;
+    struct req_scope *scope;
+    bool cancelled;
     stream_enqueue_cb cb;
     void *arg;
     size_t left; /* XADD replies still owed */
@@ -388,11 +412,25 @@ struct stream_enq {
 };
 
 static void stream_enq_finish(struct stream_enq *q) {
-    if (q->cb)
+    if (q->cb && !q->cancelled)
         q->cb(q->arg, &q->res);
     buf_free(&q->failed);
     mem_free(q->x);
     mem_free(q);
+}
+
+/* stream_enq_drop_x, stream_enq_drop: a request of a cancelled enqueue */
+static void stream_enq_drop_x(void *arg) {
+    struct stream_enq *q = ((struct stream_enq_x *)arg)->q;
+    q->cancelled = true;
+    if (--q->left == 0)
+        stream_enq_finish(q);
+}
+
+static void stream_enq_drop(void *arg) {
+    struct stream_enq *q = arg;
+    q->cancelled = true;
+    stream_enq_finish(q);
 }
 
 static void stream_enq_undo_cb(void *arg, const struct db_result *r) {
@@ -425,22 +463,25 @@ static void stream_enq_xadd_cb(void *arg, redisReply *reply, const char *err) {
     }
     if (--q->left > 0)
         return;
-    if (q->res.failed == 0) {
+    if (q->res.failed == 0 || q->cancelled) {
         stream_enq_finish(q);
         return;
     }
     buf_putc(&q->failed, '}');
     const char *params[] = {q->failed.data};
-    db_query(q->d,
-             "UPDATE notifications SET in_stream = false"
-             " WHERE id = ANY($1::uuid[]) AND status = 'pending' AND in_stream",
-             1, params, stream_enq_undo_cb, q);
+    struct req *u = db_query(q->d,
+                             "UPDATE notifications SET in_stream = false"
+                             " WHERE id = ANY($1::uuid[]) AND status = 'pending' AND in_stream",
+                             1, params, stream_enq_undo_cb, q);
+    if (q->scope)
+        req_scope_add_arg(q->scope, u, stream_enq_drop, q);
 }
 
 void stream_enqueue(rds *r, struct db *d, const struct stream_item *items, size_t n,
-                    stream_enqueue_cb cb, void *arg) {
+                    struct req_scope *scope, stream_enqueue_cb cb, void *arg) {
     struct stream_enq *q = mem_calloc(1, sizeof(*q));
     q->d = d;
+    q->scope = scope;
     q->cb = cb;
     q->arg = arg;
     if (n == 0) {
@@ -454,6 +495,9 @@ void stream_enqueue(rds *r, struct db *d, const struct stream_item *items, size_
         snprintf(q->x[i].id, sizeof(q->x[i].id), "%s", items[i].id);
     }
     struct stream_enq_x *x = q->x;
-    for (size_t i = 0; i < n; i++)
-        stream_add(r, &items[i], stream_enq_xadd_cb, &x[i]);
+    for (size_t i = 0; i < n; i++) {
+        struct req *a = stream_add(r, &items[i], stream_enq_xadd_cb, &x[i]);
+        if (scope)
+            req_scope_add_arg(scope, a, stream_enq_drop_x, &x[i]);
+    }
 }

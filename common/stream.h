@@ -72,21 +72,22 @@ struct stream_item {
 
 /* stream_add: XADD <the item's stream> * id <id>. cb (may be NULL) gets the
  * reply as rds_command gives it; use stream_reply_ok to check it. Copied.
- * Writers use stream_enqueue, which hands failures back to the sweeper. */
-void stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg);
+ * Writers use stream_enqueue, which hands failures back to the sweeper.
+ * These three return rds_command's handle. */
+struct req *stream_add(rds *r, const struct stream_item *it, rds_cb cb, void *arg);
 
 /* stream_add_dlq: adds one dead letter to the channel's feed, trimming entries
  * older than retention_days (MINID ~, so trimming is cheap and approximate).
  * Strings are copied; tenant and error may be NULL. */
-void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
-                    const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
-                    void *arg);
+struct req *stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
+                           const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
+                           void *arg);
 
 /* stream_create_group: XGROUP CREATE <stream i of ch> herald 0, with
  * MKSTREAM unless i is the version 1 stream (which is never re-created); cb
  * gets the reply; an existing group (BUSYGROUP) counts as success in
  * stream_reply_ok. */
-void stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg);
+struct req *stream_create_group(rds *r, enum notif_channel ch, int i, rds_cb cb, void *arg);
 
 /* stream_reply_ok: true unless reply is NULL or an error reply (BUSYGROUP
  * excepted). */
@@ -182,8 +183,10 @@ typedef void (*stream_info_cb)(void *arg, const struct stream_info *info);
 
 /* stream_info: XLEN and XINFO GROUPS of every stream of ch, all sent at once;
  * cb runs once, after the last reply (inside this call only when r was shut
- * down). */
-void stream_info(rds *r, enum notif_channel ch, stream_info_cb cb, void *arg);
+ * down). Its commands join scope (may be NULL): cancelling the scope
+ * cancels the whole query, and cb never runs. */
+void stream_info(rds *r, enum notif_channel ch, struct req_scope *scope, stream_info_cb cb,
+                 void *arg);
 
 /* stream_orphan_cutoff: the sweeper's cutoff (wall clock ms) for the
  * channel's orphans from its info: rows enqueued before it can have lost
@@ -209,9 +212,11 @@ typedef void (*stream_enqueue_cb)(void *arg, const struct stream_enqueued *res);
  * UPDATE ... SET in_stream = false (only rows still pending and in_stream);
  * if even that fails, the sweeper's orphan step finds them after its grace
  * period. cb (may be NULL) runs once, after the XADDs and that UPDATE were
- * answered (n == 0: at once). r and d must stay open until then (shutting them is fine). */
+ * answered (n == 0: at once). r and d must stay open until then (shutting them
+ * is fine). Its requests join scope (may be NULL: a fire-and-forget enqueue);
+ * cancelling the scope drops what is left, and cb never runs. */
 struct db; /* common/db.h */
 void stream_enqueue(rds *r, struct db *d, const struct stream_item *items, size_t n,
-                    stream_enqueue_cb cb, void *arg);
+                    struct req_scope *scope, stream_enqueue_cb cb, void *arg);
 
 #endif

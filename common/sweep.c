@@ -40,13 +40,12 @@ struct sweep {
     unsigned mask;
     struct event *timer;
     enum sweep_state state;
-    int outstanding; /* db/rds callbacks not yet run */
-    bool stopping;
-    int rounds;        /* scheduled batches this cycle */
-    int batch;         /* rows the last scheduled batch picked */
-    int channel;       /* step 2: the channel being swept */
-    int64_t cutoff_ms; /* step 2: wall clock */
-    int moved;         /* rows enqueued in this step */
+    struct req_scope reqs; /* statements and commands not yet answered */
+    int rounds;            /* scheduled batches this cycle */
+    int batch;             /* rows the last scheduled batch picked */
+    int channel;           /* step 2: the channel being swept */
+    int64_t cutoff_ms;     /* step 2: wall clock */
+    int moved;             /* rows enqueued in this step */
     bool db_failing, rds_failing;
 };
 
@@ -66,17 +65,6 @@ static void sweep_free(sweep *s) {
     if (s->timer)
         event_free(s->timer);
     mem_free(s);
-}
-
-/* sweep_release: every db/rds callback calls this first; true when the
- * callback must return at once because the sweep was stopped (and freed). */
-static bool sweep_release(sweep *s) {
-    s->outstanding--;
-    if (!s->stopping)
-        return false;
-    if (s->outstanding == 0)
-        sweep_free(s);
-    return true;
 }
 
 static void sweep_db_status(sweep *s, const struct db_result *r) {
@@ -107,8 +95,7 @@ static void sweep_idle(sweep *s) {
 }
 
 static void sweep_query(sweep *s, const char *sql, int n, const char *const *params, db_cb cb) {
-    s->outstanding++;
-    db_query(s->d, sql, n, params, cb, s);
+    req_scope_add(&s->reqs, db_query(s->d, sql, n, params, cb, s));
 }
 
 static void sweep_channels_param(const sweep *s, struct buf *b) {
@@ -139,8 +126,6 @@ static void sweep_sched_done(sweep *s, bool full_batch) {
  * the rows whose XADD failed handed back to the next cycle). */
 static void sweep_enqueued(void *arg, const struct stream_enqueued *res) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     s->moved = (int)res->enqueued;
     if (res->failed)
         sweep_rds_status(s, true, res->err);
@@ -171,15 +156,12 @@ static void sweep_enqueue(sweep *s, const PGresult *res) {
             .priority = prio < 0 ? PRIO_NORMAL : (enum notif_priority)prio,
         };
     }
-    s->outstanding++;
-    stream_enqueue(s->r, s->d, items, (size_t)n, sweep_enqueued, s);
+    stream_enqueue(s->r, s->d, items, (size_t)n, &s->reqs, sweep_enqueued, s);
     mem_free(items);
 }
 
 static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     if (r->status != DB_OK) {
         sweep_sched_done(s, false);
@@ -223,8 +205,6 @@ static void sweep_sched_query(sweep *s) {
 
 static void sweep_orphan_rows_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     int n = r->status == DB_OK ? PQntuples(r->res) : 0;
     s->moved = 0;
@@ -254,10 +234,20 @@ static void sweep_orphan_query(sweep *s) {
                 2, params, sweep_orphan_rows_cb);
 }
 
+int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms) {
+    int64_t grace_cutoff = now_ms - grace_ms;
+    if (lag == 0)
+        return grace_cutoff;
+    /* a backlog (or a lag Redis cannot tell): only rows enqueued before the
+     * last entry handed out can have lost theirs */
+    int64_t c = last_delivered_ms >= 0 ? last_delivered_ms - SWEEP_SKEW_MARGIN_MS : 0;
+    return c < grace_cutoff ? c : grace_cutoff;
+}
+
+/* The channel's cutoff is the earliest of its streams' (stream_orphan_cutoff,
+ * the same rule as sweep_cutoff_ms per stream). */
 static void sweep_info_cb(void *arg, const struct stream_info *info) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     if (!info->ok) {
         sweep_rds_status(s, true, info->err);
         sweep_next_channel(s);
@@ -279,9 +269,8 @@ static void sweep_next_channel(sweep *s) {
         if (!rds_up(s->r) || !db_up(s->d))
             break;
         sweep_set_state(s, SW_ORPHAN_INFO);
-        s->outstanding++;
         s->moved = 0;
-        stream_info(s->r, (enum notif_channel)s->channel, sweep_info_cb, s);
+        stream_info(s->r, (enum notif_channel)s->channel, &s->reqs, sweep_info_cb, s);
         return;
     }
     sweep_idle(s);
@@ -321,8 +310,6 @@ void sweep_channels_mask(sweep *s, unsigned mask) {
 void sweep_stop(sweep *s) {
     if (!s)
         return;
-    s->stopping = true;
-    evtimer_del(s->timer);
-    if (s->outstanding == 0)
-        sweep_free(s);
+    req_scope_cancel(&s->reqs); /* no callback of ours runs after this */
+    sweep_free(s);
 }

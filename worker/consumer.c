@@ -26,7 +26,7 @@ static void cons_got_clear(cons *k) {
     k->ngot = 0;
 }
 
-static void cons_really_free(cons *k) {
+static void cons_release(cons *k) {
     for (int i = 0; i < k->nacks; i++)
         mem_free(k->acks[i]);
     mem_free(k->acks);
@@ -43,24 +43,33 @@ static void cons_really_free(cons *k) {
     event_free(k->flush);
     event_free(k->trim);
     event_free(k->reap);
+    if (k->idle_ev)
+        event_free(k->idle_ev);
     mem_free(k->consumer);
     mem_free(k);
 }
 
-/* cons_done: every callback starts here; true when it must return at once. */
+/* cons_idle_check: schedules the idle callback when it is due. */
+static void cons_idle_check(cons *k) {
+    if (!k->idle_fn || !cons_idle(k))
+        return;
+    struct timeval zero = {0, 0};
+    evtimer_add(k->idle_ev, &zero);
+}
+
+/* cons_done: every callback starts here (a cancelled command's never runs);
+ * true when it must return at once. */
 bool cons_done(cons *k) {
-    k->outstanding--;
-    if (k->freed) {
-        if (k->outstanding == 0)
-            cons_really_free(k);
-        return true;
-    }
+    cons_idle_check(k); /* checked again when the timer fires */
     return k->detached;
 }
 
 void cons_send(cons *k, rds *r, rds_cb cb, void *arg, int argc, const char **argv) {
-    k->outstanding++;
-    rds_command(r, cb, arg, argc, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(r, cb, arg, argc, argv, NULL));
+}
+
+void cons_send_owning(cons *k, rds *r, rds_cb cb, void *arg, int argc, const char **argv) {
+    req_scope_add_owning(&k->reqs, rds_command(r, cb, arg, argc, argv, NULL), arg);
 }
 
 static void cons_failed(cons *k, const char *what, const char *err) {
@@ -122,8 +131,8 @@ static void cons_legacy_cb(void *arg, redisReply *reply, const char *err) {
         return;
     if (g.stream && !g.group) {
         k->creating++;
-        stream_create_group(k->wr, k->ch, stream_legacy(), cons_group_cb, k);
-        k->outstanding++;
+        req_scope_add(&k->reqs,
+                      stream_create_group(k->wr, k->ch, stream_legacy(), cons_group_cb, k));
     }
     if (g.stream && !k->legacy_on)
         HLOG(HLOG_INFO, "stream.legacy", &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
@@ -149,8 +158,7 @@ static void cons_create_groups(cons *k) {
     for (int i = 0; i < k->n; i++) {
         if (i == stream_legacy())
             continue;
-        k->outstanding++;
-        stream_create_group(k->wr, k->ch, i, cons_group_cb, k);
+        req_scope_add(&k->reqs, stream_create_group(k->wr, k->ch, i, cons_group_cb, k));
     }
     cons_legacy_check(k);
 }
@@ -523,7 +531,26 @@ void cons_stop(cons *k) {
 }
 
 bool cons_idle(const cons *k) {
-    return k->outstanding == 0 && k->nacks == 0;
+    return req_scope_idle(&k->reqs) && k->nacks == 0;
+}
+
+static void cons_idle_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cons *k = arg;
+    if (!k->idle_fn || k->detached || !cons_idle(k))
+        return; /* the next callback to finish checks again */
+    void (*fn)(void *) = k->idle_fn;
+    k->idle_fn = NULL;
+    fn(k->idle_arg);
+}
+
+void cons_when_idle(cons *k, void (*fn)(void *arg), void *arg) {
+    k->idle_fn = fn;
+    k->idle_arg = arg;
+    if (!k->idle_ev)
+        k->idle_ev = evtimer_new(k->base, cons_idle_cb, k);
+    cons_idle_check(k);
 }
 
 static void cons_leave_cb(void *arg, redisReply *reply, const char *err) {
@@ -549,6 +576,9 @@ void cons_leave(cons *k, void (*fn)(void *arg), void *arg) {
 
 void cons_detach(cons *k) {
     k->detached = true;
+    if (k->idle_ev)
+        evtimer_del(k->idle_ev);
+    req_scope_cancel(&k->reqs); /* none of their callbacks runs now */
     cons_stop(k);
     evtimer_del(k->flush);
     event_del(k->trim);
@@ -557,8 +587,6 @@ void cons_detach(cons *k) {
 void cons_free(cons *k) {
     if (!k)
         return;
-    k->freed = true;
-    k->detached = true;
-    if (k->outstanding == 0)
-        cons_really_free(k);
+    req_scope_cancel(&k->reqs);
+    cons_release(k);
 }

@@ -38,7 +38,7 @@ struct cons_hooks {
  * since a blocked read delays every command queued behind it) and sends
  * everything else on wr. Both are borrowed and must outlive the consumer;
  * consumer (the consumer name) is copied. Reading starts at once. Caller
- * frees with cons_free() after rds_close of both connections. */
+ * frees with cons_free(), which cancels the commands in flight. */
 cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
                const char *consumer, const struct cfg *c, const struct cons_hooks *hooks,
                void *arg);
@@ -58,12 +58,16 @@ void cons_stop(cons *k);
 /* cons_idle: nothing outstanding: no read, reclaim or ack in flight or queued. */
 bool cons_idle(const cons *k);
 
+/* cons_when_idle: fn(arg) runs once, on a later loop turn, when the consumer
+ * is next idle (at once if it is now); a later call replaces it. */
+void cons_when_idle(cons *k, void (*fn)(void *arg), void *arg);
+
 /* cons_leave: XGROUP DELCONSUMER for this consumer (at a clean exit, once
  * every entry was acknowledged); fn(arg) runs when it is done or failed. */
 void cons_leave(cons *k, void (*fn)(void *arg), void *arg);
 
-/* cons_detach: drops every callback's link to the owner; replies that still
- * arrive (e.g. from rds_close) are ignored. */
+/* cons_detach: cancels every command in flight and stops: the owner's hooks
+ * are never called again. */
 void cons_detach(cons *k);
 void cons_free(cons *k);
 

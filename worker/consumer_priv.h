@@ -43,7 +43,7 @@ struct cons {
     struct event *flush;   /* zero-delay: send queued acks */
     struct event *trim;    /* periodic XTRIM MINID of acknowledged entries */
     struct event *reap;    /* periodic removal of consumers that died */
-    int outstanding;       /* commands whose callback has not run */
+    struct req_scope reqs; /* commands not yet answered */
     /* groups */
     bool ready;   /* every lane's group exists */
     int creating; /* XGROUP CREATE replies owed */
@@ -73,16 +73,21 @@ struct cons {
     bool trimming;
     int trim_i;
     int reaping; /* XINFO CONSUMERS replies owed */
-    bool stopped, detached, freed;
+    bool stopped, detached;
     bool failing; /* the last read failed: log recovery once */
     void (*leave_fn)(void *);
     void *leave_arg;
     int leave_left;
+    void (*idle_fn)(void *); /* cons_when_idle */
+    void *idle_arg;
+    struct event *idle_ev;
 };
 
 /* consumer.c */
 bool cons_done(cons *k);
 void cons_send(cons *k, rds *r, rds_cb cb, void *arg, int argc, const char **argv);
+/* cons_send_owning: cons_send with arg mem_alloc'd for this command alone */
+void cons_send_owning(cons *k, rds *r, rds_cb cb, void *arg, int argc, const char **argv);
 int cons_token_parse(const cons *k, const char *token, const char **eid);
 int cons_take(cons *k, int stream, const redisReply *entries);
 void cons_hand(cons *k, bool reclaimed);

@@ -22,6 +22,8 @@ enum ledger_claim_col {
     LC_TENANT,
     LC_SECRET,
     LC_PREV_SECRET, /* NULL unless a rotation's grace still runs */
+    LC_DUE_MS,      /* due_at as claimed, ms since the epoch */
+    LC_PRIORITY,    /* high, normal or low */
     LC_NCOLS
 };
 
@@ -29,16 +31,18 @@ enum ledger_claim_col {
  * a retried claim whose first try's outcome was unknown) rows among ids (n
  * UUID strings) to consumer for visibility_ms, and marks rows that are not
  * due yet as out of the stream (the sweeper enqueues them when due). cb gets
- * the leased rows (enum ledger_claim_col). Strings are copied. */
-void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids, int n,
-                  int visibility_ms, int secret_grace_s, db_cb cb, void *arg);
+ * the leased rows (enum ledger_claim_col). Strings are copied. Returns
+ * db_query's handle, as ledger_record does. */
+struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
+                         int n, int visibility_ms, int secret_grace_s, db_cb cb, void *arg);
 
 /* What became of one attempt. */
 enum ledger_kind {
     LK_SUCCESS = 0, /* status sent */
     LK_RETRY,       /* pending again, due after delay_ms, out of the stream */
     LK_FAILED,      /* status failed: a dead letter */
-    LK_DEFER,       /* never attempted (no room in time): lease dropped, due now */
+    LK_DEFER,       /* never attempted (no room, or its destination is held back): lease
+                       dropped, due after delay_ms, attempts unchanged */
 };
 
 struct ledger_outcome {
@@ -46,7 +50,7 @@ struct ledger_outcome {
     enum ledger_kind kind;
     int attempt_no;     /* delivery_attempts.attempt: attempts + 1 */
     bool counted;       /* uses up an attempt (false for provider auth errors) */
-    int64_t delay_ms;   /* LK_RETRY */
+    int64_t delay_ms;   /* LK_RETRY, LK_DEFER */
     int64_t started_ms; /* wall clock */
     int duration_ms;
     int status_code;          /* 0: none */
@@ -63,7 +67,7 @@ enum ledger_record_col { LR_ID = 0, LR_NOW_MS, LR_NCOLS };
  * did not count (a provider auth error) is recorded under the number the next
  * counted attempt will use, which later replaces it. cb gets the updated rows
  * (enum ledger_record_col); ids missing from it had lost their lease. */
-void ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n, db_cb cb,
-                   void *arg);
+struct req *ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n,
+                          db_cb cb, void *arg);
 
 #endif

@@ -135,7 +135,7 @@ void upkeep_reap_tick(evutil_socket_t fd, short what, void *arg) {
         struct upkeep_reap_arg *a = mem_alloc(sizeof(*a));
         *a = (struct upkeep_reap_arg){k, i};
         const char *argv[] = {"XINFO", "CONSUMERS", k->keys[i], STREAM_GROUP};
-        cons_send(k, k->wr, upkeep_reap_cb, a, 4, argv);
+        cons_send_owning(k, k->wr, upkeep_reap_cb, a, 4, argv);
     }
 }
 

@@ -24,8 +24,8 @@ struct wmetrics {
     enum notif_channel ch;
     char labels[32];
     struct event *poll;
-    bool polling; /* a Redis reply is owed to us */
-    bool stopping;
+    struct req_scope reqs;        /* the poll's commands, until answered */
+    bool polling;                 /* a poll is in flight */
     long long stream_length, lag; /* -1: unknown */
 };
 
@@ -33,6 +33,7 @@ static void wm_refresh(void *arg, metrics *m) {
     wmetrics *w = arg;
     const struct eng_metrics *em = eng_metrics(w->e);
     metrics_set(m, "herald_in_flight", w->labels, em->in_flight);
+    metrics_set(m, "herald_circuits_open", w->labels, em->circuits_open);
     metrics_set(m, "herald_reclaimed_total", w->labels, (double)em->reclaimed);
     metrics_set(m, "herald_dependency_up", "dep=\"postgres\"", db_up(w->d) ? 1 : 0);
     metrics_set(m, "herald_dependency_up", "dep=\"redis\"", rds_up(w->r) ? 1 : 0);
@@ -52,10 +53,6 @@ static void wm_free(wmetrics *w) {
 static void wm_info(void *arg, const struct stream_info *info) {
     wmetrics *w = arg;
     w->polling = false;
-    if (w->stopping) {
-        wm_free(w);
-        return;
-    }
     w->stream_length = info->length;
     w->lag = info->lag;
 }
@@ -67,7 +64,7 @@ static void wm_poll(evutil_socket_t fd, short what, void *arg) {
     if (w->polling || !rds_up(w->r))
         return;
     w->polling = true;
-    stream_info(w->r, w->ch, wm_info, w);
+    stream_info(w->r, w->ch, &w->reqs, wm_info, w);
 }
 
 wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum notif_channel ch,
@@ -98,6 +95,13 @@ wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum no
                    "Attempts refused for Herald's own provider credentials.", NULL, 0);
     metrics_define(m, "herald_reclaimed_total", METRICS_COUNTER,
                    "Stream entries taken over from dead or stuck consumers.", NULL, 0);
+    metrics_define(m, "herald_dwell_seconds", METRICS_HISTOGRAM,
+                   "Time from when the attempt that succeeded became due (creation, send_at or "
+                   "its retry time) to sent, by channel and priority.",
+                   wm_e2e, sizeof(wm_e2e) / sizeof(double));
+    metrics_define(m, "herald_circuits_open", METRICS_GAUGE,
+                   "Destinations whose circuit is open or half-open, as this worker knows them.",
+                   NULL, 0);
     metrics_define(m, "herald_in_flight", METRICS_GAUGE,
                    "Entries held by this worker, from read to acknowledgement.", NULL, 0);
     metrics_define(m, "herald_stream_length", METRICS_GAUGE, "Entries in the channel's stream.",
@@ -126,11 +130,6 @@ void wmetrics_stop(wmetrics *w) {
         return;
     metrics_srv_stop(w->srv);
     w->srv = NULL;
-    if (w->polling) {
-        /* freed by the Redis reply, which rds_close hands back */
-        w->stopping = true;
-        event_del(w->poll);
-        return;
-    }
+    req_scope_cancel(&w->reqs); /* its callback never runs */
     wm_free(w);
 }
