@@ -34,7 +34,8 @@ def post(path, key, body):
 
 
 def sql(q):
-    return subprocess.run(PSQL + ["-c", q], check=True, capture_output=True,
+    # on stdin: a backlog's id list is longer than a command line may be
+    return subprocess.run(PSQL, input=q, check=True, capture_output=True,
                           text=True).stdout.strip()
 
 
