@@ -44,6 +44,17 @@ static bool iso_open(void *arg) {
     return open;
 }
 
+/* iso_waiting: the shared circuit counts notifications held back. */
+static bool iso_waiting(void *arg) {
+    (void)arg;
+    char *v = iso_circuit();
+    long long x, waiting = 0;
+    bool ok =
+        v && sscanf(v, "%lld %lld %lld %lld %lld", &x, &x, &x, &x, &waiting) == 5 && waiting >= 1;
+    mem_free(v);
+    return ok;
+}
+
 static bool iso_closed(void *arg) {
     return !iso_open(arg);
 }
@@ -86,6 +97,7 @@ Test(worker_isolation, breaker_opens_reschedules_probes_and_closes) {
     mem_free(url);
     cr_assert(it_eventually(iso_handed_back, ids[3], 30000), "not rescheduled while open");
     cr_expect_eq(wt_count("/down"), 3, "delivered while the circuit was open");
+    cr_expect(it_eventually(iso_waiting, NULL, 30000), "the circuit does not count what waits");
     /* the destination recovers; the probe succeeds and closes the circuit */
     wt_control("{\"path\": \"/down\", \"default\": 200}");
     for (int i = 0; i < 4; i++)
