@@ -59,7 +59,10 @@ char *wt_insert(const char *path, const char *subject, const char *body, const c
 void wt_xadd(const char *id);
 /* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
 char *wt_enqueue(const char *path, const char *body);
-/* wt_start_worker: a webhook worker with wt_env and extra ("K=V", NULL-terminated). */
+/* wt_start_channel_worker: herald-worker --channel channel with wt_env and
+ * extra ("K=V", NULL-terminated; an extra setting replaces wt_env's). */
+pid_t wt_start_channel_worker(const char *channel, const char *const extra[]);
+/* wt_start_worker: a webhook worker. */
 pid_t wt_start_worker(const char *const extra[]);
 /* wt_stop_worker: sig to worker i, waits for it; returns its exit status. */
 int wt_stop_worker(int i, int sig, int timeout_ms);
