@@ -38,13 +38,14 @@ static const char ledger_claim_sql[] =
     " OR (n.lease_owner = $1 AND n.due_at <= now()))"
     " AND (n.due_at <= now() OR n.in_stream)"
     " RETURNING n.id, n.tenant_id, n.recipient, n.subject, n.body, n.metadata, n.created_at,"
-    " n.attempts, n.budget_base, n.due_at <= now() AS due)"
+    " n.attempts, n.budget_base, n.due_at, n.priority, n.due_at <= now() AS due)"
     " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
     " floor(extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
     " t.name, t.webhook_secret,"
     " CASE WHEN t.prev_webhook_secret IS NOT NULL AND t.secret_rotated_at IS NOT NULL"
     " AND t.secret_rotated_at > now() - $5::bigint * interval '1 second'"
-    " THEN t.prev_webhook_secret END"
+    " THEN t.prev_webhook_secret END,"
+    " floor(extract(epoch FROM c.due_at) * 1000)::bigint, c.priority"
     " FROM c JOIN tenants t ON t.id = c.tenant_id WHERE c.due";
 
 struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
@@ -80,7 +81,7 @@ static const char ledger_record_sql[] =
     " last_error = CASE o.kind WHEN 'success' THEN NULL WHEN 'defer' THEN n.last_error"
     " ELSE o.error END,"
     " due_at = CASE o.kind WHEN 'retry' THEN now() + o.delay_ms * interval '1 millisecond'"
-    " WHEN 'defer' THEN now() ELSE n.due_at END,"
+    " WHEN 'defer' THEN now() + o.delay_ms * interval '1 millisecond' ELSE n.due_at END,"
     " in_stream = false, lease_owner = NULL, lease_until = NULL,"
     " updated_at = CASE WHEN o.kind = 'defer' THEN n.updated_at ELSE now() END"
     " FROM o WHERE n.id = o.id AND n.id = ANY($2::uuid[]) AND n.lease_owner = $1"
