@@ -357,6 +357,7 @@ struct writer *writer_new(struct api_app *app) {
     struct batch_cfg bc = {
         .max_inflight = n < app->cfg->db_connections ? n : app->cfg->db_connections - 1,
         .max_weight = WR_MAX_ROWS_PER_COMMIT,
+        .at_once = true,
         .send = wr_send,
         .arg = w,
     };

@@ -766,25 +766,13 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
     mem_free(u);
 }
 
-/* redis_pid: the test Redis's pid, from the stack's pidfile. */
-static pid_t redis_pid(void) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "no %s", path);
-    long pid = 0;
-    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
-    fclose(f);
-    return (pid_t)pid;
-}
-
 /* Found by bench/run: a SIGTERM while XADD replies were still owed crashed
  * the API in its teardown (the writer was freed before Redis's callbacks). */
 Test(api, test_issue_5_sigterm_with_redis_replies_pending) {
     teardown();
     const char *env[] = {"HERALD_REDIS_TIMEOUT_MS=10000", NULL};
     start_api(env);
-    pid_t rp = redis_pid();
+    pid_t rp = it_redis_pid();
     kill(rp, SIGSTOP); /* Redis hangs: the XADDs below stay unanswered */
     for (int i = 0; i < 5; i++)
         mem_free(create(key_a, EMAIL));

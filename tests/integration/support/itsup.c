@@ -63,6 +63,17 @@ static void sleep_ms(int ms) {
     }
 }
 
+pid_t it_redis_pid(void) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    long pid = 0;
+    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
+}
+
 const char *it_source_dir(void) {
     if (!source_dir)
         it_fail("no source directory: the test was built without HERALD_SOURCE_DIR");

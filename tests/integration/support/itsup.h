@@ -111,6 +111,8 @@ char *it_run_capture(const char *const argv[], const char *const extra_env[], in
  * "redis-stop", "pg-start") and fails the test unless it succeeds. */
 void it_stack(const char *subcmd);
 
+/* it_redis_pid: the test Redis's pid, from the stack's pidfile. */
+pid_t it_redis_pid(void);
 /* it_free_port: a loopback TCP port that was free a moment ago. */
 int it_free_port(void);
 

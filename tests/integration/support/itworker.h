@@ -62,7 +62,10 @@ void wt_xadd(const char *id);
 void wt_xadd_legacy(const char *id);
 /* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
 char *wt_enqueue(const char *path, const char *body);
-/* wt_start_worker: a webhook worker with wt_env and extra ("K=V", NULL-terminated). */
+/* wt_start_channel_worker: herald-worker --channel channel with wt_env and
+ * extra ("K=V", NULL-terminated; an extra setting replaces wt_env's). */
+pid_t wt_start_channel_worker(const char *channel, const char *const extra[]);
+/* wt_start_worker: a webhook worker. */
 pid_t wt_start_worker(const char *const extra[]);
 /* wt_start_worker_n: with --concurrency concurrency (wt_start_worker: 8). */
 pid_t wt_start_worker_n(const char *const extra[], int concurrency);
