@@ -250,11 +250,23 @@ static void sweep_sched_query(sweep *s) {
     const char *params[] = {chans.data};
     sweep_set_state(s, SW_SCHED_QUERY);
     sweep_query(s,
+                /* pending rows past their deadline expire (schema/009's
+                 * notifications_expiring), whether or not a worker runs;
+                 * a leased one is being delivered: its outcome decides */
+                "WITH x AS (UPDATE notifications SET status = 'expired', "
+                "last_error = 'expired: expires_at passed before it could be sent', "
+                "updated_at = now(), in_stream = false "
+                "WHERE id IN (SELECT id FROM notifications "
+                "WHERE status = 'pending' AND expires_at <= now() "
+                "AND channel = ANY($1::text[]) "
+                "AND (lease_until IS NULL OR lease_until < now()) "
+                "LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING 1) "
                 "UPDATE notifications SET in_stream = true, enqueued_at = now() "
                 "WHERE id IN (SELECT id FROM notifications "
                 "WHERE status = 'pending' AND NOT in_stream AND due_at <= now() "
                 "AND channel = ANY($1::text[]) "
                 "AND (lease_until IS NULL OR lease_until < now()) "
+                "AND (expires_at IS NULL OR expires_at > now()) "
                 "ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, channel",
                 1, params, sweep_sched_rows_cb);

@@ -42,6 +42,9 @@ struct job {
     char id[UTIL_UUID_LEN];
     /* the claimed row; owned */
     char *recipient, *subject, *body, *metadata, *tenant, *secret, *prev_secret;
+    char *html, *reply_to, *email_from; /* email only; NULL when absent */
+    int64_t expires_ms;                 /* 0: no deadline */
+    bool event;                         /* a status event for the tenant's events_url */
     int64_t created_ms;
     int attempts, budget_base;
     int64_t leased_mono; /* when the claim answered; the lease runs from about then */
@@ -233,6 +236,9 @@ static void job_free(struct job *j) {
     mem_free(j->tenant);
     mem_free(j->secret);
     mem_free(j->prev_secret);
+    mem_free(j->html);
+    mem_free(j->reply_to);
+    mem_free(j->email_from);
     if (j->wait_ev)
         event_free(j->wait_ev);
     mem_free(j);
@@ -418,6 +424,11 @@ static void job_xfer_cb(void *arg, CURLcode code, bool started) {
         .attempt = j->attempts + 1,
         .secret = j->secret,
         .prev_secret = j->prev_secret,
+        .html = j->html,
+        .reply_to = j->reply_to,
+        .email_from = j->email_from,
+        .expires_at_ms = j->expires_ms,
+        .event = j->event,
     };
     j->res.retry_after_ms = -1;
     e->ops->classify(e->ops_state, &m, &j->req, &resp, &j->res);
@@ -488,6 +499,11 @@ static void job_send(struct job *j) {
         .attempt = j->attempts + 1,
         .secret = j->secret,
         .prev_secret = j->prev_secret,
+        .html = j->html,
+        .reply_to = j->reply_to,
+        .email_from = j->email_from,
+        .expires_at_ms = j->expires_ms,
+        .event = j->event,
     };
     /* a transfer must be able to finish well before the lease ends */
     const struct cfg *c = e->cfg;
@@ -715,6 +731,13 @@ static void eng_claim_cb(void *arg, const struct db_result *r) {
         j->tenant = mem_strdup(db_get(r->res, k, LC_TENANT));
         j->secret = mem_strdup(db_get(r->res, k, LC_SECRET));
         j->prev_secret = eng_dup_or_null(r->res, k, LC_PREV_SECRET);
+        j->html = eng_dup_or_null(r->res, k, LC_HTML);
+        j->reply_to = eng_dup_or_null(r->res, k, LC_REPLY_TO);
+        j->email_from = eng_dup_or_null(r->res, k, LC_EMAIL_FROM);
+        j->expires_ms = db_isnull(r->res, k, LC_EXPIRES_MS)
+                            ? 0
+                            : strtoll(db_get(r->res, k, LC_EXPIRES_MS), NULL, 10);
+        j->event = !strcmp(db_get(r->res, k, LC_KIND), "event");
         j->leased_mono = now;
     }
     for (int i = 0; i < b->n; i++) {
