@@ -19,8 +19,8 @@
 
 #define EVENTS_WAIT_MAX_S 30
 
-static const char *const events_types[] = {"notification.sent", "notification.delivered",
-                                           "notification.failed", "notification.cancelled",
+static const char *const events_types[] = {"notification.sent",    "notification.delivered",
+                                           "notification.failed",  "notification.cancelled",
                                            "notification.expired", NULL};
 
 /* herald_events_page (schema/009) serves only ids below the horizon under
@@ -48,13 +48,13 @@ struct events_feed {
 struct ev_wait {
     struct events_feed *f;
     struct api_req *r;
-    struct ev_wait *prev, *next;     /* in the tenant's list */
-    struct ev_wait *aprev, *anext;   /* in f->all */
-    bool listed;   /* waiting: in both lists, with a deadline */
-    bool querying; /* a read is out */
-    bool again;    /* woken while a read was out: read once more */
-    bool woken;    /* an event of its tenant came: read every recheck until found */
-    bool expired;  /* wait is over: answer with what the next read finds */
+    struct ev_wait *prev, *next;   /* in the tenant's list */
+    struct ev_wait *aprev, *anext; /* in f->all */
+    bool listed;                   /* waiting: in both lists, with a deadline */
+    bool querying;                 /* a read is out */
+    bool again;                    /* woken while a read was out: read once more */
+    bool woken;                    /* an event of its tenant came: read every recheck until found */
+    bool expired;                  /* wait is over: answer with what the next read finds */
     struct event *deadline;
     char tid[24];
     char after[UTIL_UUID_LEN];
@@ -150,8 +150,8 @@ static void ev_list(struct ev_wait *w) {
     evtimer_add(w->deadline, &tv);
 }
 
-static void ev_page_done(void *arg, const struct db_result *res) {
-    struct ev_wait *w = arg;
+/* ev_apply: what a read found, for w (which it may answer and free). */
+static void ev_apply(struct ev_wait *w, const struct db_result *res) {
     w->querying = false;
     if (res->status != DB_OK) {
         if (res->status == DB_ERROR)
@@ -205,37 +205,100 @@ static void ev_page_done(void *arg, const struct db_result *res) {
     }
 }
 
-static void ev_query(struct ev_wait *w) {
+/* One read for polls that ask the same (tenant, after, type, limit): woken
+ * together, they share it, so a wake-up costs a read per distinct question,
+ * not per waiting client. */
+struct ev_batch {
+    struct ev_batch *next;
+    size_t n, cap;
+    struct ev_wait **w;
+};
+
+static void ev_batch_done(void *arg, const struct db_result *res) {
+    struct ev_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++)
+        ev_apply(b->w[i], res);
+    mem_free(b->w);
+    mem_free(b);
+}
+
+static void ev_batch_send(struct ev_batch *b) {
+    struct ev_wait *w = b->w[0];
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", w->limit);
     const char *params[] = {w->tid, w->after[0] ? w->after : NULL, w->type, lim};
-    w->querying = true;
-    db_query(w->f->app->db, events_page_sql, 4, params, ev_page_done, w);
+    for (size_t i = 0; i < b->n; i++)
+        b->w[i]->querying = true;
+    db_query(w->f->app->db, events_page_sql, 4, params, ev_batch_done, b);
 }
 
-/* ev_wake: wakes w (an event of its tenant, or a recheck). */
-static void ev_wake(struct ev_wait *w) {
-    if (w->querying)
-        w->again = true;
-    else
-        ev_query(w);
+static void ev_batch_add(struct ev_batch *b, struct ev_wait *w) {
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4;
+        b->w = mem_realloc(b->w, b->cap * sizeof(*b->w));
+    }
+    b->w[b->n++] = w;
+}
+
+static void ev_query(struct ev_wait *w) {
+    struct ev_batch *b = mem_calloc(1, sizeof(*b));
+    ev_batch_add(b, w);
+    ev_batch_send(b);
+}
+
+/* ev_wake_many: reads again for each w in ws[0..n) (already-reading ones read
+ * once more when their read returns), one read per distinct question. */
+static void ev_wake_many(struct ev_wait **ws, size_t n) {
+    hmap *by_q = hmap_new();
+    struct ev_batch *head = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct ev_wait *w = ws[i];
+        if (w->querying) {
+            w->again = true;
+            continue;
+        }
+        char key[160];
+        snprintf(key, sizeof(key), "%s|%s|%s|%d", w->tid, w->after, w->type ? w->type : "",
+                 w->limit);
+        struct ev_batch *b = hmap_get(by_q, key);
+        if (!b) {
+            b = mem_calloc(1, sizeof(*b));
+            b->next = head;
+            head = b;
+            hmap_put(by_q, key, b);
+        }
+        ev_batch_add(b, w);
+    }
+    hmap_free(by_q);
+    while (head) {
+        struct ev_batch *next = head->next;
+        ev_batch_send(head);
+        head = next;
+    }
 }
 
 static void ev_notify_cb(void *arg, const char *payload) {
     struct events_feed *f = arg;
+    struct ev_wait *first;
     if (!payload) {
-        /* LISTEN (re)established: events may have come meanwhile */
-        for (struct ev_wait *w = f->all; w; w = w->anext)
-            ev_wake(w);
-        return;
+        first = f->all; /* LISTEN (re)established: events may have come meanwhile */
+    } else {
+        struct ev_tenant *t = hmap_get(f->tenants, payload);
+        if (!t)
+            return;
+        first = t->head;
     }
-    struct ev_tenant *t = hmap_get(f->tenants, payload);
-    if (!t)
-        return;
-    for (struct ev_wait *w = t->head; w; w = w->next) {
-        w->woken = true;
-        ev_wake(w);
+    size_t n = 0;
+    for (struct ev_wait *w = first; w; w = payload ? w->next : w->anext)
+        n++;
+    struct ev_wait **ws = mem_calloc(n, sizeof(*ws));
+    n = 0;
+    for (struct ev_wait *w = first; w; w = payload ? w->next : w->anext) {
+        w->woken = w->woken || payload != NULL;
+        ws[n++] = w;
     }
+    ev_wake_many(ws, n);
+    mem_free(ws);
 }
 
 /* ev_recheck_cb: woken polls whose event was still above the horizon read
@@ -245,15 +308,19 @@ static void ev_recheck_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct events_feed *f = arg;
     bool blind = !listen_up(f->listen);
+    struct ev_wait **ws = mem_calloc(f->waiting + 1, sizeof(*ws));
+    size_t n = 0;
     struct ev_wait *w = f->all;
     while (w) {
         struct ev_wait *next = w->anext;
         if (!w->r->req && !w->querying)
             ev_reply_empty(w); /* only frees: the connection is gone */
         else if ((w->woken || blind) && !w->querying)
-            ev_query(w);
+            ws[n++] = w;
         w = next;
     }
+    ev_wake_many(ws, n);
+    mem_free(ws);
 }
 
 struct events_feed *events_feed_start(struct api_app *app) {

@@ -153,8 +153,8 @@ static void listen_io_cb(evutil_socket_t fd, short what, void *arg) {
         listen_read(l);
 }
 
-listen_t *listen_open(struct event_base *base, const char *url, const char *channel,
-                      int timeout_ms, listen_cb cb, void *arg) {
+listen_t *listen_open(struct event_base *base, const char *url, const char *channel, int timeout_ms,
+                      listen_cb cb, void *arg) {
     listen_t *l = mem_calloc(1, sizeof(*l));
     l->base = base;
     l->url = mem_strdup(url);

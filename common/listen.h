@@ -15,8 +15,8 @@ typedef struct listen listen_t;
 typedef void (*listen_cb)(void *arg, const char *payload);
 
 /* listen_open: connects to url and LISTENs on channel (an identifier). */
-listen_t *listen_open(struct event_base *base, const char *url, const char *channel,
-                      int timeout_ms, listen_cb cb, void *arg);
+listen_t *listen_open(struct event_base *base, const char *url, const char *channel, int timeout_ms,
+                      listen_cb cb, void *arg);
 /* listen_up: whether the LISTEN is in place now. */
 bool listen_up(const listen_t *l);
 void listen_close(listen_t *l);
