@@ -174,6 +174,7 @@ void guard_stop(struct guard *g) {
         return;
     /* edge_detach may free an edge, which changes the map: detach from a copy */
     size_t n = hmap_len(g->edges);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     struct edge **all = mem_calloc(n ? n : 1, sizeof(*all));
     struct edge **p = all;
     hmap_each(g->edges, guard_collect, &p);

@@ -486,7 +486,7 @@ const char *edge_key(const struct edge *e) {
 const char *edge_peer(struct edge *e) {
     if (e->peer[0])
         return e->peer;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
     evutil_socket_t fd = bufferevent_getfd(e->bev);
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)

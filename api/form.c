@@ -92,6 +92,7 @@ void form_twilio_signature(const char *token, const char *url, const struct form
     const struct form_field *sorted[FORM_MAX_FIELDS];
     for (size_t i = 0; i < f->len; i++)
         sorted[i] = &f->fields[i];
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     qsort(sorted, f->len, sizeof(sorted[0]), form_cmp);
     struct buf b = {0};
     buf_puts(&b, url);

@@ -207,10 +207,8 @@ struct wr_lookup {
 static void wr_lookup_done(void *arg, const struct db_result *res) {
     struct wr_lookup *l = arg;
     struct wr_item *it = l->it;
-    if (res->status != DB_OK) {
-        it->status = WR_UNKNOWN;
-    } else if (PQntuples(res->res) != 1) {
-        /* expired and purged between the insert and now: very rare */
+    if (res->status != DB_OK || PQntuples(res->res) != 1) {
+        /* no answer, or expired and purged between the insert and now (very rare) */
         it->status = WR_UNKNOWN;
     } else {
         size_t hlen = 0;
@@ -234,13 +232,15 @@ static void wr_lookup_done(void *arg, const struct db_result *res) {
 
 static void wr_requeue_front(struct writer *w, struct wr_batch *b) {
     /* put the items back at the head, in order, for another try */
-    struct wr_item *last = b->items;
-    while (last->next)
-        last = last->next;
-    last->next = w->head;
-    w->head = b->items;
-    if (!w->tail)
-        w->tail = last;
+    struct wr_item *last = NULL;
+    for (struct wr_item *it = b->items; it; it = it->next)
+        last = it;
+    if (last) {
+        last->next = w->head;
+        w->head = b->items;
+        if (!w->tail)
+            w->tail = last;
+    }
     w->queued_rows += b->nrows;
     w->inflight--;
     w->inflight_rows -= b->nrows;

@@ -115,7 +115,7 @@ char *apikey_new_webhook_secret(void) {
     size_t pre = strlen(APIKEY_WHSEC_PREFIX);
 
     util_random(raw, sizeof(raw));
-    memcpy(s, APIKEY_WHSEC_PREFIX, pre);
+    memcpy(s, APIKEY_WHSEC_PREFIX, pre + 1); /* crypto_b64 writes from the NUL on */
     crypto_b64(raw, sizeof(raw), s + pre, false);
     memset(raw, 0, sizeof(raw));
     return s;

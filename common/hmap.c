@@ -30,6 +30,7 @@ static uint64_t hmap_hash(const char *s) {
 hmap *hmap_new(void) {
     hmap *m = mem_calloc(1, sizeof(*m));
     m->nslots = 64;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     m->slots = mem_calloc(m->nslots, sizeof(*m->slots));
     return m;
 }
@@ -64,6 +65,7 @@ void *hmap_get(const hmap *m, const char *key) {
 
 static void hmap_grow(hmap *m) {
     size_t n = m->nslots * 2;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     struct hmap_ent **slots = mem_calloc(n, sizeof(*slots));
     for (size_t i = 0; i < m->nslots; i++) {
         struct hmap_ent *e = m->slots[i];

@@ -159,7 +159,7 @@ static int hjson_string(struct hjson_parser *ps, char **out, size_t *outlen) {
             *d++ = map[simple - "\"\\/bfnrt"];
             ps->p += 2;
         } else if (e == 'u') {
-            unsigned cp;
+            unsigned cp = 0;
             if (hjson_unicode(ps, &cp) != 0)
                 return -1;
             d += hjson_encode(cp, d);
@@ -413,8 +413,8 @@ static int hjson_value(struct hjson_parser *ps, int depth, struct json_object **
     case '[':
         return hjson_array(ps, depth + 1, out, size);
     case '"': {
-        char *s;
-        size_t n;
+        char *s = NULL;
+        size_t n = 0;
         if (hjson_string(ps, &s, &n) != 0)
             return -1;
         *size = hjson_escaped_size(s, n);

@@ -268,7 +268,7 @@ struct metrics_srv *metrics_srv_start(struct event_base *base, const char *liste
         mem_free(s);
         return NULL;
     }
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
     int port = 0;
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {

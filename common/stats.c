@@ -300,7 +300,7 @@ void stats_read(rds *r, int64_t now_ms, stats_read_cb cb, void *arg) {
         one->rd = rd;
         one->bucket = b;
         snprintf(key, sizeof(key), STATS_KEY_PREFIX "%lld",
-                 (long long)(first + (int64_t)b * STATS_BUCKET_S));
+                 (long long)first + (long long)b * STATS_BUCKET_S);
         const char *argv[] = {"HGETALL", key};
         rds_command(r, stats_read_done, one, 2, argv, NULL);
     }

@@ -176,8 +176,8 @@ int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
     {
         json_object_object_foreach(obj, key, unused) {
             (void)unused;
-            if (strcmp(key, "events_url") && strcmp(key, "event_types") &&
-                strcmp(key, "email_from")) {
+            if (strcmp(key, "events_url") != 0 && strcmp(key, "event_types") != 0 &&
+                strcmp(key, "email_from") != 0) {
                 if (strlen(key) <= 128 && hjson_utf8_valid(key, strlen(key)))
                     val_errors_add(errs, key, "unknown field");
                 else

@@ -249,7 +249,6 @@ static int ctl_migrate_one(struct ctl *c, const char *dir, const struct ctl_migr
         rc = ctl_run_sql(c, m, sql.data, true);
         if (rc)
             goto out;
-        rc = CTL_EXIT_FAIL;
     }
     r = ctl_db_exec(c, "BEGIN", 0, NULL);
     if (!ctl_db_ok(r)) {
@@ -263,7 +262,6 @@ static int ctl_migrate_one(struct ctl *c, const char *dir, const struct ctl_migr
         rc = ctl_run_sql(c, m, sql.data, false);
         if (rc)
             goto out;
-        rc = CTL_EXIT_FAIL;
     }
     snprintf(version, sizeof(version), "%d", m->version);
     r = ctl_db_exec(c,

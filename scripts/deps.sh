@@ -12,6 +12,7 @@ PACKAGES=(
     libcriterion-dev
     postgresql redis-server
     curl python3
+    clang-format clang-tidy
 )
 
 missing=()

@@ -56,7 +56,7 @@ int jwt_grant(EVP_PKEY *key, const char *iss, const char *scope, const char *aud
     buf_puts(&claims, ",\"aud\":");
     buf_json_str(&claims, aud, strlen(aud));
     buf_printf(&claims, ",\"iat\":%lld,\"exp\":%lld}", (long long)iat_s,
-               (long long)(iat_s + JWT_LIFETIME_S));
+               (long long)iat_s + JWT_LIFETIME_S);
     jwt_b64url(&text, header, sizeof(header) - 1);
     buf_putc(&text, '.');
     jwt_b64url(&text, claims.data, claims.len);
