@@ -1,5 +1,6 @@
 /* events_h: the event feed: its parameters, its page, and the long polls
  * waiting for an event, woken by NOTIFY and read again on a timer. */
+#include "api/edge.h"
 #include "api/events_h.h"
 #include "common/buf.h"
 #include "common/config.h"
@@ -12,7 +13,10 @@
 #include "common/util.h"
 #include "common/validate.h"
 
+#include <errno.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,7 @@ struct events_feed {
     struct ev_wait *all; /* every waiting request, for the recheck */
     size_t waiting;
     struct event *recheck;
+    int64_t peeked_ms; /* when the waiting polls' sockets were last looked at */
     bool draining;
 };
 
@@ -301,6 +306,20 @@ static void ev_notify_cb(void *arg, const char *payload) {
     mem_free(ws);
 }
 
+/* ev_client_left: whether the client of a waiting poll closed its side (the
+ * edge reads nothing while a request is being answered, so its end would be
+ * seen only when the answer is written: peek at the socket instead). */
+static bool ev_client_left(const struct ev_wait *w) {
+    if (!w->r->req || !w->r->edge)
+        return true;
+    evutil_socket_t fd = bufferevent_getfd(edge_bev(w->r->edge));
+    if (fd < 0)
+        return false;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* ev_recheck_cb: woken polls whose event was still above the horizon read
  * again; without LISTEN every poll does. Requests whose client left go. */
 static void ev_recheck_cb(evutil_socket_t fd, short what, void *arg) {
@@ -308,13 +327,18 @@ static void ev_recheck_cb(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct events_feed *f = arg;
     bool blind = !listen_up(f->listen);
+    /* a peek per waiting poll costs a system call: about once a second */
+    int64_t now = util_mono_ms();
+    bool peek = now - f->peeked_ms >= 1000;
+    if (peek)
+        f->peeked_ms = now;
     struct ev_wait **ws = mem_calloc(f->waiting + 1, sizeof(*ws));
     size_t n = 0;
     struct ev_wait *w = f->all;
     while (w) {
         struct ev_wait *next = w->anext;
-        if (!w->r->req && !w->querying)
-            ev_reply_empty(w); /* only frees: the connection is gone */
+        if (!w->querying && (!w->r->req || (peek && ev_client_left(w))))
+            ev_reply_empty(w); /* the connection is gone, or goes with this answer */
         else if ((w->woken || blind) && !w->querying)
             ws[n++] = w;
         w = next;

@@ -5,6 +5,7 @@
  * before the first try, between retries, after send_at, without a worker). */
 #include "it_worker_support.h"
 #include "support/itapi.h"
+#include "support/rawhttp.h"
 #include "common/util.h"
 
 #include <libpq-fe.h>
@@ -242,6 +243,25 @@ Test(events, long_poll_wakes_on_an_event) {
     it_resp_free(&p2.resp);
     mem_free(eid);
     mem_free(pend);
+}
+
+static bool ev_none_waiting(void *arg) {
+    (void)arg;
+    return ev_waiting_gauge() == 0;
+}
+
+/* a client that leaves while its poll waits takes nothing with it: the poll is
+ * dropped at the next recheck, long before its wait would end */
+Test(events, a_poll_whose_client_left_is_dropped) {
+    struct rh_conn c;
+    rh_open(&c, api.port);
+    char req[512];
+    snprintf(req, sizeof(req),
+             "GET /v1/events?wait=30 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", key);
+    cr_assert(rh_sends(&c, req));
+    cr_assert(it_eventually(ev_one_waiting, NULL, 5000), "the poll is not counted as waiting");
+    rh_close(&c);
+    cr_expect(it_eventually(ev_none_waiting, NULL, 10000), "the poll still waits");
 }
 
 /* ---- paging while events are written ------------------------------------ */
