@@ -518,3 +518,12 @@ Test(events, expired_when_send_at_is_after_it_without_a_worker) {
     mem_free(st);
     mem_free(id);
 }
+
+Test(events, expired_by_the_sweeper_while_redis_is_down) {
+    wt_redis_stop();
+    char *id = ev_insert_deadline("/hooks/dark", 500, 3000);
+    cr_assert(wt_wait_status(id, "expired", 30000));
+    cr_expect_eq(ev_events_of(id, "notification.expired"), 1);
+    wt_redis_start();
+    mem_free(id);
+}
