@@ -52,6 +52,7 @@ struct auth {
     hmap *peers; /* client address -> struct auth_peer */
     uint64_t lookups;
     struct event *touch;
+    struct req_scope reqs; /* key lookups and touches not yet answered */
 };
 
 /* auth_peer_get: refills and returns peer's bucket (NULL: a full one). */
@@ -161,6 +162,22 @@ struct auth_load {
     struct auth_ent *e;
 };
 
+/* auth_load_drop: auth_free came before the lookup's answer: its waiters
+ * get what an unreachable database gives them. */
+static void auth_load_drop(void *arg) {
+    struct auth_load *l = arg;
+    struct auth_waiter *w = l->e->waiters;
+    l->e->waiters = NULL;
+    l->e->loading = false;
+    mem_free(l);
+    while (w) {
+        struct auth_waiter *n = w->next;
+        w->cb(w->arg, 503, NULL, 0);
+        mem_free(w);
+        w = n;
+    }
+}
+
 static void auth_loaded(void *arg, const struct db_result *res) {
     struct auth_load *l = arg;
     struct auth *a = l->a;
@@ -264,7 +281,7 @@ void auth_check(struct auth *a, const char *header, const char *peer, auth_cb cb
     struct auth_load *l = mem_alloc(sizeof(*l));
     l->a = a;
     l->e = e;
-    store_key(a->app->db, e->id, auth_loaded, l);
+    req_scope_add_arg(&a->reqs, store_key(a->app->db, e->id, auth_loaded, l), auth_load_drop, l);
 }
 
 static void auth_collect_used(const char *key, void *val, void *arg) {
@@ -290,7 +307,7 @@ static void auth_touch_cb(evutil_socket_t fd, short what, void *arg) {
     buf_putc(&b, '}');
     hmap_free(a->used);
     a->used = hmap_new();
-    store_keys_used(a->app->db, b.data, auth_touched, NULL);
+    req_scope_add(&a->reqs, store_keys_used(a->app->db, b.data, auth_touched, NULL));
     buf_free(&b);
 }
 
@@ -310,6 +327,7 @@ void auth_free(struct auth *a) {
     if (!a)
         return;
     event_free(a->touch);
+    req_scope_cancel(&a->reqs); /* before the entries their waiters hang on */
     hmap_each(a->cache, auth_drop_ent, NULL);
     hmap_free(a->cache);
     hmap_free(a->used);

@@ -14,6 +14,7 @@ struct auth;
  * has none left, its requests are refused (429) without a database lookup,
  * unless they carry a key already known to be good. */
 struct auth *auth_new(struct api_app *app);
+/* auth_free: cancels the lookups in flight; their callers get 503 now. */
 void auth_free(struct auth *a);
 
 /* status: 0 (a is filled, borrowed for the call), 401, 429 (too many failed

@@ -9,6 +9,7 @@
 #include "common/listen.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/req.h"
 #include "common/metrics.h"
 #include "common/util.h"
 #include "common/validate.h"
@@ -46,7 +47,8 @@ struct events_feed {
     struct ev_wait *all; /* every waiting request, for the recheck */
     size_t waiting;
     struct event *recheck;
-    int64_t peeked_ms; /* when the waiting polls' sockets were last looked at */
+    int64_t peeked_ms;     /* when the waiting polls' sockets were last looked at */
+    struct req_scope reqs; /* the reads out (common/req.h) */
     bool draining;
 };
 
@@ -227,6 +229,19 @@ static void ev_batch_done(void *arg, const struct db_result *res) {
     mem_free(b);
 }
 
+/* ev_batch_drop: the read was cancelled (events_feed_stop): its polls are
+ * answered 503 at once. */
+static void ev_batch_drop(void *arg) {
+    struct ev_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++) {
+        b->w[i]->querying = false;
+        api_reply_error(b->w[i]->r, 503, "unavailable", "the API is stopping", NULL);
+        ev_free(b->w[i]);
+    }
+    mem_free(b->w);
+    mem_free(b);
+}
+
 static void ev_batch_send(struct ev_batch *b) {
     struct ev_wait *w = b->w[0];
     char lim[16];
@@ -234,7 +249,9 @@ static void ev_batch_send(struct ev_batch *b) {
     const char *params[] = {w->tid, w->after[0] ? w->after : NULL, w->type, lim};
     for (size_t i = 0; i < b->n; i++)
         b->w[i]->querying = true;
-    db_query(w->f->app->db, events_page_sql, 4, params, ev_batch_done, b);
+    struct events_feed *f = w->f;
+    req_scope_add_arg(&f->reqs, db_query(f->app->db, events_page_sql, 4, params, ev_batch_done, b),
+                      ev_batch_drop, b);
 }
 
 static void ev_batch_add(struct ev_batch *b, struct ev_wait *w) {
@@ -380,6 +397,9 @@ void events_feed_drain(struct events_feed *f) {
 void events_feed_stop(struct events_feed *f) {
     if (!f)
         return;
+    req_scope_cancel(&f->reqs); /* their polls are answered */
+    while (f->all)
+        ev_reply_empty(f->all);
     listen_close(f->listen);
     event_free(f->recheck);
     hmap_free(f->tenants);

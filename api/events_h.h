@@ -16,7 +16,8 @@ struct events_feed *events_feed_start(struct api_app *app);
 /* events_feed_drain: answers every waiting request now (data empty), and
  * every later one without waiting (SIGTERM). */
 void events_feed_drain(struct events_feed *f);
-/* events_feed_stop: frees f; call after the database is shut (no request left). */
+/* events_feed_stop: cancels its reads and answers every poll still waiting
+ * (503 for those whose read was out, else an empty page); frees f. */
 void events_feed_stop(struct events_feed *f);
 
 void events_h_list(struct api_req *r);

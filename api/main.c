@@ -152,22 +152,25 @@ int main(int argc, char **argv) {
     if (m.drain)
         event_free(m.drain);
 out:
-    /* Reverse order. First the periodic jobs; then the connections are shut
-     * (pending callbacks run now, and anything they send fails at once
-     * against a handle that still exists); only then the modules whose
-     * callbacks those were, and last the handles themselves. */
+    /* Each module frees itself and cancels what it sent (common/req.h): no
+     * callback of a freed module runs. The key cache, rate limiter and
+     * writer answer the requests that waited for them (in the order a
+     * request meets them: one let through goes on to the next). Shutting
+     * the connections answers what handlers sent themselves (and anything
+     * they send then fails at once, on handles that still exist); then the
+     * server goes, with no request left, and last the handles. */
     metrics_srv_stop(m.metrics_srv);
     retention_stop(m.retention);
     partman_stop(m.partman);
     sweep_stop(m.app.sweep);
     stats_stop(m.app.stats);
-    rds_shutdown(m.app.rds);
-    db_shutdown(m.app.db);
+    auth_free(m.app.auth);
+    ratelimit_free(m.app.rl);
     writer_free(m.app.writer);
     events_feed_stop(m.app.events);
-    ratelimit_free(m.app.rl);
-    auth_free(m.app.auth);
-    http_srv_stop(m.http); /* after every request's callbacks have run */
+    rds_shutdown(m.app.rds);
+    db_shutdown(m.app.db);
+    http_srv_stop(m.http);
     rds_close(m.app.rds);
     db_close(m.app.db);
     event_base_free(m.app.base);

@@ -61,6 +61,7 @@ struct ratelimit {
     int64_t chunk; /* tokens leased per round trip */
     hmap *slots;   /* key id -> struct rl_slot */
     int64_t gc_ms;
+    struct req_scope reqs; /* EVALs not yet answered */
 };
 
 struct rl_call;
@@ -160,6 +161,16 @@ static void rl_reply(void *arg, redisReply *reply, const char *err) {
     mem_free(c);
 }
 
+/* rl_call_drop: the ratelimit is freed with c's EVAL in flight: c's
+ * request goes through uncounted, as when Redis is slow. */
+static void rl_call_drop(void *arg) {
+    struct rl_call *c = arg;
+    if (!c->answered)
+        rl_fail_open(c);
+    event_free(c->deadline);
+    mem_free(c);
+}
+
 static void rl_send(struct rl_call *c, bool full) {
     struct ratelimit *rl = c->rl;
     const char *argv[] = {full ? "EVAL" : "EVALSHA",
@@ -170,7 +181,8 @@ static void rl_send(struct rl_call *c, bool full) {
                           rl->burst,
                           c->want,
                           c->need};
-    rds_command(rl->app->rds, rl_reply, c, 8, argv, NULL);
+    req_scope_add_arg(&rl->reqs, rds_command(rl->app->rds, rl_reply, c, 8, argv, NULL),
+                      rl_call_drop, c);
 }
 
 struct rl_gc {
@@ -263,6 +275,7 @@ static void rl_slot_free(const char *key, void *val, void *arg) {
 void ratelimit_free(struct ratelimit *rl) {
     if (!rl)
         return;
+    req_scope_cancel(&rl->reqs);
     hmap_each(rl->slots, rl_slot_free, NULL);
     hmap_free(rl->slots);
     mem_free(rl);

@@ -20,6 +20,8 @@ struct rl_result {
 
 /* ratelimit_new: caller frees with ratelimit_free(). */
 struct ratelimit *ratelimit_new(struct api_app *app);
+/* ratelimit_free: cancels the Redis calls in flight; their callers are let
+ * through uncounted now, as when Redis does not answer in time. */
 void ratelimit_free(struct ratelimit *rl);
 
 typedef void (*rl_cb)(void *arg, const struct rl_result *res);

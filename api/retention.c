@@ -53,7 +53,7 @@ struct retention {
     const struct cfg *cfg;
     struct event *timer;
     enum retention_state state;
-    bool stopping;   /* retention_stop came while a statement was out: its reply frees */
+    struct req *out; /* the statement sent, until its callback starts */
     bool more;       /* this round found work: the next comes soon */
     char window[24]; /* the retention window in ms, for $1 */
     uint64_t dropped;
@@ -71,21 +71,11 @@ static void retention_arm(retention *r, int ms) {
     evtimer_add(r->timer, &tv);
 }
 
-/* retention_release: frees r if it was stopped while a statement was out; true then. */
-static bool retention_release(retention *r) {
-    if (!r->stopping)
-        return false;
-    event_free(r->timer);
-    mem_free(r);
-    return true;
-}
-
 static void retention_step(retention *r, enum retention_state s);
 
 static void retention_done(void *arg, const struct db_result *res) {
     retention *r = arg;
-    if (retention_release(r))
-        return;
+    r->out = NULL;
     if (res->status != DB_OK) {
         /* lock_not_available (a long statement on the table) is expected now and then */
         HLOG(res->sqlstate && !strcmp(res->sqlstate, "55P03") ? HLOG_DEBUG : HLOG_WARN,
@@ -138,13 +128,13 @@ static void retention_step(retention *r, enum retention_state s) {
     retention_set_state(r, s);
     switch (s) {
     case RET_DETACH:
-        db_query(r->db, retention_detach_sql, 1, params, retention_done, r);
+        r->out = db_query(r->db, retention_detach_sql, 1, params, retention_done, r);
         break;
     case RET_DROP:
-        db_query(r->db, retention_drop_sql, 0, NULL, retention_done, r);
+        r->out = db_query(r->db, retention_drop_sql, 0, NULL, retention_done, r);
         break;
     case RET_PURGE:
-        db_query(r->db, retention_purge_sql, 1, params, retention_done, r);
+        r->out = db_query(r->db, retention_purge_sql, 1, params, retention_done, r);
         break;
     default:
         retention_arm(r, r->more ? 50 : r->cfg->retention_interval_ms);
@@ -179,11 +169,7 @@ retention *retention_start(struct event_base *base, db *d, const struct cfg *c) 
 void retention_stop(retention *r) {
     if (!r)
         return;
-    if (r->state != RET_IDLE) {
-        r->stopping = true; /* freed by the pending reply */
-        evtimer_del(r->timer);
-        return;
-    }
+    req_cancel(r->out); /* its callback never runs */
     event_free(r->timer);
     mem_free(r);
 }

@@ -17,7 +17,8 @@ typedef struct retention retention;
  * replica at once. A partition goes when its upper bound is older than the window and
  * none of its notifications is pending (schema/006, herald_partitions_detach): so a
  * notification is kept at least the window after it was created, and while it is
- * pending. d and c are borrowed. Stop it with retention_stop() before db_close(). */
+ * pending. d and c are borrowed. retention_stop() frees it, cancelling a statement in
+ * flight. */
 retention *retention_start(struct event_base *base, db *d, const struct cfg *c);
 void retention_stop(retention *r);
 /* retention_partitions_dropped: partitions (of every table) this process dropped. */

@@ -93,77 +93,77 @@ static void store_tenant(int64_t tenant_id, char out[24]) {
     snprintf(out, 24, "%lld", (long long)tenant_id);
 }
 
-void store_notif_get(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+struct req *store_notif_get(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {id, tid};
     if (tenant_id == STORE_ANY_TENANT)
-        db_query(d, store_get_any_sql, 1, params, cb, arg);
+        return db_query(d, store_get_any_sql, 1, params, cb, arg);
     else
-        db_query(d, store_get_sql, 2, params, cb, arg);
+        return db_query(d, store_get_sql, 2, params, cb, arg);
 }
 
-void store_notif_page(db *d, const struct store_page *q, db_cb cb, void *arg) {
+struct req *store_notif_page(db *d, const struct store_page *q, db_cb cb, void *arg) {
     char tid[24], lim[16];
     store_tenant(q->tenant_id, tid);
     snprintf(lim, sizeof(lim), "%d", q->limit);
     const char *params[] = {tid, q->status, q->channel, q->recipient, q->before_id, lim};
-    db_query(d, store_page_sql, 6, params, cb, arg);
+    return db_query(d, store_page_sql, 6, params, cb, arg);
 }
 
-void store_notif_cancel(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+struct req *store_notif_cancel(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {id, tid};
-    db_query(d, store_cancel_sql, 2, params, cb, arg);
+    return db_query(d, store_cancel_sql, 2, params, cb, arg);
 }
 
-void store_notif_status(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+struct req *store_notif_status(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {id, tid};
-    db_query(d, store_status_sql, 2, params, cb, arg);
+    return db_query(d, store_status_sql, 2, params, cb, arg);
 }
 
-void store_attempts(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+struct req *store_attempts(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {id, tid};
     if (tenant_id == STORE_ANY_TENANT)
-        db_query(d, store_attempts_any_sql, 1, params, cb, arg);
+        return db_query(d, store_attempts_any_sql, 1, params, cb, arg);
     else
-        db_query(d, store_attempts_sql, 2, params, cb, arg);
+        return db_query(d, store_attempts_sql, 2, params, cb, arg);
 }
 
-void store_key(db *d, const char *key_id, db_cb cb, void *arg) {
+struct req *store_key(db *d, const char *key_id, db_cb cb, void *arg) {
     const char *params[] = {key_id};
-    db_query(d, store_key_sql, 1, params, cb, arg);
+    return db_query(d, store_key_sql, 1, params, cb, arg);
 }
 
-void store_keys_used(db *d, const char *ids_literal, db_cb cb, void *arg) {
+struct req *store_keys_used(db *d, const char *ids_literal, db_cb cb, void *arg) {
     const char *params[] = {ids_literal};
-    db_query(d, store_keys_used_sql, 1, params, cb, arg);
+    return db_query(d, store_keys_used_sql, 1, params, cb, arg);
 }
 
-void store_receipt(db *d, const char *sid, const char *status, const char *error, db_cb cb,
-                   void *arg) {
+struct req *store_receipt(db *d, const char *sid, const char *status, const char *error, db_cb cb,
+                          void *arg) {
     const char *params[] = {sid, status, error};
-    db_query(d, store_receipt_sql, 3, params, cb, arg);
+    return db_query(d, store_receipt_sql, 3, params, cb, arg);
 }
 
-void store_ready(db *d, db_cb cb, void *arg) {
-    db_query(d, store_ready_sql, 0, NULL, cb, arg);
+struct req *store_ready(db *d, db_cb cb, void *arg) {
+    return db_query(d, store_ready_sql, 0, NULL, cb, arg);
 }
 
-void store_settings_get(db *d, int64_t tenant_id, db_cb cb, void *arg) {
+struct req *store_settings_get(db *d, int64_t tenant_id, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {tid};
-    db_query(d, store_settings_get_sql, 1, params, cb, arg);
+    return db_query(d, store_settings_get_sql, 1, params, cb, arg);
 }
 
-void store_settings_set(db *d, int64_t tenant_id, const struct store_settings *s, db_cb cb,
-                        void *arg) {
+struct req *store_settings_set(db *d, int64_t tenant_id, const struct store_settings *s, db_cb cb,
+                               void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {tid,
@@ -173,5 +173,5 @@ void store_settings_set(db *d, int64_t tenant_id, const struct store_settings *s
                             s->event_types,
                             s->set_email_from ? "t" : "f",
                             s->email_from};
-    db_query(d, store_settings_set_sql, 7, params, cb, arg);
+    return db_query(d, store_settings_set_sql, 7, params, cb, arg);
 }

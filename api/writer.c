@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/crypto.h"
 #include "common/db.h"
+#include "common/db_cols.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -13,6 +14,7 @@
 #include "common/rds.h"
 #include "common/stream.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,21 +23,18 @@
 
 struct writer {
     struct api_app *app;
-    struct wr_item *head, *tail; /* waiting for a commit */
-    size_t queued_rows;
-    size_t inflight_rows;
-    int inflight;
-    hmap *keys;       /* "tenant\x1froute\x1fkey" of queued/in-flight items */
-    int max_inflight; /* commits at once (HERALD_COMMIT_CONCURRENCY) */
+    batch_queue *q;        /* items waiting for or inside a commit; weight: rows */
+    hmap *keys;            /* "tenant\x1froute\x1fkey" of queued/in-flight items */
+    struct req_scope reqs; /* statements and XADDs not yet answered */
 };
 
-struct wr_batch {
-    struct writer *w;
-    struct wr_item *items; /* linked by next */
-    size_t nitems, nrows;
-    bool has_keys; /* some item carries an Idempotency-Key: the full statement */
-    int lookups;   /* idempotency lookups outstanding */
-};
+/* A commit is a batch_group: data is the writer, pending the idempotency
+ * lookups still outstanding after its insert. */
+
+#define WR_ITEM_OF(bi) ((struct wr_item *)((char *)(bi)-offsetof(struct wr_item, link)))
+#define WR_FOR_EACH(it, g)                                                                         \
+    for (struct batch_item *it##_l = (g)->items.head; it##_l && ((it) = WR_ITEM_OF(it##_l), 1);    \
+         it##_l = it##_l->next)
 
 /* The arrays both inserts take, in parameter order: one element per row for
  * WR_ID..WR_ITEM, one per keyed item for WR_K_ITEM..WR_K_RESPONSE. The plain
@@ -104,11 +103,6 @@ static const char wr_sql[] =
 static const char wr_sql_plain[] =
     WR_INSERT_COLS "FROM " WR_UNNEST_ROWS ") AS r(" WR_ROW_NAMES ") ON CONFLICT (id) DO NOTHING";
 
-/* wr_add: s (NULL for SQL NULL) as the next element of an array literal. */
-static void wr_add(struct buf *arr, const char *s) {
-    db_array_add(arr, s, s ? strlen(s) : 0);
-}
-
 static void wr_key(const struct wr_item *it, char *out, size_t n) {
     snprintf(out, n, "%lld\x1f%s\x1f%s", (long long)it->tenant_id, it->route, it->idem_key);
 }
@@ -124,10 +118,8 @@ static void wr_item_free(struct wr_item *it) {
 }
 
 size_t writer_pending(const struct writer *w) {
-    return w->queued_rows + w->inflight_rows;
+    return batch_weight(w->q);
 }
-
-static void wr_flush(struct writer *w);
 
 static void wr_xadd_failed(void *arg, const struct db_result *res) {
     (void)arg;
@@ -148,9 +140,10 @@ static void wr_xadd_done(void *arg, redisReply *reply, const char *err) {
         HLOG(HLOG_WARN, "enqueue.failed", &(struct hlog_ctx){.notif_id = x->id},
              "XADD failed (%s); the sweeper will enqueue it", err ? err : reply->str);
         const char *params[] = {x->id};
-        db_query(x->w->app->db,
-                 "UPDATE notifications SET in_stream = false WHERE id = $1 AND status = 'pending'",
-                 1, params, wr_xadd_failed, NULL);
+        req_scope_add(&x->w->reqs, db_query(x->w->app->db,
+                                            "UPDATE notifications SET in_stream = false WHERE id = "
+                                            "$1 AND status = 'pending'",
+                                            1, params, wr_xadd_failed, NULL));
     }
     mem_free(x);
 }
@@ -164,15 +157,19 @@ static void wr_enqueue(struct writer *w, const struct wr_item *it) {
         struct wr_xadd *x = mem_alloc(sizeof(*x));
         x->w = w;
         memcpy(x->id, row->id_str, sizeof(x->id));
-        stream_add(w->app->rds, row->in.channel, row->id_str, wr_xadd_done, x);
+        req_scope_add_owning(
+            &w->reqs, stream_add(w->app->rds, row->in.channel, row->id_str, wr_xadd_done, x), x);
     }
 }
 
-static void wr_finish_batch(struct wr_batch *b) {
-    struct writer *w = b->w;
-    struct wr_item *it = b->items;
-    while (it) {
-        struct wr_item *next = it->next;
+static void wr_finish_batch(struct batch_group *g) {
+    struct writer *w = g->data;
+    struct batch_list items = g->items;
+    g->items = (struct batch_list){0};
+    batch_group_done(g);
+    struct batch_item *l;
+    while ((l = batch_list_pop(&items))) {
+        struct wr_item *it = WR_ITEM_OF(l);
         if (it->idem_key) {
             char k[400];
             wr_key(it, k, sizeof(k));
@@ -191,16 +188,11 @@ static void wr_finish_batch(struct wr_batch *b) {
             wr_enqueue(w, it);
         }
         wr_item_free(it);
-        it = next;
     }
-    w->inflight--;
-    w->inflight_rows -= b->nrows;
-    mem_free(b);
-    wr_flush(w);
 }
 
 struct wr_lookup {
-    struct wr_batch *b;
+    struct batch_group *g;
     struct wr_item *it;
 };
 
@@ -224,37 +216,20 @@ static void wr_lookup_done(void *arg, const struct db_result *res) {
         }
         PQfreemem(h);
     }
-    struct wr_batch *b = l->b;
+    struct batch_group *g = l->g;
     mem_free(l);
-    if (--b->lookups == 0)
-        wr_finish_batch(b);
-}
-
-static void wr_requeue_front(struct writer *w, struct wr_batch *b) {
-    /* put the items back at the head, in order, for another try */
-    struct wr_item *last = NULL;
-    for (struct wr_item *it = b->items; it; it = it->next)
-        last = it;
-    if (last) {
-        last->next = w->head;
-        w->head = b->items;
-        if (!w->tail)
-            w->tail = last;
-    }
-    w->queued_rows += b->nrows;
-    w->inflight--;
-    w->inflight_rows -= b->nrows;
-    mem_free(b);
+    if (--g->pending == 0)
+        wr_finish_batch(g);
 }
 
 static void wr_done(void *arg, const struct db_result *res) {
-    struct wr_batch *b = arg;
-    struct writer *w = b->w;
+    struct batch_group *g = arg;
+    struct writer *w = g->data;
     int st;
     switch (res->status) {
     case DB_OK:
         st = WR_CREATED;
-        metrics_observe(w->app->metrics, "herald_commit_group_size", "", (double)b->nitems);
+        metrics_observe(w->app->metrics, "herald_commit_group_size", "", (double)g->items.count);
         break;
     case DB_UNAVAILABLE:
         st = WR_UNAVAILABLE;
@@ -269,126 +244,115 @@ static void wr_done(void *arg, const struct db_result *res) {
          * idempotent (fixed ids, ON CONFLICT), so run it again: a row that
          * was stored is then found, not written twice. */
         bool retry = true;
-        for (struct wr_item *it = b->items; it; it = it->next)
-            if (++it->tries >= WR_MAX_TRIES)
-                retry = false;
+        struct wr_item *it;
+        WR_FOR_EACH(it, g)
+        if (++it->tries >= WR_MAX_TRIES)
+            retry = false;
         HLOG(HLOG_WARN, "commit.unknown", NULL, "commit outcome unknown (%s); %s", res->message,
              retry ? "trying again" : "giving up");
         if (retry) {
-            wr_requeue_front(w, b);
-            wr_flush(w);
+            /* back to the queue's front, in order, for another try */
+            batch_group_requeue(g);
             return;
         }
         st = WR_UNKNOWN;
     }
     }
-    for (struct wr_item *it = b->items; it; it = it->next)
-        it->status = st;
+    struct wr_item *it;
+    WR_FOR_EACH(it, g)
+    it->status = st;
     if (st == WR_CREATED) {
         int n = PQntuples(res->res);
         for (int i = 0; i < n; i++) {
             int idx = atoi(db_get(res->res, i, 0));
-            struct wr_item *it = b->items;
-            for (int j = 0; it && j < idx; j++)
-                it = it->next;
-            if (!it)
+            struct batch_item *bi = g->items.head;
+            for (int j = 0; bi && j < idx; j++)
+                bi = bi->next;
+            if (!bi)
                 continue;
+            it = WR_ITEM_OF(bi);
             struct wr_lookup *l = mem_alloc(sizeof(*l));
-            l->b = b;
+            l->g = g;
             l->it = it;
-            b->lookups++;
+            g->pending++;
             char tid[24];
             snprintf(tid, sizeof(tid), "%lld", (long long)it->tenant_id);
             const char *params[] = {tid, it->route, it->idem_key};
-            db_query(w->app->db,
-                     "SELECT body_hash, response FROM idempotency_keys WHERE tenant_id = $1 AND "
-                     "route = $2 AND key = $3",
-                     3, params, wr_lookup_done, l);
+            req_scope_add_owning(&w->reqs,
+                                 db_query(w->app->db,
+                                          "SELECT body_hash, response FROM idempotency_keys "
+                                          "WHERE tenant_id = $1 AND route = $2 AND key = $3",
+                                          3, params, wr_lookup_done, l),
+                                 l);
         }
-        if (b->lookups)
+        if (g->pending)
             return;
     }
-    wr_finish_batch(b);
+    wr_finish_batch(g);
 }
 
-static void wr_flush(struct writer *w) {
-    while (w->head && w->inflight < w->max_inflight) {
-        struct wr_batch *b = mem_calloc(1, sizeof(*b));
-        b->w = w;
-        struct wr_item **tailp = &b->items;
-        struct buf a[WR_NCOLS] = {0};
-        for (int i = 0; i < WR_NCOLS; i++)
-            buf_putc(&a[i], '{');
-        while (w->head && (b->nrows == 0 || b->nrows + w->head->nrows <= WR_MAX_ROWS_PER_COMMIT)) {
-            struct wr_item *it = w->head;
-            w->head = it->next;
-            if (!w->head)
-                w->tail = NULL;
-            it->next = NULL;
-            *tailp = it;
-            tailp = &it->next;
-            w->queued_rows -= it->nrows;
-            char idx[16], tid[24];
-            snprintf(idx, sizeof(idx), "%zu", b->nitems);
-            snprintf(tid, sizeof(tid), "%lld", (long long)it->tenant_id);
-            for (size_t i = 0; i < it->nrows; i++) {
-                const struct wr_row *row = &it->rows[i];
-                const struct notif_input *in = &row->in;
-                char created[UTIL_TIME_LEN], send_at[UTIL_TIME_LEN], expires[UTIL_TIME_LEN];
-                util_fmt_time_ms(row->created_ms, created);
-                if (in->send_at_ms)
-                    util_fmt_time_ms(in->send_at_ms, send_at);
-                if (in->expires_at_ms)
-                    util_fmt_time_ms(in->expires_at_ms, expires);
-                const char *ch = notif_channel_name(in->channel);
-                const char *prio = notif_priority_name(in->priority);
-                wr_add(&a[WR_ID], row->id_str);
-                wr_add(&a[WR_TENANT], tid);
-                wr_add(&a[WR_CHANNEL], ch);
-                wr_add(&a[WR_RECIPIENT], in->recipient);
-                wr_add(&a[WR_SUBJECT], in->subject);
-                wr_add(&a[WR_BODY], in->body);
-                wr_add(&a[WR_METADATA], in->metadata_json);
-                wr_add(&a[WR_SEND_AT], in->send_at_ms ? send_at : NULL);
-                wr_add(&a[WR_CREATED_AT], created);
-                wr_add(&a[WR_PRIORITY], prio);
-                wr_add(&a[WR_EXPIRES], in->expires_at_ms ? expires : NULL);
-                wr_add(&a[WR_HTML], in->html);
-                wr_add(&a[WR_REPLY_TO], in->reply_to);
-                wr_add(&a[WR_ITEM], idx);
-            }
-            if (it->idem_key) {
-                b->has_keys = true;
-                char hex[2 + 64 + 1] = "\\x";
-                crypto_hex(it->body_hash, 32, hex + 2);
-                wr_add(&a[WR_K_ITEM], idx);
-                wr_add(&a[WR_K_TENANT], tid);
-                wr_add(&a[WR_K_ROUTE], it->route);
-                wr_add(&a[WR_K_KEY], it->idem_key);
-                wr_add(&a[WR_K_HASH], hex);
-                wr_add(&a[WR_K_RESPONSE], it->response);
-            }
-            b->nitems++;
-            b->nrows += it->nrows;
+/* wr_send: one statement for the group (batch's send hook). */
+static void wr_send(void *arg, struct batch_group *g) {
+    struct writer *w = arg;
+    g->data = w;
+    g->pending = 0;
+    bool has_keys = false; /* some item carries an Idempotency-Key: the full statement */
+    struct db_cols c;
+    db_cols_init(&c, WR_NCOLS);
+    size_t nitem = 0;
+    struct wr_item *it;
+    WR_FOR_EACH(it, g) {
+        char tid[24];
+        snprintf(tid, sizeof(tid), "%lld", (long long)it->tenant_id);
+        for (size_t i = 0; i < it->nrows; i++) {
+            const struct wr_row *row = &it->rows[i];
+            const struct notif_input *in = &row->in;
+            char created[UTIL_TIME_LEN], send_at[UTIL_TIME_LEN], expires[UTIL_TIME_LEN];
+            util_fmt_time_ms(row->created_ms, created);
+            if (in->send_at_ms)
+                util_fmt_time_ms(in->send_at_ms, send_at);
+            if (in->expires_at_ms)
+                util_fmt_time_ms(in->expires_at_ms, expires);
+            db_cols_put(&c, WR_ID, row->id_str);
+            db_cols_put(&c, WR_TENANT, tid);
+            db_cols_put(&c, WR_CHANNEL, notif_channel_name(in->channel));
+            db_cols_put(&c, WR_RECIPIENT, in->recipient);
+            db_cols_put(&c, WR_SUBJECT, in->subject);
+            db_cols_put(&c, WR_BODY, in->body);
+            db_cols_put(&c, WR_METADATA, in->metadata_json);
+            db_cols_put(&c, WR_SEND_AT, in->send_at_ms ? send_at : NULL);
+            db_cols_put(&c, WR_CREATED_AT, created);
+            db_cols_put(&c, WR_PRIORITY, notif_priority_name(in->priority));
+            db_cols_put(&c, WR_EXPIRES, in->expires_at_ms ? expires : NULL);
+            db_cols_put(&c, WR_HTML, in->html);
+            db_cols_put(&c, WR_REPLY_TO, in->reply_to);
+            db_cols_int(&c, WR_ITEM, (int64_t)nitem);
         }
-        const char *params[WR_NCOLS];
-        for (int i = 0; i < WR_NCOLS; i++) {
-            buf_putc(&a[i], '}');
-            params[i] = a[i].data;
+        if (it->idem_key) {
+            has_keys = true;
+            char hex[2 + 64 + 1] = "\\x";
+            crypto_hex(it->body_hash, 32, hex + 2);
+            db_cols_int(&c, WR_K_ITEM, (int64_t)nitem);
+            db_cols_put(&c, WR_K_TENANT, tid);
+            db_cols_put(&c, WR_K_ROUTE, it->route);
+            db_cols_put(&c, WR_K_KEY, it->idem_key);
+            db_cols_put(&c, WR_K_HASH, hex);
+            db_cols_put(&c, WR_K_RESPONSE, it->response);
         }
-        w->inflight++;
-        w->inflight_rows += b->nrows;
-        if (b->has_keys)
-            db_query_prepared(w->app->db, wr_sql, WR_NCOLS, params, wr_done, b);
-        else
-            db_query_prepared(w->app->db, wr_sql_plain, WR_PLAIN_NPARAMS, params, wr_done, b);
-        for (int i = 0; i < WR_NCOLS; i++)
-            buf_free(&a[i]);
+        nitem++;
     }
+    const char *const *params = db_cols_params(&c);
+    if (has_keys)
+        req_scope_add(&w->reqs,
+                      db_query_prepared(w->app->db, wr_sql, WR_NCOLS, params, wr_done, g));
+    else
+        req_scope_add(&w->reqs, db_query_prepared(w->app->db, wr_sql_plain, WR_PLAIN_NPARAMS,
+                                                  params, wr_done, g));
+    db_cols_free(&c);
 }
 
 void writer_submit(struct writer *w, struct wr_item *it) {
-    if (w->queued_rows + w->inflight_rows + it->nrows > (size_t)w->app->cfg->commit_queue_max) {
+    if (batch_weight(w->q) + it->nrows > (size_t)w->app->cfg->commit_queue_max) {
         it->cb(it->arg, WR_BUSY, NULL);
         wr_item_free(it);
         return;
@@ -403,14 +367,8 @@ void writer_submit(struct writer *w, struct wr_item *it) {
         }
         hmap_put(w->keys, k, it);
     }
-    it->next = NULL;
-    if (w->tail)
-        w->tail->next = it;
-    else
-        w->head = it;
-    w->tail = it;
-    w->queued_rows += it->nrows;
-    wr_flush(w);
+    it->link.weight = it->nrows;
+    batch_add(w->q, &it->link);
 }
 
 struct writer *writer_new(struct api_app *app) {
@@ -420,20 +378,30 @@ struct writer *writer_new(struct api_app *app) {
     /* fewer commits at once make larger groups, which costs PostgreSQL less per
      * row; at least one connection is always left to reads */
     int n = app->cfg->commit_concurrency;
-    w->max_inflight = n < app->cfg->db_connections ? n : app->cfg->db_connections - 1;
+    struct batch_cfg bc = {
+        .max_inflight = n < app->cfg->db_connections ? n : app->cfg->db_connections - 1,
+        .max_weight = WR_MAX_ROWS_PER_COMMIT,
+        .send = wr_send,
+        .arg = w,
+    };
+    w->q = batch_queue_new(app->base, &bc);
     return w;
+}
+
+/* wr_drop: an item the writer still held at its end: nothing stored, or
+ * (its commit was sent) not known. */
+static void wr_drop(void *arg, struct batch_item *l, bool sent) {
+    (void)arg;
+    struct wr_item *it = WR_ITEM_OF(l);
+    it->cb(it->arg, sent ? WR_UNKNOWN : WR_UNAVAILABLE, NULL);
+    wr_item_free(it);
 }
 
 void writer_free(struct writer *w) {
     if (!w)
         return;
-    struct wr_item *it = w->head;
-    while (it) {
-        struct wr_item *n = it->next;
-        it->cb(it->arg, WR_UNAVAILABLE, NULL);
-        wr_item_free(it);
-        it = n;
-    }
+    req_scope_cancel(&w->reqs); /* none of their callbacks runs now */
+    batch_queue_free(w->q, wr_drop, w);
     hmap_free(w->keys);
     mem_free(w);
 }

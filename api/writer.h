@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "api/app.h"
+#include "common/batch.h"
 #include "common/notif.h"
 #include "common/util.h"
 
@@ -46,7 +47,7 @@ struct wr_item {
     wr_cb cb;
     void *arg;
     /* writer-private */
-    struct wr_item *next;
+    struct batch_item link; /* weight: nrows */
     int tries;
     int status;
     char *stored;

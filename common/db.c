@@ -3,6 +3,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/req.h"
 
 #include <event2/event.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@ static const char *const db_state_names[] = {"down", "connecting", "idle", "busy
 #define DB_MAX_PREPARED 32
 
 struct db_req {
+    struct req base; /* first: the handle db_query returns */
     db *pool;
     char *sql;
     int stmt; /* index in db.prepared, or -1: sent unprepared */
@@ -23,6 +25,7 @@ struct db_req {
     void *arg;
     struct event *deadline;
     struct db_conn *conn; /* set while sent */
+    bool queued;          /* in the pool's queue */
     struct db_req *next;
 };
 
@@ -56,6 +59,7 @@ struct db {
     bool shut;                             /* db_shutdown ran: every query fails at once */
     const char *prepared[DB_MAX_PREPARED]; /* db_query_prepared's statements, by address */
     int nprepared;
+    struct event *kick; /* zero-delay: dispatch what db_query queued */
 };
 
 static void db_conn_start(struct db_conn *c);
@@ -85,7 +89,39 @@ static void db_req_finish(struct db_req *r, enum db_status st, PGresult *res, co
         out.sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (!out.message)
         out.message = st == DB_OK ? "" : "database error";
-    r->cb(r->arg, &out);
+    req_finish(&r->base);
+    if (r->cb) /* NULL: cancelled */
+        r->cb(r->arg, &out);
+    db_req_free(r);
+}
+
+/* db_unqueue: takes r out of the pool's queue. */
+static void db_unqueue(db *d, struct db_req *r) {
+    struct db_req **pp = &d->head;
+    struct db_req *prev = NULL;
+    while (*pp && *pp != r) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = r->next;
+        if (d->tail == r)
+            d->tail = prev;
+        d->queued--;
+    }
+    r->queued = false;
+    r->next = NULL;
+}
+
+/* db_req_cancel: a running statement's answer is still read, then dropped;
+ * anything else is forgotten now. */
+static void db_req_cancel(struct req *q) {
+    struct db_req *r = (struct db_req *)q;
+    r->cb = NULL;
+    if (r->conn)
+        return;
+    if (r->queued)
+        db_unqueue(r->pool, r);
     db_req_free(r);
 }
 
@@ -113,6 +149,7 @@ static void db_fail_queue(db *d, const char *why) {
         struct db_req *r = d->head;
         d->head = r->next;
         d->queued--;
+        r->queued = false;
         db_req_finish(r, DB_UNAVAILABLE, NULL, why);
     }
     d->tail = NULL;
@@ -132,6 +169,37 @@ static void db_watch(struct db_conn *c, short what) {
     }
 }
 
+/* db_errmsg: libpq's last error on c, first line only. */
+static void db_errmsg(const struct db_conn *c, char *msg, size_t n) {
+    snprintf(msg, n, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
+    msg[strcspn(msg, "\n")] = '\0';
+}
+
+/* db_conn_close: c's socket, session and partial result go; c is down. */
+static void db_conn_close(struct db_conn *c) {
+    if (c->last) {
+        PQclear(c->last);
+        c->last = NULL;
+    }
+    if (c->io) {
+        event_free(c->io);
+        c->io = NULL;
+    }
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->prepared = 0;
+    c->preparing = false;
+    db_set_state(c, CONN_DOWN);
+}
+
+/* db_check_gone: with no connection up or coming, waiting is pointless. */
+static void db_check_gone(db *d) {
+    if (!db_up(d) && !db_any_connecting(d))
+        db_fail_queue(d, "database unavailable");
+}
+
 static void db_retry_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
@@ -139,15 +207,8 @@ static void db_retry_cb(evutil_socket_t fd, short what, void *arg) {
     if (c->state == CONN_CONNECTING) {
         /* connect deadline passed */
         HLOG(HLOG_WARN, "db.connect_timeout", NULL, "connection %d: connect timed out", c->idx);
-        PQfinish(c->pg);
-        c->pg = NULL;
-        if (c->io) {
-            event_free(c->io);
-            c->io = NULL;
-        }
-        db_set_state(c, CONN_DOWN);
-        if (!db_up(c->pool) && !db_any_connecting(c->pool))
-            db_fail_queue(c->pool, "database unavailable");
+        db_conn_close(c);
+        db_check_gone(c->pool);
     }
     if (c->state == CONN_DOWN)
         db_conn_start(c);
@@ -167,29 +228,14 @@ static void db_conn_drop(struct db_conn *c, const char *why) {
     bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     struct db_req *r = c->cur;
     c->cur = NULL;
-    if (c->last) {
-        PQclear(c->last);
-        c->last = NULL;
-    }
-    if (c->io) {
-        event_free(c->io);
-        c->io = NULL;
-    }
-    if (c->pg) {
-        PQfinish(c->pg);
-        c->pg = NULL;
-    }
-    c->prepared = 0;
-    c->preparing = false;
-    db_set_state(c, CONN_DOWN);
+    db_conn_close(c);
     if (was_up)
         HLOG(HLOG_WARN, "db.disconnected", NULL, "connection %d lost: %s", c->idx, why);
     if (r) {
         d->running--;
         db_req_finish(r, DB_LOST, NULL, why);
     }
-    if (!db_up(d) && !db_any_connecting(d))
-        db_fail_queue(d, "database unavailable");
+    db_check_gone(d);
     evtimer_del(c->retry);
     db_schedule_reconnect(c);
 }
@@ -200,11 +246,10 @@ static void db_conn_start(struct db_conn *c) {
     const char *const vals[] = {d->url, d->options, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
-        HLOG(HLOG_WARN, "db.connect_failed", NULL, "connection %d: %s", c->idx,
-             c->pg ? PQerrorMessage(c->pg) : "out of memory");
-        if (c->pg)
-            PQfinish(c->pg);
-        c->pg = NULL;
+        char msg[256];
+        db_errmsg(c, msg, sizeof(msg));
+        HLOG(HLOG_WARN, "db.connect_failed", NULL, "connection %d: %s", c->idx, msg);
+        db_conn_close(c);
         db_schedule_reconnect(c);
         return;
     }
@@ -239,19 +284,11 @@ static void db_connect_step(struct db_conn *c) {
         return;
     default: {
         char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
-        msg[strcspn(msg, "\n")] = '\0';
+        db_errmsg(c, msg, sizeof(msg));
         HLOG(HLOG_WARN, "db.connect_failed", NULL, "connection %d: %s", c->idx, msg);
         evtimer_del(c->retry);
-        PQfinish(c->pg);
-        c->pg = NULL;
-        if (c->io) {
-            event_free(c->io);
-            c->io = NULL;
-        }
-        db_set_state(c, CONN_DOWN);
-        if (!db_up(c->pool) && !db_any_connecting(c->pool))
-            db_fail_queue(c->pool, "database unavailable");
+        db_conn_close(c);
+        db_check_gone(c->pool);
         db_schedule_reconnect(c);
         return;
     }
@@ -282,8 +319,7 @@ static bool db_prepared_run(struct db_conn *c) {
 static int db_conn_read(struct db_conn *c) {
     if (!PQconsumeInput(c->pg)) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
-        msg[strcspn(msg, "\n")] = '\0';
+        db_errmsg(c, msg, sizeof(msg));
         db_conn_drop(c, msg[0] ? msg : "connection closed");
         return -1;
     }
@@ -392,8 +428,7 @@ static void db_send(struct db_conn *c, struct db_req *r) {
     if (!db_put(c, r)) {
         c->preparing = false;
         char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
-        msg[strcspn(msg, "\n")] = '\0';
+        db_errmsg(c, msg, sizeof(msg));
         if (PQstatus(c->pg) == CONNECTION_BAD) {
             /* nothing reached the server: put it back for another connection */
             r->next = d->head;
@@ -401,6 +436,7 @@ static void db_send(struct db_conn *c, struct db_req *r) {
             if (!d->tail)
                 d->tail = r;
             d->queued++;
+            r->queued = true;
             db_conn_drop(c, msg);
             return;
         }
@@ -424,6 +460,7 @@ static void db_dispatch(db *d) {
         if (!d->head)
             d->tail = NULL;
         d->queued--;
+        r->queued = false;
         r->next = NULL;
         db_send(c, r);
     }
@@ -439,31 +476,24 @@ static void db_deadline_cb(evutil_socket_t fd, short what, void *arg) {
         db_conn_drop(r->conn, "statement timed out");
         return;
     }
-    struct db_req **pp = &d->head;
-    struct db_req *prev = NULL;
-    while (*pp && *pp != r) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp) {
-        *pp = r->next;
-        if (d->tail == r)
-            d->tail = prev;
-        d->queued--;
-    }
+    db_unqueue(d, r);
     db_req_finish(r, DB_UNAVAILABLE, NULL, "timed out waiting for a database connection");
 }
 
-static void db_unavailable_cb(evutil_socket_t fd, short what, void *arg) {
+/* db_kick_cb: the queue is dispatched on the loop, never inside db_query,
+ * so no callback (not even of a send that fails at once) runs there. */
+static void db_kick_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    struct db_req *r = arg;
-    db_req_finish(r, DB_UNAVAILABLE, NULL, "database unavailable");
+    db *d = arg;
+    db_check_gone(d);
+    db_dispatch(d);
 }
 
-static void db_submit(db *d, int stmt, const char *sql, int nparams, const char *const *params,
-                      db_cb cb, void *arg) {
+static struct req *db_submit(db *d, int stmt, const char *sql, int nparams,
+                             const char *const *params, db_cb cb, void *arg) {
     struct db_req *r = mem_calloc(1, sizeof(*r));
+    req_init(&r->base, db_req_cancel);
     r->pool = d;
     r->stmt = stmt;
     r->sql = mem_strdup(sql);
@@ -475,12 +505,7 @@ static void db_submit(db *d, int stmt, const char *sql, int nparams, const char 
     r->arg = arg;
     if (d->shut) {
         db_req_finish(r, DB_UNAVAILABLE, NULL, "shutting down");
-        return;
-    }
-    if (!db_up(d) && !db_any_connecting(d)) {
-        /* answer on the next loop turn: callbacks never run inside db_query */
-        event_base_once(d->base, -1, EV_TIMEOUT, db_unavailable_cb, r, NULL);
-        return;
+        return NULL;
     }
     r->deadline = evtimer_new(d->base, db_deadline_cb, r);
     struct timeval tv = {d->timeout_ms / 1000, (d->timeout_ms % 1000) * 1000};
@@ -491,15 +516,21 @@ static void db_submit(db *d, int stmt, const char *sql, int nparams, const char 
         d->head = r;
     d->tail = r;
     d->queued++;
-    db_dispatch(d);
+    r->queued = true;
+    if (!evtimer_pending(d->kick, NULL)) {
+        struct timeval zero = {0, 0};
+        evtimer_add(d->kick, &zero);
+    }
+    return &r->base;
 }
 
-void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg) {
-    db_submit(d, -1, sql, nparams, params, cb, arg);
+struct req *db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
+                     void *arg) {
+    return db_submit(d, -1, sql, nparams, params, cb, arg);
 }
 
-void db_query_prepared(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
-                       void *arg) {
+struct req *db_query_prepared(db *d, const char *sql, int nparams, const char *const *params,
+                              db_cb cb, void *arg) {
     int stmt = -1;
     for (int i = 0; i < d->nprepared && stmt < 0; i++)
         if (d->prepared[i] == sql)
@@ -508,7 +539,7 @@ void db_query_prepared(db *d, const char *sql, int nparams, const char *const *p
         stmt = d->nprepared++;
         d->prepared[stmt] = sql;
     }
-    db_submit(d, stmt, sql, nparams, params, cb, arg);
+    return db_submit(d, stmt, sql, nparams, params, cb, arg);
 }
 
 /* db_session_options: the url's own "options", plus Herald's session settings. */
@@ -532,6 +563,7 @@ db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms
     d->timeout_ms = timeout_ms;
     d->nconns = nconns;
     d->conns = mem_calloc((size_t)nconns, sizeof(struct db_conn));
+    d->kick = evtimer_new(base, db_kick_cb, d);
     for (int i = 0; i < nconns; i++) {
         struct db_conn *c = &d->conns[i];
         c->pool = d;
@@ -550,17 +582,14 @@ void db_shutdown(db *d) {
         struct db_conn *c = &d->conns[i];
         struct db_req *r = c->cur;
         c->cur = NULL;
-        if (c->last)
-            PQclear(c->last);
-        if (c->io)
-            event_free(c->io);
-        if (c->pg)
-            PQfinish(c->pg);
+        db_conn_close(c);
         event_free(c->retry);
         if (r)
             db_req_finish(r, DB_LOST, NULL, "shutting down");
     }
     d->nconns = 0;
+    event_free(d->kick);
+    d->kick = NULL;
     db_fail_queue(d, "shutting down");
 }
 
@@ -572,32 +601,4 @@ void db_close(db *d) {
     mem_free(d->url);
     mem_free(d->options);
     mem_free(d);
-}
-
-void db_array_add(struct buf *b, const char *s, size_t n) {
-    if (b->len > 0 && b->data[b->len - 1] != '{')
-        buf_putc(b, ',');
-    if (!s) {
-        buf_puts(b, "NULL");
-        return;
-    }
-    buf_putc(b, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') {
-            buf_append(b, s + start, i - start);
-            buf_putc(b, '\\');
-            start = i;
-        }
-    }
-    buf_append(b, s + start, n - start);
-    buf_putc(b, '"');
-}
-
-const char *db_get(const PGresult *res, int row, int col) {
-    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-bool db_isnull(const PGresult *res, int row, int col) {
-    return PQgetisnull(res, row, col) != 0;
 }

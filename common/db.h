@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/req.h"
+
 struct event_base;
 struct buf;
 typedef struct db db;
@@ -24,8 +26,9 @@ struct db_result {
     const char *message;  /* every status but DB_OK: borrowed, valid during the callback */
 };
 
-/* A query callback runs exactly once per db_query, on the loop, never inside
- * db_query itself. Copy what you keep from r. */
+/* A query callback runs exactly once per db_query (never, if the request
+ * is cancelled first), on the loop, never inside db_query itself (except
+ * after db_shutdown, below). Copy what you keep from r. */
 typedef void (*db_cb)(void *arg, const struct db_result *r);
 
 /* db_open: starts nconns connections in the background (never blocks; a
@@ -53,8 +56,12 @@ void db_close(db *d);
 
 /* db_query: runs one parameterised statement (text parameters, NULL for SQL
  * NULL; lens NULL means NUL-terminated) in its own implicit transaction on
- * the first free connection. sql and params are copied. */
-void db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg);
+ * the first free connection. sql and params are copied. Returns the
+ * request's handle (common/req.h: cancel it, or add it to the module's
+ * scope), valid until its callback starts; NULL after db_shutdown, when the
+ * callback has already run. */
+struct req *db_query(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
+                     void *arg);
 
 /* db_query_prepared: db_query for a statement run often. sql must be a
  * string that lives as long as d (a static array): it is known by its
@@ -62,8 +69,8 @@ void db_query(db *d, const char *sql, int nparams, const char *const *params, db
  * then sent by name, so the server parses it once per session (and plans it
  * once too, unless the pool was opened with DB_CUSTOM_PLANS). Past 32
  * distinct statements it behaves as db_query. */
-void db_query_prepared(db *d, const char *sql, int nparams, const char *const *params, db_cb cb,
-                       void *arg);
+struct req *db_query_prepared(db *d, const char *sql, int nparams, const char *const *params,
+                              db_cb cb, void *arg);
 
 /* db_up: true while at least one connection is established. */
 bool db_up(const db *d);

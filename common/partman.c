@@ -16,9 +16,8 @@ struct partman {
     const struct cfg *cfg;
     const char *svc;
     struct event *timer;
-    bool running;  /* a statement is out */
-    bool stopping; /* partman_stop came while running: the reply frees */
-    bool settled;  /* the first run has ended */
+    struct req *out; /* the statement sent, until its callback starts */
+    bool settled;    /* the first run has ended */
     uint64_t created;
 };
 
@@ -38,13 +37,8 @@ static void partman_arm(partman *p, int ms) {
 
 static void partman_done(void *arg, const struct db_result *res) {
     partman *p = arg;
-    p->running = false;
+    p->out = NULL;
     p->settled = true;
-    if (p->stopping) {
-        event_free(p->timer);
-        mem_free(p);
-        return;
-    }
     if (res->status != DB_OK || PQntuples(res->res) != 1) {
         HLOG(HLOG_WARN, "partitions.failed", NULL,
              "%s: could not create the partitions ahead (%s); trying again in %d ms", p->svc,
@@ -69,8 +63,7 @@ static void partman_tick(evutil_socket_t fd, short what, void *arg) {
     snprintf(period, sizeof(period), "%d", p->cfg->partition_ms);
     snprintf(ahead, sizeof(ahead), "%lld", (long long)partman_ahead_ms(p->cfg->partition_ms));
     const char *params[] = {now, period, ahead};
-    p->running = true;
-    db_query(p->db, PARTMAN_ENSURE_SQL, 3, params, partman_done, p);
+    p->out = db_query(p->db, PARTMAN_ENSURE_SQL, 3, params, partman_done, p);
 }
 
 partman *partman_start(struct event_base *base, db *d, const struct cfg *c, const char *svc) {
@@ -94,11 +87,7 @@ uint64_t partman_created_total(const partman *p) {
 void partman_stop(partman *p) {
     if (!p)
         return;
-    if (p->running) {
-        p->stopping = true; /* freed by the pending reply */
-        evtimer_del(p->timer);
-        return;
-    }
+    req_cancel(p->out); /* its callback never runs */
     event_free(p->timer);
     mem_free(p);
 }

@@ -3,6 +3,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/req.h"
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -29,11 +30,13 @@ struct rds {
 };
 
 struct rds_cmd {
+    struct req base; /* first: the handle rds_command returns */
     rds *r;
-    rds_cb cb;
+    rds_cb cb; /* NULL: none, or cancelled */
     void *arg;
-    struct event *deadline;
-    bool done; /* the user callback has run */
+    struct event *deadline; /* or, never sent, the zero-delay failure */
+    bool sent;              /* hiredis holds it and hands it back */
+    bool done;              /* the user callback has run */
 };
 
 static void rds_connect(rds *r);
@@ -157,6 +160,7 @@ static void rds_reply_cb(redisAsyncContext *ac, void *reply, void *privdata) {
     struct rds_cmd *c = privdata;
     if (!c->done) {
         c->done = true;
+        req_finish(&c->base);
         if (c->cb)
             c->cb(c->arg, reply, reply ? NULL : "redis connection lost");
     }
@@ -169,6 +173,7 @@ static void rds_deadline_cb(evutil_socket_t fd, short what, void *arg) {
     struct rds_cmd *c = arg;
     rds *r = c->r;
     c->done = true;
+    req_finish(&c->base);
     if (c->cb)
         c->cb(c->arg, NULL, "redis command timed out");
     /* the context still owns c and will hand it back with a NULL reply */
@@ -179,13 +184,24 @@ static void rds_fail_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct rds_cmd *c = arg;
+    req_finish(&c->base);
     if (c->cb)
         c->cb(c->arg, NULL, "redis unavailable");
     rds_cmd_free(c);
 }
 
-void rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv, const size_t *lens) {
+/* rds_cmd_cancel: a sent command's reply is still read, then dropped. */
+static void rds_cmd_cancel(struct req *q) {
+    struct rds_cmd *c = (struct rds_cmd *)q;
+    c->cb = NULL;
+    if (!c->sent)
+        rds_cmd_free(c);
+}
+
+struct req *rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv,
+                        const size_t *lens) {
     struct rds_cmd *c = mem_calloc(1, sizeof(*c));
+    req_init(&c->base, rds_cmd_cancel);
     c->r = r;
     c->cb = cb;
     c->arg = arg;
@@ -193,16 +209,21 @@ void rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv, cons
         if (cb)
             cb(arg, NULL, "shutting down");
         mem_free(c);
-        return;
+        return NULL;
     }
     if (r->state != RDS_UP ||
         redisAsyncCommandArgv(r->ac, rds_reply_cb, c, argc, argv, lens) != REDIS_OK) {
-        event_base_once(r->base, -1, EV_TIMEOUT, rds_fail_cb, c, NULL);
-        return;
+        /* answered on the next turn: callbacks never run inside rds_command */
+        c->deadline = evtimer_new(r->base, rds_fail_cb, c);
+        struct timeval zero = {0, 0};
+        evtimer_add(c->deadline, &zero);
+        return &c->base;
     }
+    c->sent = true;
     c->deadline = evtimer_new(r->base, rds_deadline_cb, c);
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     evtimer_add(c->deadline, &tv);
+    return &c->base;
 }
 
 rds *rds_open(struct event_base *base, const struct cfg *cfg) {

@@ -7,12 +7,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/req.h"
+
 struct event_base;
 struct cfg;
 typedef struct rds rds;
 
-/* A command callback runs exactly once per rds_command, on the loop, never
- * inside rds_command. reply is NULL on failure (not connected, timed out,
+/* A command callback runs exactly once per rds_command (never, if the
+ * request is cancelled first), on the loop, never inside rds_command (except
+ * after rds_shutdown, below). reply is NULL on failure (not connected, timed out,
  * connection lost) with err saying why; otherwise it is borrowed and freed
  * after the callback (an error reply has type REDIS_REPLY_ERROR). */
 typedef void (*rds_cb)(void *arg, redisReply *reply, const char *err);
@@ -30,8 +33,12 @@ void rds_close(rds *r);
 
 /* rds_command: sends argv (lens NULL: NUL-terminated strings; copied) with a
  * deadline of HERALD_REDIS_TIMEOUT_MS; on expiry the connection is dropped
- * and re-made. cb may be NULL to ignore the reply. */
-void rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv, const size_t *lens);
+ * and re-made. cb may be NULL to ignore the reply. Returns the request's
+ * handle (common/req.h), valid until its callback starts; NULL after
+ * rds_shutdown, when the callback has already run. A cancelled command that
+ * was sent still has its deadline. */
+struct req *rds_command(rds *r, rds_cb cb, void *arg, int argc, const char **argv,
+                        const size_t *lens);
 
 /* rds_up: connected and ready. */
 bool rds_up(const rds *r);

@@ -29,8 +29,7 @@ struct stats {
     struct event *tick;
     int64_t count[CH_COUNT][STATS_KINDS];         /* since the last flush */
     int64_t dwell[CH_COUNT][STATS_DWELL_BUCKETS]; /* since the last flush */
-    int lag_pending;                              /* XINFO replies owed to us */
-    bool stopping;                                /* free once lag_pending is 0 */
+    struct req_scope lags;                        /* XINFO replies owed to us */
 };
 
 /* A lag sample in flight: which stream, and the bucket it belongs to. */
@@ -67,9 +66,7 @@ static void stats_lag_done(void *arg, redisReply *reply, const char *err) {
     struct stats_lag *l = arg;
     stats *s = l->s;
     (void)err;
-    s->lag_pending--;
-    for (size_t i = 0;
-         !s->stopping && reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         redisReply *g = reply->element[i];
         bool ours = false;
         long long lag = -1;
@@ -92,8 +89,6 @@ static void stats_lag_done(void *arg, redisReply *reply, const char *err) {
         }
     }
     mem_free(l);
-    if (s->stopping && s->lag_pending == 0)
-        stats_free(s);
 }
 
 /* stats_flush: every count since the last flush into the current bucket;
@@ -131,8 +126,7 @@ static void stats_flush(stats *s, bool sample_lag) {
         snprintf(stream, sizeof(stream), STREAM_KEY_PREFIX "%s",
                  notif_channel_name((enum notif_channel)ch));
         const char *argv[] = {"XINFO", "GROUPS", stream};
-        s->lag_pending++;
-        rds_command(s->r, stats_lag_done, l, 3, argv, NULL);
+        req_scope_add_owning(&s->lags, rds_command(s->r, stats_lag_done, l, 3, argv, NULL), l);
         any = true;
     }
     if (any) {
@@ -148,7 +142,7 @@ static void stats_tick(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     stats *s = arg;
     /* a sample still unanswered from the last tick: Redis is slow; skip one */
-    stats_flush(s, s->lag_pending == 0);
+    stats_flush(s, req_scope_idle(&s->lags));
 }
 
 stats *stats_start(struct event_base *base, rds *r, unsigned lag_mask, int interval_ms) {
@@ -167,11 +161,8 @@ void stats_stop(stats *s) {
         return;
     /* No last flush: the loop has stopped, so nothing sent now would be
      * written, and its commands would only wait for a teardown. */
-    event_free(s->tick);
-    s->tick = NULL;
-    s->stopping = true;
-    if (s->lag_pending == 0)
-        stats_free(s);
+    req_scope_cancel(&s->lags);
+    stats_free(s);
 }
 
 void stats_count(stats *s, enum notif_channel ch, enum stats_kind kind, int64_t n) {

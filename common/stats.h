@@ -39,9 +39,8 @@ enum stats_kind { STATS_ACCEPTED = 0, STATS_SENT, STATS_FAILED, STATS_RETRIED, S
  * stops it with stats_stop(). */
 stats *stats_start(struct event_base *base, rds *r, unsigned lag_mask, int interval_ms);
 
-/* stats_stop: frees s (NULL is fine); what was counted since the last flush
- * (at most one interval) is dropped. Call before rds_shutdown: sampling
- * replies still owed are then answered by it, and s goes with the last. */
+/* stats_stop: frees s (NULL is fine), cancelling the lag samples in flight;
+ * what was counted since the last flush (at most one interval) is dropped. */
 void stats_stop(stats *s);
 
 /* stats_count: n more of kind on channel ch, in memory until the next

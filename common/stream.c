@@ -14,16 +14,16 @@ void stream_dlq_key(enum notif_channel ch, char *out) {
     snprintf(out, STREAM_KEY_LEN, "%s%s", STREAM_DLQ_PREFIX, notif_channel_name(ch));
 }
 
-void stream_add(rds *r, enum notif_channel ch, const char *id, rds_cb cb, void *arg) {
+struct req *stream_add(rds *r, enum notif_channel ch, const char *id, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
     stream_key(ch, key);
     const char *argv[] = {"XADD", key, "*", STREAM_FIELD_ID, id};
-    rds_command(r, cb, arg, 5, argv, NULL);
+    return rds_command(r, cb, arg, 5, argv, NULL);
 }
 
-void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
-                    const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
-                    void *arg) {
+struct req *stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
+                           const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
+                           void *arg) {
     char key[STREAM_KEY_LEN], minid[32], failed_at[UTIL_TIME_LEN];
     stream_dlq_key(ch, key);
     int64_t floor_ms = util_now_ms() - (int64_t)retention_days * 86400000LL;
@@ -36,14 +36,14 @@ void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *t
                           "tenant",    tenant ? tenant : "",
                           "error",     error ? error : "",
                           "failed_at", failed_at};
-    rds_command(r, cb, arg, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    return rds_command(r, cb, arg, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
 }
 
-void stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg) {
+struct req *stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg) {
     char key[STREAM_KEY_LEN];
     stream_key(ch, key);
     const char *argv[] = {"XGROUP", "CREATE", key, STREAM_GROUP, "0", "MKSTREAM"};
-    rds_command(r, cb, arg, 6, argv, NULL);
+    return rds_command(r, cb, arg, 6, argv, NULL);
 }
 
 bool stream_reply_ok(const redisReply *reply) {

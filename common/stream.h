@@ -42,19 +42,20 @@ void stream_key(enum notif_channel ch, char *out);
 void stream_dlq_key(enum notif_channel ch, char *out);
 
 /* stream_add: XADD <channel stream> * id <id>. cb (may be NULL) gets the
- * reply as rds_command gives it; use stream_reply_ok to check it. id is copied. */
-void stream_add(rds *r, enum notif_channel ch, const char *id, rds_cb cb, void *arg);
+ * reply as rds_command gives it; use stream_reply_ok to check it. id is copied.
+ * These return rds_command's handle. */
+struct req *stream_add(rds *r, enum notif_channel ch, const char *id, rds_cb cb, void *arg);
 
 /* stream_add_dlq: adds one dead letter to the channel's feed, trimming entries
  * older than retention_days (MINID ~, so trimming is cheap and approximate).
  * Strings are copied; tenant and error may be NULL. */
-void stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
-                    const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
-                    void *arg);
+struct req *stream_add_dlq(rds *r, enum notif_channel ch, const char *id, const char *tenant,
+                           const char *error, int64_t failed_at_ms, int retention_days, rds_cb cb,
+                           void *arg);
 
 /* stream_create_group: XGROUP CREATE <stream> herald 0 MKSTREAM; cb gets the
  * reply; an existing group (BUSYGROUP) counts as success in stream_reply_ok. */
-void stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg);
+struct req *stream_create_group(rds *r, enum notif_channel ch, rds_cb cb, void *arg);
 
 /* stream_reply_ok: true unless reply is NULL or an error reply (BUSYGROUP
  * excepted). */

@@ -42,15 +42,14 @@ struct sweep {
     unsigned mask;
     struct event *timer;
     enum sweep_state state;
-    int outstanding; /* db/rds callbacks not yet run */
-    bool stopping;
-    int rounds;        /* scheduled batches this cycle */
-    int batch;         /* rows the last scheduled batch picked */
-    int channel;       /* step 2: the channel being swept */
-    int64_t cutoff_ms; /* step 2: wall clock */
-    int xadd_left;     /* XADD replies still expected */
-    int moved;         /* rows enqueued in this step */
-    struct buf failed; /* step 1: array literal of ids whose XADD failed */
+    struct req_scope reqs; /* statements and commands not yet answered */
+    int rounds;            /* scheduled batches this cycle */
+    int batch;             /* rows the last scheduled batch picked */
+    int channel;           /* step 2: the channel being swept */
+    int64_t cutoff_ms;     /* step 2: wall clock */
+    int xadd_left;         /* XADD replies still expected */
+    int moved;             /* rows enqueued in this step */
+    struct buf failed;     /* step 1: array literal of ids whose XADD failed */
     bool db_failing, rds_failing;
 };
 
@@ -71,17 +70,6 @@ static void sweep_free(sweep *s) {
         event_free(s->timer);
     buf_free(&s->failed);
     mem_free(s);
-}
-
-/* sweep_release: every db/rds callback calls this first; true when the
- * callback must return at once because the sweep was stopped (and freed). */
-static bool sweep_release(sweep *s) {
-    s->outstanding--;
-    if (!s->stopping)
-        return false;
-    if (s->outstanding == 0)
-        sweep_free(s);
-    return true;
 }
 
 static void sweep_db_status(sweep *s, const struct db_result *r) {
@@ -112,8 +100,7 @@ static void sweep_idle(sweep *s) {
 }
 
 static void sweep_query(sweep *s, const char *sql, int n, const char *const *params, db_cb cb) {
-    s->outstanding++;
-    db_query(s->d, sql, n, params, cb, s);
+    req_scope_add(&s->reqs, db_query(s->d, sql, n, params, cb, s));
 }
 
 static void sweep_channels_param(const sweep *s, struct buf *b) {
@@ -142,8 +129,6 @@ static void sweep_sched_done(sweep *s, bool full_batch) {
 
 static void sweep_undo_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     /* if even this failed, the rows stay in_stream and the orphan step finds them */
     sweep_sched_done(s, false);
@@ -181,13 +166,11 @@ static void sweep_xadd_cb(void *arg, redisReply *reply, const char *err) {
     struct sweep_xadd *x = arg;
     sweep *s = x->s;
     bool ok = stream_reply_ok(reply);
-    if (!ok && !s->stopping && s->state == SW_SCHED_XADD) {
+    if (!ok && s->state == SW_SCHED_XADD) {
         buf_putc(&s->failed, s->failed.len ? ',' : '{');
         buf_puts(&s->failed, x->id); /* a uuid from PostgreSQL: no quoting needed */
     }
     mem_free(x);
-    if (sweep_release(s))
-        return;
     s->xadd_left--;
     if (ok) {
         sweep_rds_status(s, false, NULL);
@@ -207,15 +190,12 @@ static void sweep_xadd(sweep *s, enum notif_channel ch, const char *id) {
     struct sweep_xadd *x = mem_calloc(1, sizeof(*x));
     x->s = s;
     snprintf(x->id, sizeof(x->id), "%s", id);
-    s->outstanding++;
     s->xadd_left++;
-    stream_add(s->r, ch, id, sweep_xadd_cb, x);
+    req_scope_add_owning(&s->reqs, stream_add(s->r, ch, id, sweep_xadd_cb, x), x);
 }
 
 static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     if (r->status != DB_OK) {
         sweep_sched_done(s, false);
@@ -290,8 +270,6 @@ static void sweep_sched_query(sweep *s) {
 
 static void sweep_orphan_rows_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     int n = r->status == DB_OK ? PQntuples(r->res) : 0;
     s->moved = 0;
@@ -324,8 +302,6 @@ static void sweep_orphan_query(sweep *s) {
 
 static void sweep_xlen_cb(void *arg, redisReply *reply, const char *err) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     if (!reply || reply->type != REDIS_REPLY_INTEGER) {
         sweep_rds_status(s, true, err ? err : "unexpected XLEN reply");
         sweep_next_channel(s);
@@ -353,10 +329,18 @@ static const redisReply *sweep_group_field(const redisReply *g, const char *key)
     return NULL;
 }
 
+int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms) {
+    int64_t grace_cutoff = now_ms - grace_ms;
+    if (lag == 0)
+        return grace_cutoff;
+    /* a backlog (or a lag Redis cannot tell): only rows enqueued before the
+     * last entry handed out can have lost theirs */
+    int64_t c = last_delivered_ms >= 0 ? last_delivered_ms - SWEEP_SKEW_MARGIN_MS : 0;
+    return c < grace_cutoff ? c : grace_cutoff;
+}
+
 static void sweep_info_cb(void *arg, redisReply *reply, const char *err) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     char key[STREAM_KEY_LEN];
     stream_key((enum notif_channel)s->channel, key);
     int64_t grace_cutoff = util_now_ms() - s->grace_ms;
@@ -383,25 +367,18 @@ static void sweep_info_cb(void *arg, redisReply *reply, const char *err) {
     if (!group) {
         const char *argv[] = {"XLEN", key};
         sweep_set_state(s, SW_ORPHAN_XLEN);
-        s->outstanding++;
-        rds_command(s->r, sweep_xlen_cb, s, 2, argv, NULL);
+        req_scope_add(&s->reqs, rds_command(s->r, sweep_xlen_cb, s, 2, argv, NULL));
         return;
     }
     const redisReply *lag = sweep_group_field(group, "lag");
     const redisReply *last = sweep_group_field(group, "last-delivered-id");
-    if (lag && lag->type == REDIS_REPLY_INTEGER && lag->integer == 0) {
-        s->cutoff_ms = grace_cutoff;
-    } else {
-        /* a backlog (or a lag Redis cannot tell): only rows enqueued before the
-         * last entry handed out can have lost theirs */
-        int64_t last_ms =
-            last && last->type == REDIS_REPLY_STRING ? stream_entry_id_ms(last->str) : -1;
-        int64_t c = last_ms >= 0 ? last_ms - SWEEP_SKEW_MARGIN_MS : 0;
-        s->cutoff_ms = c < grace_cutoff ? c : grace_cutoff;
-        if (s->cutoff_ms <= 0) {
-            sweep_next_channel(s);
-            return;
-        }
+    s->cutoff_ms = sweep_cutoff_ms(
+        lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1,
+        last && last->type == REDIS_REPLY_STRING ? stream_entry_id_ms(last->str) : -1,
+        util_now_ms(), s->grace_ms);
+    if (s->cutoff_ms <= 0) {
+        sweep_next_channel(s);
+        return;
     }
     sweep_orphan_query(s);
 }
@@ -416,10 +393,9 @@ static void sweep_next_channel(sweep *s) {
         stream_key((enum notif_channel)s->channel, key);
         const char *argv[] = {"XINFO", "GROUPS", key};
         sweep_set_state(s, SW_ORPHAN_INFO);
-        s->outstanding++;
         s->moved = 0;
         s->xadd_left = 0;
-        rds_command(s->r, sweep_info_cb, s, 3, argv, NULL);
+        req_scope_add(&s->reqs, rds_command(s->r, sweep_info_cb, s, 3, argv, NULL));
         return;
     }
     sweep_idle(s);
@@ -460,8 +436,6 @@ void sweep_channels_mask(sweep *s, unsigned mask) {
 void sweep_stop(sweep *s) {
     if (!s)
         return;
-    s->stopping = true;
-    evtimer_del(s->timer);
-    if (s->outstanding == 0)
-        sweep_free(s);
+    req_scope_cancel(&s->reqs); /* no callback of ours runs after this */
+    sweep_free(s);
 }

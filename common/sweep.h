@@ -9,6 +9,8 @@
 #include "common/db.h"
 #include "common/rds.h"
 
+#include <stdint.h>
+
 struct event_base;
 struct cfg;
 typedef struct sweep sweep;
@@ -36,9 +38,17 @@ sweep *sweep_start(struct event_base *base, db *d, rds *r, const struct cfg *c, 
  * all by default. A worker sweeps its own channel. */
 void sweep_channels_mask(sweep *s, unsigned mask);
 
-/* sweep_stop: no new cycle starts. The handle is freed now, or when the
- * cycle in progress sees its last reply; call it before db_close/rds_close,
- * which hand pending replies back. NULL is fine. */
+/* sweep_cutoff_ms: the orphan step's cutoff for one channel (wall clock,
+ * ms): rows enqueued before it whose entry no stream holds are enqueued
+ * again. lag is the group's (-1: Redis cannot tell), last_delivered_ms the
+ * time part of its last-delivered-id (-1: none). With no backlog, rows
+ * older than the grace; with one, only rows enqueued before the last entry
+ * handed out (less the clock skew margin) can have lost theirs. 0 or less:
+ * skip the channel this cycle. */
+int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms);
+
+/* sweep_stop: frees s now; the cycle in progress is cancelled (none of its
+ * callbacks runs after). NULL is fine. */
 void sweep_stop(sweep *s);
 
 #endif

@@ -35,11 +35,11 @@ struct cons {
     char cursor[48]; /* XAUTOCLAIM position */
     char **acks;     /* entry ids waiting for XACK */
     int nacks, capacks;
-    int outstanding; /* commands whose callback has not run */
+    struct req_scope reqs; /* commands not yet answered */
     bool reading, reclaiming, creating;
     bool acked;    /* entries acknowledged since the last trim */
     bool trimming; /* a trim is in progress */
-    bool stopped, detached, freed;
+    bool stopped, detached;
     bool failing; /* the last read failed: log recovery once */
     void (*leave_fn)(void *);
     void *leave_arg;
@@ -47,7 +47,7 @@ struct cons {
 
 static void cons_read(cons *k);
 
-static void cons_really_free(cons *k) {
+static void cons_release(cons *k) {
     for (int i = 0; i < k->nacks; i++)
         mem_free(k->acks[i]);
     mem_free(k->acks);
@@ -58,17 +58,6 @@ static void cons_really_free(cons *k) {
     event_free(k->reap);
     mem_free(k->consumer);
     mem_free(k);
-}
-
-/* cons_done: every callback starts here; true when it must return at once. */
-static bool cons_done(cons *k) {
-    k->outstanding--;
-    if (k->freed) {
-        if (k->outstanding == 0)
-            cons_really_free(k);
-        return true;
-    }
-    return k->detached;
 }
 
 static void cons_failed(cons *k, const char *what, const char *err) {
@@ -84,8 +73,6 @@ static void cons_failed(cons *k, const char *what, const char *err) {
 static void cons_group_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     k->creating = false;
-    if (cons_done(k))
-        return;
     if (!stream_reply_ok(reply)) {
         cons_failed(k, "XGROUP CREATE", err ? err : reply->str);
         return;
@@ -100,8 +87,7 @@ static void cons_create_group(cons *k) {
     if (k->creating)
         return;
     k->creating = true;
-    k->outstanding++;
-    stream_create_group(k->wr, k->ch, cons_group_cb, k);
+    req_scope_add(&k->reqs, stream_create_group(k->wr, k->ch, cons_group_cb, k));
 }
 
 /* cons_deliver: hands the entries of an XREADGROUP/XAUTOCLAIM entry array to the owner. */
@@ -129,8 +115,6 @@ static void cons_deliver(cons *k, const redisReply *entries, bool reclaimed) {
 static void cons_read_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     k->reading = false;
-    if (cons_done(k))
-        return;
     if (stream_reply_nogroup(reply)) {
         HLOG(HLOG_INFO, "stream.no_group", &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
              "no consumer group on %s; creating it", k->key);
@@ -170,8 +154,7 @@ static void cons_read(cons *k) {
     const char *argv[] = {"XREADGROUP", "GROUP", STREAM_GROUP, k->consumer, "COUNT", count,
                           "BLOCK",      block,   "STREAMS",    k->key,      ">"};
     k->reading = true;
-    k->outstanding++;
-    rds_command(k->rd, cons_read_cb, k, 11, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->rd, cons_read_cb, k, 11, argv, NULL));
 }
 
 static void cons_retry_cb(evutil_socket_t fd, short what, void *arg) {
@@ -191,8 +174,6 @@ void cons_kick(cons *k) {
 static void cons_reclaim_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     k->reclaiming = false;
-    if (cons_done(k))
-        return;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
         /* NOGROUP is left to the reader, which re-creates the group */
         HLOG(HLOG_DEBUG, "stream.reclaim_failed",
@@ -230,8 +211,7 @@ static void cons_reclaim_tick(evutil_socket_t fd, short what, void *arg) {
     const char *argv[] = {"XAUTOCLAIM", k->key,    STREAM_GROUP, k->consumer,
                           idle,         k->cursor, "COUNT",      count};
     k->reclaiming = true;
-    k->outstanding++;
-    rds_command(k->wr, cons_reclaim_cb, k, 8, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_reclaim_cb, k, 8, argv, NULL));
 }
 
 /* Consumers that were SIGKILLed (or OOM-killed) stay in the group for ever,
@@ -243,15 +223,14 @@ static void cons_reclaim_tick(evutil_socket_t fd, short what, void *arg) {
 static void cons_reap_done(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
-    cons *k = arg;
-    cons_done(k);
+    (void)arg;
 }
 
 static void cons_reap_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
     k->reaping = false;
-    if (cons_done(k) || k->stopped)
+    if (k->stopped)
         return;
     for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         const redisReply *c = reply->element[i];
@@ -276,8 +255,7 @@ static void cons_reap_cb(void *arg, redisReply *reply, const char *err) {
              &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
              "removed consumer %s: nothing pending, idle %lld ms", name, idle);
         const char *argv[] = {"XGROUP", "DELCONSUMER", k->key, STREAM_GROUP, name};
-        k->outstanding++;
-        rds_command(k->wr, cons_reap_done, k, 5, argv, NULL);
+        req_scope_add(&k->reqs, rds_command(k->wr, cons_reap_done, k, 5, argv, NULL));
     }
 }
 
@@ -289,14 +267,11 @@ static void cons_reap_tick(evutil_socket_t fd, short what, void *arg) {
         return;
     const char *argv[] = {"XINFO", "CONSUMERS", k->key, STREAM_GROUP};
     k->reaping = true;
-    k->outstanding++;
-    rds_command(k->wr, cons_reap_cb, k, 4, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_reap_cb, k, 4, argv, NULL));
 }
 
 static void cons_ack_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
-    if (cons_done(k))
-        return;
     if (!reply || reply->type == REDIS_REPLY_ERROR)
         HLOG(HLOG_WARN, "stream.ack_failed",
              &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
@@ -318,8 +293,7 @@ static void cons_flush_cb(evutil_socket_t fd, short what, void *arg) {
         argv[2] = STREAM_GROUP;
         for (int i = 0; i < n; i++)
             argv[3 + i] = k->acks[start + i];
-        k->outstanding++;
-        rds_command(k->wr, cons_ack_cb, k, n + 3, argv, NULL);
+        req_scope_add(&k->reqs, rds_command(k->wr, cons_ack_cb, k, n + 3, argv, NULL));
         mem_free(argv);
     }
     for (int i = 0; i < k->nacks; i++)
@@ -339,22 +313,17 @@ static void cons_trim_done_cb(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
     cons *k = arg;
-    if (cons_done(k))
-        return;
     k->trimming = false;
 }
 
 static void cons_trim_to(cons *k, const char *minid) {
     const char *argv[] = {"XTRIM", k->key, "MINID", minid};
-    k->outstanding++;
-    rds_command(k->wr, cons_trim_done_cb, k, 4, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_trim_done_cb, k, 4, argv, NULL));
 }
 
 static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
-    if (cons_done(k))
-        return; /* k may be gone; a detached consumer never trims again */
     const char *last = NULL;
     for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         const redisReply *g = reply->element[i];
@@ -384,8 +353,6 @@ static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
 static void cons_trim_pending_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
-    if (cons_done(k))
-        return; /* k may be gone; a detached consumer never trims again */
     /* summary form: [count, smallest id, greatest id, [[consumer, count], ...]] */
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
@@ -397,8 +364,7 @@ static void cons_trim_pending_cb(void *arg, redisReply *reply, const char *err) 
         return;
     }
     const char *argv[] = {"XINFO", "GROUPS", k->key};
-    k->outstanding++;
-    rds_command(k->wr, cons_trim_info_cb, k, 3, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_trim_info_cb, k, 3, argv, NULL));
 }
 
 static void cons_trim_tick(evutil_socket_t fd, short what, void *arg) {
@@ -410,8 +376,7 @@ static void cons_trim_tick(evutil_socket_t fd, short what, void *arg) {
     k->acked = false;
     k->trimming = true;
     const char *argv[] = {"XPENDING", k->key, STREAM_GROUP};
-    k->outstanding++;
-    rds_command(k->wr, cons_trim_pending_cb, k, 3, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_trim_pending_cb, k, 3, argv, NULL));
 }
 
 void cons_ack(cons *k, const char *entry_id) {
@@ -474,15 +439,13 @@ void cons_stop(cons *k) {
 }
 
 bool cons_idle(const cons *k) {
-    return k->outstanding == 0 && k->nacks == 0;
+    return req_scope_idle(&k->reqs) && k->nacks == 0;
 }
 
 static void cons_leave_cb(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
     cons *k = arg;
-    if (cons_done(k))
-        return;
     if (k->leave_fn)
         k->leave_fn(k->leave_arg);
 }
@@ -491,12 +454,12 @@ void cons_leave(cons *k, void (*fn)(void *arg), void *arg) {
     k->leave_fn = fn;
     k->leave_arg = arg;
     const char *argv[] = {"XGROUP", "DELCONSUMER", k->key, STREAM_GROUP, k->consumer};
-    k->outstanding++;
-    rds_command(k->wr, cons_leave_cb, k, 5, argv, NULL);
+    req_scope_add(&k->reqs, rds_command(k->wr, cons_leave_cb, k, 5, argv, NULL));
 }
 
 void cons_detach(cons *k) {
     k->detached = true;
+    req_scope_cancel(&k->reqs); /* none of their callbacks runs now */
     cons_stop(k);
     evtimer_del(k->flush);
     event_del(k->trim);
@@ -505,8 +468,6 @@ void cons_detach(cons *k) {
 void cons_free(cons *k) {
     if (!k)
         return;
-    k->freed = true;
-    k->detached = true;
-    if (k->outstanding == 0)
-        cons_really_free(k);
+    req_scope_cancel(&k->reqs);
+    cons_release(k);
 }

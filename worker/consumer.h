@@ -34,7 +34,7 @@ struct cons_hooks {
  * since a blocked read delays every command queued behind it) and sends
  * everything else on wr. Both are borrowed and must outlive the consumer;
  * consumer (the consumer name) is copied. Reading starts at once. Caller
- * frees with cons_free() after rds_close of both connections. */
+ * frees with cons_free(), which cancels the commands in flight. */
 cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
                const char *consumer, const struct cfg *c, const struct cons_hooks *hooks,
                void *arg);
@@ -58,8 +58,8 @@ bool cons_idle(const cons *k);
  * every entry was acknowledged); fn(arg) runs when it is done or failed. */
 void cons_leave(cons *k, void (*fn)(void *arg), void *arg);
 
-/* cons_detach: drops every callback's link to the owner; replies that still
- * arrive (e.g. from rds_close) are ignored. */
+/* cons_detach: cancels every command in flight and stops: the owner's hooks
+ * are never called again. */
 void cons_detach(cons *k);
 void cons_free(cons *k);
 

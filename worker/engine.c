@@ -1,5 +1,6 @@
 /* engine: jobs from stream entry to acknowledgement, with batched claims and outcomes. */
 #include "worker/engine.h"
+#include "common/batch.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/hmap.h"
@@ -62,13 +63,13 @@ struct job {
     int64_t delay_ms;
     int64_t started_ms; /* wall clock */
     int duration_ms;
+    struct batch_item rlink; /* in the record queue */
     struct job *prev, *next; /* every job */
 };
 
-/* A claim or record statement in flight (or waiting to be retried). */
+/* A claim statement in flight (or waiting to be retried). */
 struct batch {
     eng *e;
-    bool record; /* a record batch; else a claim batch */
     struct job **jobs;
     int n;
     bool in_query;
@@ -93,11 +94,9 @@ struct eng {
     int nstate[JS_STATE_COUNT]; /* jobs in each state */
     hmap *by_id;                /* notification id -> job */
     hmap *by_entry;             /* entry id -> job */
-    struct job **outq;          /* outcomes waiting for a record batch */
-    int noutq, capoutq;
-    int records_inflight; /* record statements sent and not answered */
-    struct event *flush;
+    batch_queue *outq;          /* outcomes waiting for, or in, a record statement */
     struct batch *batches;
+    struct req_scope reqs; /* claim and record statements not yet answered */
     struct eng_metrics m;
     struct metrics *reg; /* borrowed; NULL: counters only */
     stats *st;           /* borrowed; NULL: no on-call series */
@@ -113,7 +112,7 @@ struct eng {
 };
 
 static void eng_claim_send(struct batch *b);
-static void eng_record_send(struct batch *b);
+static void eng_record_send(void *arg, struct batch_group *g);
 static void job_wait(struct job *j, int64_t start_by);
 
 void eng_set_metrics(eng *e, struct metrics *m) {
@@ -253,10 +252,11 @@ static void job_done(struct job *j) {
         cons_kick(e->k);
 }
 
-static struct batch *batch_new(eng *e, bool record, int cap) {
+#define JOB_OF(bi) ((struct job *)((char *)(bi)-offsetof(struct job, rlink)))
+
+static struct batch *batch_new(eng *e, int cap) {
     struct batch *b = mem_calloc(1, sizeof(*b));
     b->e = e;
-    b->record = record;
     b->jobs = mem_calloc((size_t)(cap > 0 ? cap : 1), sizeof(struct job *));
     b->next = e->batches;
     if (e->batches)
@@ -295,10 +295,7 @@ static void batch_retry_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct batch *b = arg;
-    if (b->record)
-        eng_record_send(b);
-    else
-        eng_claim_send(b);
+    eng_claim_send(b);
 }
 
 static void batch_retry_later(struct batch *b) {
@@ -310,39 +307,11 @@ static void batch_retry_later(struct batch *b) {
 
 /* ---- outcomes ---------------------------------------------------------- */
 
-static void eng_flush_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    eng *e = arg;
-    /* group commit: while ENG_RECORD_INFLIGHT statements run, outcomes gather
-     * for the next one instead of each paying a commit of its own */
-    while (e->noutq > 0 && e->records_inflight < ENG_RECORD_INFLIGHT) {
-        int n = e->noutq < ENG_RECORD_BATCH ? e->noutq : ENG_RECORD_BATCH;
-        struct batch *b = batch_new(e, true, n);
-        memcpy(b->jobs, e->outq, (size_t)n * sizeof(struct job *));
-        b->n = n;
-        memmove(e->outq, e->outq + n, (size_t)(e->noutq - n) * sizeof(struct job *));
-        e->noutq -= n;
-        eng_record_send(b);
-    }
-}
-
-static void eng_flush_soon(eng *e) {
-    if (e->noutq > 0 && !evtimer_pending(e->flush, NULL)) {
-        struct timeval zero = {0, 0};
-        evtimer_add(e->flush, &zero);
-    }
-}
-
 static void job_queue_outcome(struct job *j) {
     eng *e = j->e;
     job_set_state(j, JS_RECORDING);
-    if (e->noutq == e->capoutq) {
-        e->capoutq = e->capoutq ? e->capoutq * 2 : 64;
-        e->outq = mem_realloc(e->outq, (size_t)e->capoutq * sizeof(struct job *));
-    }
-    e->outq[e->noutq++] = j;
-    eng_flush_soon(e);
+    j->rlink.weight = 1;
+    batch_add(e->outq, &j->rlink);
     /* the transfer's slot is free now, though its outcome is still recorded */
     if (!e->draining)
         cons_kick(e->k);
@@ -607,20 +576,13 @@ static void job_log_outcome(const struct job *j, int64_t now_ms, const char *ten
 }
 
 static void eng_record_cb(void *arg, const struct db_result *r) {
-    struct batch *b = arg;
-    eng *e = b->e;
-    b->in_query = false;
-    e->records_inflight--;
-    if (e->abandoned) {
-        batch_free(b); /* the jobs are freed by eng_free */
-        return;
-    }
-    eng_flush_soon(e);
+    struct batch_group *g = arg;
+    eng *e = g->data;
     eng_db_status(e, r);
     if (r->status != DB_OK) {
         /* kept until it works: the lease keeps others off meanwhile, and if it
          * passes, the conditional update simply finds nothing */
-        batch_retry_later(b);
+        batch_group_retry(g);
         return;
     }
     int rows = PQntuples(r->res);
@@ -629,8 +591,11 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
         if (j && j->state == JS_RECORDING)
             j->recorded_row = k + 1;
     }
-    for (int i = 0; i < b->n; i++) {
-        struct job *j = b->jobs[i];
+    struct batch_list done = g->items;
+    g->items = (struct batch_list){0};
+    batch_group_done(g);
+    for (struct batch_item *bi = batch_list_pop(&done); bi; bi = batch_list_pop(&done)) {
+        struct job *j = JOB_OF(bi);
         int row = j->recorded_row - 1;
         if (row < 0) {
             e->m.lease_lost++;
@@ -662,15 +627,19 @@ static void eng_record_cb(void *arg, const struct db_result *r) {
         job_log_outcome(j, now_ms, tenant);
         job_done(j);
     }
-    batch_free(b);
 }
 
-static void eng_record_send(struct batch *b) {
-    eng *e = b->e;
-    struct ledger_outcome *o = mem_calloc((size_t)b->n, sizeof(*o));
-    for (int i = 0; i < b->n; i++) {
-        struct job *j = b->jobs[i];
-        o[i] = (struct ledger_outcome){
+/* eng_record_send: one record statement for a group of outcomes (group
+ * commit: while ENG_RECORD_INFLIGHT statements run, outcomes gather for the
+ * next one instead of each paying a commit of its own). */
+static void eng_record_send(void *arg, struct batch_group *g) {
+    eng *e = arg;
+    g->data = e;
+    struct ledger_outcome *o = mem_calloc(g->items.count, sizeof(*o));
+    int n = 0;
+    for (struct batch_item *bi = g->items.head; bi; bi = bi->next) {
+        struct job *j = JOB_OF(bi);
+        o[n++] = (struct ledger_outcome){
             .id = j->id,
             .kind = j->kind,
             .attempt_no = j->attempts + 1,
@@ -683,9 +652,7 @@ static void eng_record_send(struct batch *b) {
             .provider_ref = j->res.provider_ref[0] ? j->res.provider_ref : NULL,
         };
     }
-    b->in_query = true;
-    e->records_inflight++;
-    ledger_record(e->d, e->consumer, o, b->n, eng_record_cb, b);
+    req_scope_add(&e->reqs, ledger_record(e->d, e->consumer, o, n, eng_record_cb, g));
     mem_free(o);
 }
 
@@ -699,10 +666,6 @@ static void eng_claim_cb(void *arg, const struct db_result *r) {
     struct batch *b = arg;
     eng *e = b->e;
     b->in_query = false;
-    if (e->abandoned) {
-        batch_free(b);
-        return;
-    }
     eng_db_status(e, r);
     if (r->status != DB_OK) {
         if (e->draining) {
@@ -763,8 +726,8 @@ static void eng_claim_send(struct batch *b) {
     for (int i = 0; i < b->n; i++)
         ids[i] = b->jobs[i]->id;
     b->in_query = true;
-    ledger_claim(e->d, e->consumer, e->ch, ids, b->n, eng_lease_ms(e), e->cfg->secret_grace_s,
-                 eng_claim_cb, b);
+    req_scope_add(&e->reqs, ledger_claim(e->d, e->consumer, e->ch, ids, b->n, eng_lease_ms(e),
+                                         e->cfg->secret_grace_s, eng_claim_cb, b));
     mem_free(ids);
 }
 
@@ -772,9 +735,7 @@ static void eng_claim_send(struct batch *b) {
 
 static void eng_batch(void *arg, const struct cons_entry *ent, int n, bool reclaimed) {
     eng *e = arg;
-    if (e->abandoned)
-        return;
-    struct batch *b = batch_new(e, false, n);
+    struct batch *b = batch_new(e, n);
     for (int i = 0; i < n; i++) {
         const char *nid = ent[i].notif_id;
         if (reclaimed) {
@@ -863,7 +824,12 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
     e->concurrency = concurrency;
     e->by_id = hmap_new();
     e->by_entry = hmap_new();
-    e->flush = evtimer_new(base, eng_flush_cb, e);
+    struct batch_cfg rc = {.max_inflight = ENG_RECORD_INFLIGHT,
+                           .max_weight = ENG_RECORD_BATCH,
+                           .retry_ms = ENG_DB_RETRY_MS,
+                           .send = eng_record_send,
+                           .arg = e};
+    e->outq = batch_queue_new(base, &rc);
     e->x = xfer_new(base, c->host_concurrency);
     e->wake_ev = evtimer_new(base, eng_wake_cb, e);
     e->env = (struct dlv_env){.base = base, .x = e->x, .wake = eng_wake, .wake_arg = e};
@@ -885,7 +851,7 @@ static void eng_drain_check(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     eng *e = arg;
-    if (e->drained || e->abandoned || e->njobs > 0 || e->noutq > 0 || !cons_idle(e->k))
+    if (e->drained || e->abandoned || e->njobs > 0 || batch_queued(e->outq) > 0 || !cons_idle(e->k))
         return;
     e->drained = true;
     event_del(e->drain_check);
@@ -916,6 +882,12 @@ void eng_abandon(eng *e) {
              &(struct hlog_ctx){.channel = notif_channel_name(e->ch)},
              "leaving %d entries to be reclaimed", e->njobs);
     cons_detach(e->k);
+    /* no statement's callback runs from now on; the jobs stay for eng_free */
+    req_scope_cancel(&e->reqs);
+    batch_queue_free(e->outq, NULL, NULL);
+    e->outq = NULL;
+    while (e->batches)
+        batch_free(e->batches);
     for (struct job *j = e->jobs; j; j = j->next) {
         job_release_attempt(j);
         if (j->wait_ev)
@@ -925,7 +897,6 @@ void eng_abandon(eng *e) {
     evtimer_del(e->wake_ev);
     if (e->drain_check)
         event_del(e->drain_check);
-    evtimer_del(e->flush);
 }
 
 const struct eng_metrics *eng_metrics(const eng *e) {
@@ -936,6 +907,8 @@ void eng_free(eng *e) {
     if (!e)
         return;
     e->abandoned = true;
+    req_scope_cancel(&e->reqs);
+    batch_queue_free(e->outq, NULL, NULL); /* before the jobs it links */
     while (e->jobs)
         job_free(e->jobs);
     while (e->batches)
@@ -946,8 +919,6 @@ void eng_free(eng *e) {
     cons_free(e->k);
     hmap_free(e->by_id);
     hmap_free(e->by_entry);
-    mem_free(e->outq);
-    event_free(e->flush);
     if (e->drain_check)
         event_free(e->drain_check);
     mem_free(e->consumer);

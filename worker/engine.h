@@ -39,9 +39,9 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
  * delivered, recorded and acknowledged (and the consumer has left the group). */
 void eng_drain(eng *e, void (*done)(void *arg), void *arg);
 
-/* eng_abandon: the grace is over: stops transfers and every callback's work.
- * Leases and unacknowledged entries are left to expire and be reclaimed.
- * Call before db_close/rds_close. */
+/* eng_abandon: the grace is over: stops transfers and cancels every
+ * statement and command in flight (no callback of the engine runs after).
+ * Leases and unacknowledged entries are left to expire and be reclaimed. */
 void eng_abandon(eng *e);
 
 /* eng_set_metrics: from now on every recorded outcome also moves m's
@@ -61,7 +61,7 @@ void eng_set_stats(eng *e, stats *st);
 /* eng_metrics: borrowed; valid until eng_free. */
 const struct eng_metrics *eng_metrics(const eng *e);
 
-/* eng_free: after eng_abandon (or a finished drain) and db_close/rds_close. */
+/* eng_free: after eng_abandon or a finished drain. */
 void eng_free(eng *e);
 
 #endif

@@ -1,6 +1,7 @@
 /* ledger: the claim and outcome statements, batched with arrays and unnest. */
 #include "worker/ledger.h"
 #include "common/buf.h"
+#include "common/db_cols.h"
 #include "common/mem.h"
 
 #include <stdio.h>
@@ -59,8 +60,8 @@ static const char ledger_claim_sql[] =
     " c.html, c.reply_to, t.email_from, floor(extract(epoch FROM c.expires_at) * 1000)::bigint,"
     " c.kind FROM c JOIN tenants t ON t.id = c.tenant_id WHERE c.due";
 
-void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids, int n,
-                  int visibility_ms, int secret_grace_s, db_cb cb, void *arg) {
+struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
+                         int n, int visibility_ms, int secret_grace_s, db_cb cb, void *arg) {
     struct buf arr = {0};
     buf_putc(&arr, '{');
     for (int i = 0; i < n; i++)
@@ -70,8 +71,9 @@ void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char
     snprintf(vis, sizeof(vis), "%d", visibility_ms);
     snprintf(grace, sizeof(grace), "%d", secret_grace_s);
     const char *params[] = {consumer, vis, arr.data, notif_channel_name(ch), grace};
-    db_query_prepared(d, ledger_claim_sql, 5, params, cb, arg);
+    struct req *q = db_query_prepared(d, ledger_claim_sql, 5, params, cb, arg);
     buf_free(&arr);
+    return q;
 }
 
 static const char ledger_record_sql[] =
@@ -109,37 +111,41 @@ static const char ledger_record_sql[] =
 
 static const char *const ledger_kind_names[] = {"success", "retry", "failed", "defer"};
 
-void ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n, db_cb cb,
-                   void *arg) {
-    struct buf a[10] = {{0}};
-    for (int k = 0; k < 10; k++)
-        buf_putc(&a[k], '{');
+/* ledger_record_sql's parameters: the consumer, then one array per column. */
+enum ledger_record_param {
+    LRP_CONSUMER = 0,
+    LRP_ID,
+    LRP_KIND,
+    LRP_ATTEMPT_NO,
+    LRP_COUNTED,
+    LRP_DELAY_MS,
+    LRP_STARTED_MS,
+    LRP_DURATION_MS,
+    LRP_STATUS_CODE,
+    LRP_ERROR,
+    LRP_PROVIDER_REF,
+    LRP_COUNT
+};
+
+struct req *ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n,
+                          db_cb cb, void *arg) {
+    struct db_cols c;
+    db_cols_init(&c, LRP_COUNT);
+    db_cols_scalar(&c, LRP_CONSUMER, consumer);
     for (int i = 0; i < n; i++) {
-        char num[32];
         const struct ledger_outcome *x = &o[i];
-        db_array_add(&a[0], x->id, strlen(x->id));
-        const char *kind = ledger_kind_names[x->kind];
-        db_array_add(&a[1], kind, strlen(kind));
-        snprintf(num, sizeof(num), "%d", x->attempt_no);
-        db_array_add(&a[2], num, strlen(num));
-        db_array_add(&a[3], x->counted ? "t" : "f", 1);
-        snprintf(num, sizeof(num), "%lld", (long long)x->delay_ms);
-        db_array_add(&a[4], num, strlen(num));
-        snprintf(num, sizeof(num), "%lld", (long long)x->started_ms);
-        db_array_add(&a[5], num, strlen(num));
-        snprintf(num, sizeof(num), "%d", x->duration_ms);
-        db_array_add(&a[6], num, strlen(num));
-        snprintf(num, sizeof(num), "%d", x->status_code);
-        db_array_add(&a[7], num, strlen(num));
-        db_array_add(&a[8], x->error, x->error ? strlen(x->error) : 0);
-        db_array_add(&a[9], x->provider_ref, x->provider_ref ? strlen(x->provider_ref) : 0);
+        db_cols_put(&c, LRP_ID, x->id);
+        db_cols_put(&c, LRP_KIND, ledger_kind_names[x->kind]);
+        db_cols_int(&c, LRP_ATTEMPT_NO, x->attempt_no);
+        db_cols_bool(&c, LRP_COUNTED, x->counted);
+        db_cols_int(&c, LRP_DELAY_MS, x->delay_ms);
+        db_cols_int(&c, LRP_STARTED_MS, x->started_ms);
+        db_cols_int(&c, LRP_DURATION_MS, x->duration_ms);
+        db_cols_int(&c, LRP_STATUS_CODE, x->status_code);
+        db_cols_put(&c, LRP_ERROR, x->error);
+        db_cols_put(&c, LRP_PROVIDER_REF, x->provider_ref);
     }
-    const char *params[11] = {consumer};
-    for (int k = 0; k < 10; k++) {
-        buf_putc(&a[k], '}');
-        params[k + 1] = a[k].data;
-    }
-    db_query_prepared(d, ledger_record_sql, 11, params, cb, arg);
-    for (int k = 0; k < 10; k++)
-        buf_free(&a[k]);
+    struct req *q = db_query_prepared(d, ledger_record_sql, LRP_COUNT, db_cols_params(&c), cb, arg);
+    db_cols_free(&c);
+    return q;
 }

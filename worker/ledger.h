@@ -31,13 +31,15 @@ enum ledger_claim_col {
 };
 
 /* ledger_claim: expires the rows among ids that are due past their deadline
- * (status expired, never attempted: API.md "Deadlines"); leases the pending, due, unleased (or
- * leased to consumer: a retried claim whose first try's outcome was unknown) rows among ids (n UUID
- * strings) to consumer for visibility_ms, and marks rows that are not due yet as out of the stream
- * (the sweeper enqueues them when due). cb gets the leased rows (enum ledger_claim_col). Strings
- * are copied. */
-void ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids, int n,
-                  int visibility_ms, int secret_grace_s, db_cb cb, void *arg);
+ * (status expired, never attempted: API.md "Deadlines"); leases the pending,
+ * due, unleased (or leased to consumer: a retried claim whose first try's
+ * outcome was unknown) rows among ids (n UUID strings) to consumer for
+ * visibility_ms, and marks rows that are not due yet as out of the stream
+ * (the sweeper enqueues them when due). cb gets the leased rows (enum
+ * ledger_claim_col). Strings are copied. Returns db_query's handle, as
+ * ledger_record does. */
+struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
+                         int n, int visibility_ms, int secret_grace_s, db_cb cb, void *arg);
 
 /* What became of one attempt. */
 enum ledger_kind {
@@ -69,7 +71,7 @@ enum ledger_record_col { LR_ID = 0, LR_NOW_MS, LR_NCOLS };
  * did not count (a provider auth error) is recorded under the number the next
  * counted attempt will use, which later replaces it. cb gets the updated rows
  * (enum ledger_record_col); ids missing from it had lost their lease. */
-void ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n, db_cb cb,
-                   void *arg);
+struct req *ledger_record(db *d, const char *consumer, const struct ledger_outcome *o, int n,
+                          db_cb cb, void *arg);
 
 #endif

@@ -206,23 +206,21 @@ int main(int argc, char **argv) {
 
     event_base_dispatch(w.base);
 
-    /* Tear-down: stop the callers of db/rds first, then close the connections
-     * (which answer what is pending), flush one-shot events, then free. */
+    /* Tear-down: each module stops and cancels what it sent (common/req.h),
+     * so none of its callbacks runs after; then the connections close. */
     sweep_stop(w.sw);
     eng_abandon(w.e);
-    eng_set_stats(w.e, NULL); /* outcomes answered during the close count nowhere */
-    stats_stop(w.st);         /* before Redis closes */
-    db_close(w.d);
-    rds_close(w.rd);
-    rds_close(w.wr);
-    event_base_loop(w.base, EVLOOP_NONBLOCK);
-    wmetrics_stop(w.wm); /* after every engine callback has run */
+    stats_stop(w.st);
+    wmetrics_stop(w.wm);
     const struct eng_metrics *m = eng_metrics(w.e);
     HLOG(HLOG_INFO, "worker.stopped", &(struct hlog_ctx){.channel = channel},
          "sent %llu, retried %llu, failed %llu, reclaimed %llu, left %d",
          (unsigned long long)m->sent, (unsigned long long)m->retried, (unsigned long long)m->failed,
          (unsigned long long)m->reclaimed, m->in_flight);
     eng_free(w.e);
+    db_close(w.d);
+    rds_close(w.rd);
+    rds_close(w.wr);
     event_free(w.sigterm);
     event_free(w.sigint);
     event_free(w.grace);

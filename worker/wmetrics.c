@@ -24,8 +24,7 @@ struct wmetrics {
     enum notif_channel ch;
     char labels[32];
     struct event *poll;
-    bool polling; /* a Redis reply is owed to us */
-    bool stopping;
+    struct req *out;              /* the Redis command sent, until its callback starts */
     long long stream_length, lag; /* -1: unknown */
 };
 
@@ -52,11 +51,7 @@ static void wm_free(wmetrics *w) {
 static void wm_groups(void *arg, redisReply *reply, const char *err) {
     (void)err;
     wmetrics *w = arg;
-    w->polling = false;
-    if (w->stopping) {
-        wm_free(w);
-        return;
-    }
+    w->out = NULL;
     w->lag = -1;
     for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         redisReply *g = reply->element[i];
@@ -80,29 +75,23 @@ static void wm_groups(void *arg, redisReply *reply, const char *err) {
 static void wm_xlen(void *arg, redisReply *reply, const char *err) {
     (void)err;
     wmetrics *w = arg;
-    if (w->stopping) {
-        w->polling = false;
-        wm_free(w);
-        return;
-    }
     w->stream_length = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     char key[STREAM_KEY_LEN];
     stream_key(w->ch, key);
     const char *argv[] = {"XINFO", "GROUPS", key};
-    rds_command(w->r, wm_groups, w, 3, argv, NULL);
+    w->out = rds_command(w->r, wm_groups, w, 3, argv, NULL);
 }
 
 static void wm_poll(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     wmetrics *w = arg;
-    if (w->polling || !rds_up(w->r))
+    if (w->out || !rds_up(w->r))
         return;
-    w->polling = true;
     char key[STREAM_KEY_LEN];
     stream_key(w->ch, key);
     const char *argv[] = {"XLEN", key};
-    rds_command(w->r, wm_xlen, w, 2, argv, NULL);
+    w->out = rds_command(w->r, wm_xlen, w, 2, argv, NULL);
 }
 
 wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum notif_channel ch,
@@ -161,11 +150,6 @@ void wmetrics_stop(wmetrics *w) {
         return;
     metrics_srv_stop(w->srv);
     w->srv = NULL;
-    if (w->polling) {
-        /* freed by the Redis reply, which rds_close hands back */
-        w->stopping = true;
-        event_del(w->poll);
-        return;
-    }
+    req_cancel(w->out); /* its callback never runs */
     wm_free(w);
 }

@@ -114,6 +114,35 @@ static const char *err_code(struct json_object *o) {
     return jstr(e, "code");
 }
 
+/* Conditions for it_eventually. */
+static bool key_a_refused(void *arg) {
+    (void)arg;
+    struct it_resp r = call("GET", "/v1/notifications", key_a, NULL, NULL);
+    bool refused = r.status == 401;
+    it_resp_free(&r);
+    return refused;
+}
+
+static bool email_stream_has(void *arg) {
+    const char *id = arg;
+    bool found = false;
+    redisReply *x = it_redis_cmd("XRANGE herald:stream:email - +");
+    for (size_t j = 0; x && x->type == REDIS_REPLY_ARRAY && j < x->elements; j++) {
+        redisReply *f = x->element[j]->element[1];
+        if (f->elements == 2 && strcmp(f->element[1]->str, id) == 0)
+            found = true;
+    }
+    freeReplyObject(x);
+    return found;
+}
+
+static bool api_refuses(void *arg) {
+    struct it_resp r = it_http("GET", arg, NULL, NULL, 0);
+    bool refused = r.status == 0;
+    it_resp_free(&r);
+    return refused;
+}
+
 static void expect_error(struct it_resp *r, long status, const char *code) {
     cr_expect_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
     struct json_object *o = json_of(r);
@@ -135,6 +164,14 @@ static char *create(const char *key, const char *body) {
 #define EMAIL                                                                                      \
     "{\"channel\":\"email\",\"recipient\":\"ada@example.com\",\"subject\":\"Hi\","                 \
     "\"body\":\"Hello {{name}}\",\"metadata\":{\"name\":\"Ada\"}}"
+
+static bool create_works(void *arg) {
+    (void)arg;
+    struct it_resp r = call("POST", "/v1/notifications", key_a, EMAIL, NULL);
+    bool ok = r.status == 201;
+    it_resp_free(&r);
+    return ok;
+}
 
 TestSuite(api, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -428,7 +465,8 @@ Test(api, revoked_key_refused) {
     const char *argv[] = {"heraldctl", "keys", "revoke", id, NULL};
     mem_free(it_run_capture(argv, NULL, &code));
     cr_assert_eq(code, 0);
-    usleep(400 * 1000); /* the test API caches lookups for 200 ms */
+    /* the test API caches lookups for 200 ms: refused once that has passed */
+    cr_assert(it_eventually(key_a_refused, NULL, 10000), "the revoked key still works");
     r = call("GET", "/v1/notifications", key_a, NULL, NULL);
     expect_error(&r, 401, "unauthorized");
     it_resp_free(&r);
@@ -503,19 +541,8 @@ Test(api, redis_down_still_accepts_then_enqueues) {
     it_resp_free(&r);
     it_stack("redis-start");
     /* the sweeper enqueues the committed row once Redis is back */
-    bool found = false;
-    for (int i = 0; i < 300 && !found; i++) {
-        redisReply *x = it_redis_cmd("XRANGE herald:stream:email - +");
-        for (size_t j = 0; x->type == REDIS_REPLY_ARRAY && j < x->elements; j++) {
-            redisReply *f = x->element[j]->element[1];
-            if (f->elements == 2 && strcmp(f->element[1]->str, id) == 0)
-                found = true;
-        }
-        freeReplyObject(x);
-        if (!found)
-            usleep(100 * 1000);
-    }
-    cr_expect(found, "id %s enqueued after Redis came back", id);
+    cr_expect(it_eventually(email_stream_has, id, 30000), "id %s enqueued after Redis came back",
+              id);
     mem_free(id);
 }
 
@@ -531,15 +558,7 @@ Test(api, postgres_down_503_then_recovers) {
     it_resp_free(&r);
     it_stack("pg-start");
     it_db_close();
-    long status = 0;
-    for (int i = 0; i < 200 && status != 201; i++) {
-        r = call("POST", "/v1/notifications", key_a, EMAIL, NULL);
-        status = r.status;
-        it_resp_free(&r);
-        if (status != 201)
-            usleep(100 * 1000);
-    }
-    cr_expect_eq(status, 201, "recovered without a restart");
+    cr_expect(it_eventually(create_works, NULL, 20000), "recovered without a restart");
 }
 
 Test(api, healthz_and_readyz) {
@@ -717,9 +736,9 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
         struct it_resp r = it_http("GET", u, NULL, NULL, 0);
         _exit(r.status == 503 ? 0 : 1);
     }
-    usleep(200 * 1000);
+    usleep(200 * 1000); /* the child's request reaches the API (nothing to poll for) */
     it_kill(api_pid, SIGTERM);
-    usleep(200 * 1000);
+    cr_expect(it_eventually(api_refuses, u, 10000), "the listener stays open after SIGTERM");
     struct it_resp r = it_http("GET", u, NULL, NULL, 0);
     cr_expect_eq(r.status, 0, "new connections are refused after SIGTERM, got %ld", r.status);
     it_resp_free(&r);

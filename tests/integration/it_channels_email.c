@@ -1,6 +1,6 @@
 /* it_channels_email: what herald-worker --channel email puts on the SMTP wire and how it reads the
  * server's replies, against tests/receivers/smtp_server.py. */
-#include "it_channels_support.h"
+#include "support/itchannels.h"
 
 static int smtp_port;
 static char smtp_url[64];

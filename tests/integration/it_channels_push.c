@@ -1,6 +1,7 @@
 /* it_channels_push: what herald-worker --channel push sends to FCM HTTP v1 and how it reads the
  * answers, and the service-account token exchange, against tests/receivers/fcm_provider.py. */
-#include "it_channels_support.h"
+#include "support/itchannels.h"
+#include "common/crypto.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>

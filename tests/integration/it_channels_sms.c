@@ -1,6 +1,6 @@
 /* it_channels_sms: what herald-worker --channel sms posts to a Twilio-compatible API and how it
  * reads the answers, against tests/receivers/sms_provider.py; early receipts (schema 002). */
-#include "it_channels_support.h"
+#include "support/itchannels.h"
 
 static char base_url[80];
 

@@ -3,7 +3,7 @@
  * concurrent writers, the long poll), events pushed to a tenant's events_url
  * and checked by the Standard Webhooks verifier, and deadlines (expired
  * before the first try, between retries, after send_at, without a worker). */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 #include "support/itapi.h"
 #include "support/rawhttp.h"
 #include "common/util.h"

@@ -1,6 +1,6 @@
 /* it_logs: the API's and a worker's logs are JSON lines with API.md's keys,
  * and never hold a key, a secret, an Authorization header or a body. */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 
 #include <regex.h>
 

@@ -3,7 +3,7 @@
  * every state: nothing is lost or changed, the old tables become the first partitions,
  * and listing, reading, attempts, cancel, replay, delivery and retention all work on the
  * converted tables. */
-#include "it_pdb.h"
+#include "support/itpdb.h"
 
 #include <dirent.h>
 #include <ftw.h>

@@ -2,7 +2,7 @@
  * their counts to Redis (common/stats), GET /v1/admin/stats returns the hour's series and the
  * failure reasons, and the page draws them in headless Chromium (tests/openapi/oncall_page.mjs,
  * screenshot in $HERALD_TEST_STACK_DIR/artifacts/oncall.png). */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 
 #define OC_SCRIPT_TIMEOUT_MS (3 * 60 * 1000)
 #define OC_SETUP_TIMEOUT_MS (15 * 60 * 1000)

@@ -2,7 +2,7 @@
  * clock (by heraldctl migrate and by herald-api before it listens), stay contiguous
  * after a stop, and retention detaches and drops whole partitions once they are old and
  * hold nothing pending, with their attempts, and never while a row in them is pending. */
-#include "it_pdb.h"
+#include "support/itpdb.h"
 
 #include <signal.h>
 #include <time.h>
@@ -21,9 +21,18 @@ static void teardown(void) {
 
 TestSuite(partitions, .fini = teardown, .timeout = 120);
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+/* no_partition_of_now: every partition made ahead lies in the past. */
+static bool no_partition_of_now(void *arg) {
+    (void)arg;
+    return pdb_long("SELECT count(*) FROM herald_partitions WHERE upper_ms > "
+                    "(extract(epoch FROM now()) * 1000)::bigint") == 0;
+}
+
+/* first_bound_old: the first partition of notifications has an upper bound more than 1 s old. */
+static bool first_bound_old(void *arg) {
+    (void)arg;
+    return pdb_long("SELECT count(*) FROM herald_partitions WHERE parent = 'notifications' AND "
+                    "upper_ms < (extract(epoch FROM now()) * 1000)::bigint - 1000") > 0;
 }
 
 /* key: a tenant "acme" and an API key of it, made by heraldctl on the private database. */
@@ -73,11 +82,9 @@ Test(partitions, migrate_and_api_create_them_ahead) {
     assert_contiguous("delivery_attempts", 1000);
     char *k = key();
 
-    /* nothing runs for longer than the partitions made ahead reach */
-    sleep_ms(3500);
-    cr_assert_eq(pdb_long("SELECT count(*) FROM herald_partitions WHERE upper_ms > "
-                          "(extract(epoch FROM now()) * 1000)::bigint"),
-                 0, "no partition holds keys of now: an insert would fail");
+    /* nothing runs for longer than the partitions made ahead reach: then no
+     * partition holds keys of now, and an insert would fail */
+    cr_assert(it_eventually(no_partition_of_now, NULL, 30000), "partitions of now remain");
 
     char listen[64], lenv[96], auth[160];
     int port = it_free_port();
@@ -227,7 +234,7 @@ Test(partitions, detach_gives_up_rather_than_queue_behind_a_long_statement) {
     const char *env[] = {"HERALD_PARTITION_MS=1000", NULL};
     mem_free(pdb_migrate(NULL, env));
     row(60000, "sent", 1);
-    sleep_ms(4000); /* the first partition's bound is more than 1 s old */
+    cr_assert(it_eventually(first_bound_old, NULL, 30000), "the first partition stays young");
     /* the status events' partitions (schema/009) come first in the registry's order, and
      * none of them is locked here: detach those that may go, so the next call is
      * notifications' */

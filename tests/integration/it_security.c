@@ -2,7 +2,8 @@
  * signatures checked by the Standard Webhooks reference verifier (npm
  * standardwebhooks), destinations named by a hostname that resolves to a
  * private address, and SQL metacharacters in every field. */
-#include "it_worker_support.h"
+#include "support/itworker.h"
+#include "support/whsig.h"
 
 TestSuite(security, .init = wt_setup, .fini = wt_teardown, .timeout = 180);
 
@@ -44,9 +45,10 @@ Test(security, standard_webhooks_verifier_accepts_signatures) {
     uint8_t key[32];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(200 - i);
-    char b64[64], fresh[80];
-    crypto_b64(key, sizeof(key), b64, false);
+    char fresh[80];
+    char *b64 = whsig_b64(key, sizeof(key));
     snprintf(fresh, sizeof(fresh), "whsec_%s", b64);
+    mem_free(b64);
     it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1, "
                 "secret_rotated_at = now()",
                 fresh, NULL);

@@ -3,7 +3,7 @@
  * address is refused before any byte is sent, and link-local addresses are refused whatever the
  * settings say (169.254.x and fe80:: cannot be reached here; the refusal comes first, so the test
  * asserts it and its last_error). Also: a bad value stops start-up with one line naming it. */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 
 TestSuite(webhook_allow, .init = wt_setup, .fini = wt_teardown, .timeout = 240);
 

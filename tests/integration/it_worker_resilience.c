@@ -1,5 +1,5 @@
 /* it_worker_resilience: leases, crashes, lost Redis data, replicas and shutdown. */
-#include "it_worker_support.h"
+#include "support/itworker.h"
 
 TestSuite(worker_resilience, .init = wt_setup, .fini = wt_teardown, .timeout = 180);
 
@@ -161,11 +161,24 @@ Test(worker_resilience, sigterm_drains_in_flight_and_exits_0) {
     mem_free(id);
 }
 
+/* log_grew: the worker's log has more than n lines with needle. */
+struct log_wait {
+    pid_t pid;
+    const char *needle;
+    int n;
+};
+
+static bool log_grew(void *arg) {
+    struct log_wait *w = arg;
+    return wt_log_count("herald-worker", w->pid, w->needle) > w->n;
+}
+
 Test(worker_resilience, starts_without_redis_and_delivers_once_it_is_back) {
     wt_redis_stop();
     char *id = wt_insert("/late", NULL, "x", NULL, 0);
-    wt_start_worker(NULL);
-    usleep(1500 * 1000);
+    pid_t pid = wt_start_worker(NULL);
+    struct log_wait w = {pid, "redis.connect_failed", 0};
+    cr_assert(it_eventually(log_grew, &w, 30000), "the worker never tried Redis");
     cr_assert_eq(wt_count("/late"), 0);
     wt_redis_start();
     cr_assert(wt_wait_status(id, "sent", 60000), "not delivered after Redis came back");
@@ -183,8 +196,11 @@ Test(worker_resilience, postgres_down_at_start_and_during_delivery) {
     wt_control("{\"path\": \"/pg\", \"delay_ms\": 1500}");
     char *second = wt_enqueue("/pg", "y");
     cr_assert(wt_wait_requests("/pg", 2, 30000), "second never delivered");
+    struct log_wait w = {pid, "worker.db_error",
+                         wt_log_count("herald-worker", pid, "worker.db_error")};
     wt_pg_stop();
-    usleep(2500 * 1000);
+    /* the receiver answers while PostgreSQL is down: recording the outcome fails */
+    cr_assert(it_eventually(log_grew, &w, 30000), "no failed statement during the outage");
     wt_pg_start();
     cr_assert(wt_wait_status(second, "sent", 60000), "outcome not recorded after the outage");
     cr_assert_eq(wt_count("/pg"), 2, "delivered again instead of recorded");

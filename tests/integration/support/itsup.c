@@ -62,6 +62,12 @@ static void sleep_ms(int ms) {
     }
 }
 
+const char *it_source_dir(void) {
+    if (!source_dir)
+        it_fail("no source directory: the test was built without HERALD_SOURCE_DIR");
+    return source_dir;
+}
+
 void it_set_dirs(const char *bin, const char *src) {
     mem_free(bin_dir);
     mem_free(source_dir);

@@ -16,6 +16,9 @@
  * test executables get HERALD_BIN_DIR/HERALD_SOURCE_DIR from CMake; the
  * constructor below hands them over before main(). Strings are copied. */
 void it_set_dirs(const char *bin_dir, const char *source_dir);
+/* it_source_dir: the source tree it_set_dirs recorded (borrowed); fails the
+ * test when none was. */
+const char *it_source_dir(void);
 
 #if defined(HERALD_BIN_DIR) && defined(HERALD_SOURCE_DIR)
 __attribute__((constructor)) static void it_init_dirs_(void) {

@@ -1,62 +1,43 @@
-/* it_worker_support: what the worker integration tests share: a webhook
- * receiver stand-in, rows inserted the way the API inserts them, and
- * herald-worker processes. Every helper fails the test on errors. */
-#ifndef HERALD_TESTS_IT_WORKER_SUPPORT_H
-#define HERALD_TESTS_IT_WORKER_SUPPORT_H
-
-#include "support/itsup.h"
-#include "common/buf.h"
-#include "common/crypto.h"
-#include "common/mem.h"
+/* itworker: the worker integration tests' shared state and helpers: a
+ * webhook receiver stand-in, rows inserted the way the API inserts them, and
+ * herald-worker processes. */
+#include "itworker.h"
+#include "whsig.h"
 
 #include <criterion/criterion.h>
-#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#define WT_MAX_WORKERS 4
-
-struct wt {
-    pid_t receiver;
-    int port;
-    pid_t workers[WT_MAX_WORKERS];
-    int nworkers;
-    long tenant_id;
-    bool redis_stopped, pg_stopped; /* restarted by wt_teardown if a test failed midway */
-    char secret[80];                /* whsec_... */
-};
-
-static struct wt wt;
+struct wt wt;
 
 /* The settings every test worker runs with; a test's extra ones win. */
-static const char *const wt_env[] = {"HERALD_RETRY_BASE_MS=50",
-                                     "HERALD_RETRY_MAX_MS=200",
-                                     "HERALD_VISIBILITY_TIMEOUT_MS=1500",
-                                     "HERALD_DELIVERY_TIMEOUT_MS=1000",
-                                     "HERALD_SWEEP_INTERVAL_MS=100",
-                                     "HERALD_SWEEP_GRACE_MS=500",
-                                     "HERALD_WEBHOOK_ALLOW_PRIVATE=true",
-                                     "HERALD_MAX_ATTEMPTS=3",
-                                     "HERALD_SHUTDOWN_GRACE_MS=10000",
-                                     "HERALD_LOG_LEVEL=debug",
-                                     NULL};
+const char *const wt_env[] = {"HERALD_RETRY_BASE_MS=50",
+                              "HERALD_RETRY_MAX_MS=200",
+                              "HERALD_VISIBILITY_TIMEOUT_MS=1500",
+                              "HERALD_DELIVERY_TIMEOUT_MS=1000",
+                              "HERALD_SWEEP_INTERVAL_MS=100",
+                              "HERALD_SWEEP_GRACE_MS=500",
+                              "HERALD_WEBHOOK_ALLOW_PRIVATE=true",
+                              "HERALD_MAX_ATTEMPTS=3",
+                              "HERALD_SHUTDOWN_GRACE_MS=10000",
+                              "HERALD_LOG_LEVEL=debug",
+                              NULL};
 
-static inline char *wt_url(const char *path) {
-    char *u = mem_alloc(strlen(path) + 64);
-    sprintf(u, "http://127.0.0.1:%d%s", wt.port, path);
+char *wt_url(const char *path) {
+    size_t n = strlen(path) + 64;
+    char *u = mem_alloc(n);
+    snprintf(u, n, "http://127.0.0.1:%d%s", wt.port, path);
     return u;
 }
 
-static inline void wt_start_receiver(void) {
+void wt_start_receiver(void) {
     wt.port = it_free_port();
     char port[16];
     snprintf(port, sizeof(port), "%d", wt.port);
     char script[1024];
-    snprintf(script, sizeof(script), "%s/tests/receivers/webhook_receiver.py", HERALD_SOURCE_DIR);
+    snprintf(script, sizeof(script), "%s/tests/receivers/webhook_receiver.py", it_source_dir());
     const char *argv[] = {"python3", script, port, NULL};
     wt.receiver = it_spawn(argv, NULL);
     char *h = wt_url("/_health");
@@ -65,7 +46,7 @@ static inline void wt_start_receiver(void) {
 }
 
 /* wt_control: sets the receiver's answers for a path (see webhook_receiver.py). */
-static inline void wt_control(const char *json) {
+void wt_control(const char *json) {
     char *u = wt_url("/_control");
     struct it_resp r = it_http("POST", u, NULL, json, strlen(json));
     cr_assert_eq(r.status, 204, "receiver control failed: %ld %s", r.status, r.body);
@@ -75,7 +56,7 @@ static inline void wt_control(const char *json) {
 
 /* wt_requests: what the receiver got on path (NULL: every path), a json-c
  * array; caller releases with json_object_put. */
-static inline struct json_object *wt_requests(const char *path) {
+struct json_object *wt_requests(const char *path) {
     char q[512];
     snprintf(q, sizeof(q), "/_requests%s%s", path ? "?path=" : "", path ? path : "");
     char *u = wt_url(q);
@@ -88,14 +69,14 @@ static inline struct json_object *wt_requests(const char *path) {
     return a;
 }
 
-static inline int wt_count(const char *path) {
+int wt_count(const char *path) {
     struct json_object *a = wt_requests(path);
     int n = (int)json_object_array_length(a);
     json_object_put(a);
     return n;
 }
 
-static inline const char *wt_str(struct json_object *o, const char *key) {
+const char *wt_str(struct json_object *o, const char *key) {
     struct json_object *v;
     if (!json_object_object_get_ex(o, key, &v))
         return NULL;
@@ -103,13 +84,13 @@ static inline const char *wt_str(struct json_object *o, const char *key) {
 }
 
 /* wt_tenant: a tenant with a known secret (32 bytes 1..32). */
-static inline void wt_tenant(void) {
+void wt_tenant(void) {
     uint8_t key[32];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(i + 1);
-    char b64[64];
-    crypto_b64(key, sizeof(key), b64, false);
+    char *b64 = whsig_b64(key, sizeof(key));
     snprintf(wt.secret, sizeof(wt.secret), "whsec_%s", b64);
+    mem_free(b64);
     char *id = it_sql_value("INSERT INTO tenants (name, webhook_secret) VALUES ('acme', $1) "
                             "RETURNING id",
                             wt.secret, NULL);
@@ -119,8 +100,8 @@ static inline void wt_tenant(void) {
 
 /* wt_insert: a row as the API stores it. send_in_ms > 0 makes it scheduled
  * (send_at in the future, not in the stream); returns its id (mem_free). */
-static inline char *wt_insert(const char *path, const char *subject, const char *body,
-                              const char *metadata, int send_in_ms) {
+char *wt_insert(const char *path, const char *subject, const char *body, const char *metadata,
+                int send_in_ms) {
     char *url = wt_url(path);
     char tenant[32], delay[32];
     snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
@@ -138,20 +119,20 @@ static inline char *wt_insert(const char *path, const char *subject, const char 
     return id;
 }
 
-static inline void wt_xadd(const char *id) {
+void wt_xadd(const char *id) {
     redisReply *r = it_redis_cmd("XADD herald:stream:webhook * id %s", id);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
     freeReplyObject(r);
 }
 
 /* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
-static inline char *wt_enqueue(const char *path, const char *body) {
+char *wt_enqueue(const char *path, const char *body) {
     char *id = wt_insert(path, NULL, body, NULL, 0);
     wt_xadd(id);
     return id;
 }
 
-static inline pid_t wt_start_worker(const char *const extra[]) {
+pid_t wt_start_worker(const char *const extra[]) {
     const char *env[32];
     int n = 0;
     for (int i = 0; wt_env[i]; i++) {
@@ -174,7 +155,7 @@ static inline pid_t wt_start_worker(const char *const extra[]) {
 }
 
 /* wt_stop_worker: sig to worker i, waits for it; returns its exit status. */
-static inline int wt_stop_worker(int i, int sig, int timeout_ms) {
+int wt_stop_worker(int i, int sig, int timeout_ms) {
     it_kill(wt.workers[i], sig);
     int st = it_wait_exit(wt.workers[i], timeout_ms);
     if (st != -1)
@@ -182,7 +163,7 @@ static inline int wt_stop_worker(int i, int sig, int timeout_ms) {
     return st;
 }
 
-static inline char *wt_field(const char *id, const char *col) {
+char *wt_field(const char *id, const char *col) {
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT %s::text FROM notifications WHERE id = $1", col);
     return it_sql_value(sql, id, NULL);
@@ -193,7 +174,7 @@ struct wt_wait {
     const char *status;
 };
 
-static inline bool wt_has_status(void *arg) {
+static bool wt_has_status(void *arg) {
     struct wt_wait *w = arg;
     char *s = wt_field(w->id, "status");
     bool ok = s && strcmp(s, w->status) == 0;
@@ -202,7 +183,7 @@ static inline bool wt_has_status(void *arg) {
 }
 
 /* wt_wait_status: polls until the row has status; generous timeouts only. */
-static inline bool wt_wait_status(const char *id, const char *status, int timeout_ms) {
+bool wt_wait_status(const char *id, const char *status, int timeout_ms) {
     struct wt_wait w = {id, status};
     return it_eventually(wt_has_status, &w, timeout_ms);
 }
@@ -212,24 +193,38 @@ struct wt_count_arg {
     int n;
 };
 
-static inline bool wt_has_requests(void *arg) {
+static bool wt_has_requests(void *arg) {
     struct wt_count_arg *c = arg;
     return wt_count(c->path) >= c->n;
 }
 
-static inline bool wt_wait_requests(const char *path, int n, int timeout_ms) {
+bool wt_wait_requests(const char *path, int n, int timeout_ms) {
     struct wt_count_arg c = {path, n};
     return it_eventually(wt_has_requests, &c, timeout_ms);
 }
 
-static inline int wt_int(const char *sql, const char *param) {
+int wt_int(const char *sql, const char *param) {
     char *v = it_sql_value(sql, param, NULL);
     int n = v ? atoi(v) : -1;
     mem_free(v);
     return n;
 }
 
-static inline void wt_setup(void) {
+int wt_log_count(const char *name, pid_t pid, const char *needle) {
+    char *path = it_log_path(name, pid);
+    FILE *f = fopen(path, "rb");
+    mem_free(path);
+    if (!f)
+        return 0;
+    int n = 0;
+    char line[8192];
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+void wt_setup(void) {
     it_require_stack();
     memset(&wt, 0, sizeof(wt));
     it_reset_db();
@@ -240,28 +235,28 @@ static inline void wt_setup(void) {
 
 /* wt_redis_stop, wt_redis_start, wt_pg_stop, wt_pg_start: outages the
  * teardown undoes even when the test fails in the middle. */
-static inline void wt_redis_stop(void) {
+void wt_redis_stop(void) {
     wt.redis_stopped = true;
     it_stack("redis-stop");
 }
 
-static inline void wt_redis_start(void) {
+void wt_redis_start(void) {
     it_stack("redis-start");
     wt.redis_stopped = false;
 }
 
-static inline void wt_pg_stop(void) {
+void wt_pg_stop(void) {
     wt.pg_stopped = true;
     it_stack("pg-stop");
     it_db_close();
 }
 
-static inline void wt_pg_start(void) {
+void wt_pg_start(void) {
     it_stack("pg-start");
     wt.pg_stopped = false;
 }
 
-static inline void wt_teardown(void) {
+void wt_teardown(void) {
     if (wt.redis_stopped)
         wt_redis_start();
     if (wt.pg_stopped)
@@ -278,5 +273,3 @@ static inline void wt_teardown(void) {
         it_wait_exit(wt.receiver, 5000);
     }
 }
-
-#endif

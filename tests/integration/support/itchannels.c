@@ -1,14 +1,13 @@
-/* it_channels_support: what the email, SMS and push integration tests share on
- * top of it_worker_support.h: a provider stand-in in place of the webhook
- * receiver (its control port is wt.port, so wt_control and wt_requests talk
- * to it), rows of any channel, and workers of any channel. */
-#ifndef HERALD_TESTS_IT_CHANNELS_SUPPORT_H
-#define HERALD_TESTS_IT_CHANNELS_SUPPORT_H
+/* itchannels: the email, SMS and push integration tests' helpers: provider
+ * stand-ins, rows and workers of any channel, their logs and dead letters. */
+#include "itchannels.h"
 
-#include "it_worker_support.h"
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 
 /* ct_setup: an empty database and Redis and the tenant "acme"; no stand-in yet. */
-static inline void ct_setup(void) {
+void ct_setup(void) {
     it_require_stack();
     memset(&wt, 0, sizeof(wt));
     it_reset_db();
@@ -19,9 +18,9 @@ static inline void ct_setup(void) {
 /* ct_start_standin: runs tests/receivers/<script> with the given port
  * arguments (NULL-terminated strings) and waits until http_port answers
  * /_health; http_port becomes wt.port. */
-static inline void ct_start_standin(const char *script, int http_port, const char *const args[]) {
+void ct_start_standin(const char *script, int http_port, const char *const args[]) {
     char path[1024];
-    snprintf(path, sizeof(path), "%s/tests/receivers/%s", HERALD_SOURCE_DIR, script);
+    snprintf(path, sizeof(path), "%s/tests/receivers/%s", it_source_dir(), script);
     const char *argv[8] = {"python3", path};
     int n = 2;
     for (int i = 0; args && args[i] && n < 7; i++)
@@ -36,8 +35,8 @@ static inline void ct_start_standin(const char *script, int http_port, const cha
 
 /* ct_insert: a due row of channel as the API stores it, added to the
  * channel's stream; returns its id (mem_free). subject and metadata may be NULL. */
-static inline char *ct_insert(const char *channel, const char *recipient, const char *subject,
-                              const char *body, const char *metadata) {
+char *ct_insert(const char *channel, const char *recipient, const char *subject, const char *body,
+                const char *metadata) {
     char tenant[32];
     snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
     char *id = it_sql_value(
@@ -55,7 +54,7 @@ static inline char *ct_insert(const char *channel, const char *recipient, const 
 
 /* ct_start_worker: herald-worker --channel channel with wt_env and extra ("K=V", NULL-terminated).
  */
-static inline pid_t ct_start_worker(const char *channel, const char *const extra[]) {
+pid_t ct_start_worker(const char *channel, const char *const extra[]) {
     const char *env[40];
     int n = 0;
     for (int i = 0; wt_env[i]; i++) {
@@ -77,7 +76,7 @@ static inline pid_t ct_start_worker(const char *channel, const char *const extra
 }
 
 /* ct_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
-static inline char *ct_outcomes(const char *id) {
+char *ct_outcomes(const char *id) {
     char *s = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0), ','"
                            " ORDER BY attempt) FROM delivery_attempts WHERE notification_id = $1",
                            id, NULL);
@@ -85,7 +84,7 @@ static inline char *ct_outcomes(const char *id) {
 }
 
 /* ct_log_has: true when the worker's log file contains needle. */
-static inline bool ct_log_has(pid_t pid, const char *needle) {
+bool ct_log_has(pid_t pid, const char *needle) {
     char *path = it_log_path("herald-worker", pid);
     FILE *f = fopen(path, "rb");
     mem_free(path);
@@ -103,7 +102,7 @@ static inline bool ct_log_has(pid_t pid, const char *needle) {
 }
 
 /* ct_dlq_has: true when herald:dlq:<channel> holds an entry for id. */
-static inline bool ct_dlq_has(const char *channel, const char *id) {
+bool ct_dlq_has(const char *channel, const char *id) {
     redisReply *r = it_redis_cmd("XRANGE herald:dlq:%s - +", channel);
     bool found = false;
     for (size_t e = 0; r && r->type == REDIS_REPLY_ARRAY && e < r->elements; e++) {
@@ -115,5 +114,3 @@ static inline bool ct_dlq_has(const char *channel, const char *id) {
     freeReplyObject(r);
     return found;
 }
-
-#endif

@@ -1,31 +1,18 @@
-/* it_pdb: a database of a test's own on the test server (for tests that need a schema
- * state or a partition length of their own), heraldctl migrate on it, and herald-api and
- * herald-worker pointed at it. Every helper fails the test on errors. */
-#ifndef HERALD_TESTS_IT_PDB_H
-#define HERALD_TESTS_IT_PDB_H
-
-#include "support/itsup.h"
+/* itpdb: a database of a test's own on the test server, heraldctl migrate on
+ * it, and processes pointed at it. */
+#include "itpdb.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
-#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-struct pdb {
-    char name[64];
-    char url[512];
-    char url_env[560]; /* HERALD_DATABASE_URL=url */
-    PGconn *conn;
-};
-
-static struct pdb pdb;
+struct pdb pdb;
 
 /* pdb_create: drops and creates database name (nothing migrated) and connects to it. */
-static inline void pdb_create(const char *name) {
+void pdb_create(const char *name) {
     const char *base = getenv("HERALD_TEST_DATABASE_URL");
     cr_assert(base && strrchr(base, '/'), "HERALD_TEST_DATABASE_URL");
     char sql[256];
@@ -45,7 +32,7 @@ static inline void pdb_create(const char *name) {
 }
 
 /* pdb_drop: disconnects and drops the database (teardown; never fails the test). */
-static inline void pdb_drop(void) {
+void pdb_drop(void) {
     if (pdb.conn)
         PQfinish(pdb.conn);
     pdb.conn = NULL;
@@ -60,7 +47,7 @@ static inline void pdb_drop(void) {
 
 /* pdb_sqlv: runs sql with params on the private database; fails the test on errors.
  * Caller frees with PQclear. */
-static inline PGresult *pdb_sqlv(const char *sql, int n, const char *const *params) {
+PGresult *pdb_sqlv(const char *sql, int n, const char *const *params) {
     PGresult *r = PQexecParams(pdb.conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "SQL failed: %s\n  %s",
@@ -69,7 +56,7 @@ static inline PGresult *pdb_sqlv(const char *sql, int n, const char *const *para
 }
 
 /* pdb_args: the variadic string parameters after sql, up to the NULL, into params[16]. */
-static inline int pdb_args(va_list ap, const char **params) {
+static int pdb_args(va_list ap, const char **params) {
     int n = 0;
     const char *p;
     while ((p = va_arg(ap, const char *)) != NULL && n < 16)
@@ -78,8 +65,7 @@ static inline int pdb_args(va_list ap, const char **params) {
 }
 
 /* pdb_sql: pdb_sqlv with the parameters as variadic strings, NULL-terminated. */
-static inline PGresult *pdb_sql(const char *sql, ...) __attribute__((sentinel));
-static inline PGresult *pdb_sql(const char *sql, ...) {
+PGresult *pdb_sql(const char *sql, ...) {
     const char *params[16];
     va_list ap;
     va_start(ap, sql);
@@ -89,8 +75,7 @@ static inline PGresult *pdb_sql(const char *sql, ...) {
 }
 
 /* pdb_exec: pdb_sql for statements whose result is not needed. */
-static inline void pdb_exec(const char *sql, ...) __attribute__((sentinel));
-static inline void pdb_exec(const char *sql, ...) {
+void pdb_exec(const char *sql, ...) {
     const char *params[16];
     va_list ap;
     va_start(ap, sql);
@@ -100,8 +85,7 @@ static inline void pdb_exec(const char *sql, ...) {
 }
 
 /* pdb_value: the first cell of sql's answer ("" for NULL or no row); caller frees. */
-static inline char *pdb_value(const char *sql, ...) __attribute__((sentinel));
-static inline char *pdb_value(const char *sql, ...) {
+char *pdb_value(const char *sql, ...) {
     const char *params[16];
     va_list ap;
     va_start(ap, sql);
@@ -114,7 +98,7 @@ static inline char *pdb_value(const char *sql, ...) {
 }
 
 /* pdb_long: pdb_value as a number. */
-static inline long pdb_long(const char *sql) {
+long pdb_long(const char *sql) {
     char *v = pdb_value(sql, NULL);
     long n = atol(v);
     mem_free(v);
@@ -124,19 +108,21 @@ static inline long pdb_long(const char *sql) {
 /* pdb_past_cutoff: waits until the database's clock has passed the bound below which the
  * conversion (006) left every key in the first partition, so that rows with ids of now
  * go to the new partitions. */
-static inline void pdb_past_cutoff(void) {
-    while (pdb_long("SELECT count(*) FROM herald_partitioned WHERE name = 'notifications' AND "
-                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") >
-           0) {
-        struct timespec ts = {0, 100000000L};
-        nanosleep(&ts, NULL);
-    }
+static bool pdb_is_past_cutoff(void *arg) {
+    (void)arg;
+    return pdb_long("SELECT count(*) FROM herald_partitioned WHERE name = 'notifications' AND "
+                    "cutoff > herald_uuid7_floor((extract(epoch FROM now()) * 1000)::bigint)") == 0;
+}
+
+void pdb_past_cutoff(void) {
+    cr_assert(it_eventually(pdb_is_past_cutoff, NULL, 30000),
+              "the database's clock never passed the conversion's cutoff");
 }
 
 /* pdb_migrate: heraldctl migrate on the private database with extra_env (may be NULL),
  * from schema_dir (NULL: the source tree's); fails the test unless it exits 0. Returns
  * its stdout; caller frees. */
-static inline char *pdb_migrate(const char *schema_dir, const char *const *extra_env) {
+char *pdb_migrate(const char *schema_dir, const char *const *extra_env) {
     const char *env[16] = {pdb.url_env};
     int n = 1;
     for (int i = 0; extra_env && extra_env[i] && n < 15; i++)
@@ -151,7 +137,7 @@ static inline char *pdb_migrate(const char *schema_dir, const char *const *extra
 }
 
 /* pdb_spawn: argv with the private database and extra_env (NULL-terminated). */
-static inline pid_t pdb_spawn(const char *const *argv, const char *const *extra_env) {
+pid_t pdb_spawn(const char *const *argv, const char *const *extra_env) {
     const char *env[32] = {pdb.url_env};
     int n = 1;
     for (int i = 0; extra_env && extra_env[i] && n < 31; i++)
@@ -159,5 +145,3 @@ static inline pid_t pdb_spawn(const char *const *argv, const char *const *extra_
     env[n] = NULL;
     return it_spawn(argv, env);
 }
-
-#endif
