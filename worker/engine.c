@@ -435,6 +435,11 @@ static size_t job_header_cb(char *p, size_t size, size_t n, void *arg) {
 static void job_send(struct job *j) {
     eng *e = j->e;
     job_set_state(j, JS_SENDING);
+    if (j->expires_ms && util_now_ms() >= j->expires_ms) {
+        /* its deadline passed since the claim: never attempted; the sweeper expires it */
+        job_defer(j);
+        return;
+    }
     memset(&j->res, 0, sizeof(j->res));
     j->res.retry_after_ms = -1;
     CURL *easy = curl_easy_init();
