@@ -1,7 +1,8 @@
-/* admin: the /v1/admin queue and dead-letter routes; request parsing and JSON
+/* admin: the /v1/admin queue, destination and dead-letter routes; request parsing and JSON
  * here, the statements and Redis commands in common/ops.c (shared with heraldctl). */
 #include "api/admin.h"
 #include "common/buf.h"
+#include "common/circuits.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -51,6 +52,39 @@ static void admin_queues_done(void *arg, enum ops_status st, const struct ops_qu
 
 void admin_h_queues(struct api_req *r) {
     ops_queue_stats(r->app->db, r->app->rds, admin_queues_done, r);
+}
+
+/* ---- GET /v1/admin/destinations ---- */
+
+static void admin_destinations_done(void *arg, const struct circ_list *l) {
+    struct api_req *r = arg;
+    if (!l->redis_ok) {
+        HLOG(HLOG_WARN, "admin.destinations_no_redis",
+             &(struct hlog_ctx){.req_id = r->req_id, .err = l->err},
+             "Redis did not answer: circuits unknown");
+        api_reply_error(r, 503, "unavailable", "Redis cannot be reached", NULL);
+        return;
+    }
+    struct buf b = {0};
+    circ_json(&b, l, util_now_ms());
+    api_reply(r, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+void admin_h_destinations(struct api_req *r) {
+    const char *chs = api_query(r, "channel");
+    int ch = -1;
+    if (chs) {
+        ch = notif_channel_parse(chs);
+        if (ch < 0) {
+            struct val_errors errs = {0};
+            val_errors_add(&errs, "channel", "must be one of email, sms, push, webhook");
+            api_reply_invalid(r, &errs);
+            val_errors_free(&errs);
+            return;
+        }
+    }
+    circ_read(r->app->rds, ch, admin_destinations_done, r);
 }
 
 /* ---- GET /v1/admin/dlq/{channel} ---- */

@@ -8,6 +8,10 @@
  * figures and null Redis ones when Redis is down; 503 without PostgreSQL. */
 void admin_h_queues(struct api_req *r);
 
+/* admin_h_destinations: GET /v1/admin/destinations?channel=: the open and
+ * half-open circuits (common/circuits.h); 503 when Redis does not answer. */
+void admin_h_destinations(struct api_req *r);
+
 /* admin_h_dlq_list: GET /v1/admin/dlq/{channel}?tenant=&limit=&cursor=. */
 void admin_h_dlq_list(struct api_req *r);
 

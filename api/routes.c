@@ -17,6 +17,7 @@ static const char *const list_params[] = {"status", "channel", "recipient",
                                           "limit",  "cursor",  NULL};
 static const char *const events_params[] = {"type", "after", "limit", "wait", NULL};
 static const char *const dlq_params[] = {"tenant", "limit", "cursor", NULL};
+static const char *const destinations_params[] = {"channel", NULL};
 
 static const struct api_route routes[] = {
     {.method = EVHTTP_REQ_POST,
@@ -95,6 +96,12 @@ static const struct api_route routes[] = {
      .auth = API_AUTH_ADMIN,
      .handler = admin_h_queues,
      .name = "admin.queues"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/v1/admin/destinations",
+     .auth = API_AUTH_ADMIN,
+     .params = destinations_params,
+     .handler = admin_h_destinations,
+     .name = "admin.destinations"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/v1/admin/stats",
      .auth = API_AUTH_ADMIN,

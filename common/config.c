@@ -120,6 +120,12 @@ static const struct cfg_entry cfg_table[] = {
      "how often each process adds its figures for the on-call page to Redis"},
     {"HERALD_HOST_CONCURRENCY", CFG_INT, "32", 1, 100000, false, F(host_concurrency),
      "deliveries in flight per destination host"},
+    {"HERALD_BREAKER_FAILURES", CFG_INT, "10", 1, 1000000, false, F(breaker_failures),
+     "consecutive timeouts, connection failures or 5xx answers that open a destination's circuit"},
+    {"HERALD_BREAKER_OPEN_MS", CFG_INT, "30000", 10, 86400000, false, F(breaker_open_ms),
+     "how long a circuit first stays open"},
+    {"HERALD_BREAKER_MAX_OPEN_MS", CFG_INT, "600000", 10, 86400000, false, F(breaker_max_open_ms),
+     "the longest a circuit stays open (the open time doubles while the destination fails)"},
 };
 
 static int cfg_set(struct cfg *c, const struct cfg_entry *e, const char *val, char *err,

@@ -48,6 +48,9 @@ struct cfg {
     int commit_queue_max;      /* requests waiting for a group commit before 503 */
     int commit_concurrency;    /* group commits in flight at once (at most db_connections - 1) */
     int host_concurrency;      /* deliveries in flight per destination host */
+    int breaker_failures;      /* consecutive failures that open a circuit */
+    int breaker_open_ms;       /* a circuit's first open period */
+    int breaker_max_open_ms;   /* its longest open period */
     int http_max_connections;  /* open API connections before accepting pauses */
     int http_read_timeout_ms;  /* to read a whole request, from accept or the last answer */
     int http_body_buffer_max;  /* bytes of request bodies held at once, all connections */

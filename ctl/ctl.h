@@ -50,6 +50,7 @@ extern const struct ctl_cmd ctl_keys_create_cmd;
 extern const struct ctl_cmd ctl_keys_list_cmd;
 extern const struct ctl_cmd ctl_keys_revoke_cmd;
 extern const struct ctl_cmd ctl_queues_cmd;
+extern const struct ctl_cmd ctl_destinations_cmd;
 extern const struct ctl_cmd ctl_dlq_list_cmd;
 extern const struct ctl_cmd ctl_dlq_replay_cmd;
 

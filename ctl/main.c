@@ -12,7 +12,7 @@
 static const struct ctl_cmd *const ctl_cmds[] = {
     &ctl_migrate_cmd,     &ctl_tenants_create_cmd, &ctl_tenants_rotate_cmd, &ctl_tenants_show_cmd,
     &ctl_tenants_set_cmd, &ctl_keys_create_cmd,    &ctl_keys_list_cmd,      &ctl_keys_revoke_cmd,
-    &ctl_queues_cmd,      &ctl_dlq_list_cmd,       &ctl_dlq_replay_cmd,
+    &ctl_queues_cmd,      &ctl_destinations_cmd,   &ctl_dlq_list_cmd,       &ctl_dlq_replay_cmd,
 };
 
 static bool ctl_is_help(const char *a) {

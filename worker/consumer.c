@@ -43,9 +43,13 @@ struct cons {
     bool failing; /* the last read failed: log recovery once */
     void (*leave_fn)(void *);
     void *leave_arg;
+    void (*idle_fn)(void *); /* cons_when_idle */
+    void *idle_arg;
+    struct event *idle_ev;
 };
 
 static void cons_read(cons *k);
+static void cons_idle_check(cons *k);
 
 static void cons_release(cons *k) {
     for (int i = 0; i < k->nacks; i++)
@@ -56,6 +60,8 @@ static void cons_release(cons *k) {
     event_free(k->flush);
     event_free(k->trim);
     event_free(k->reap);
+    if (k->idle_ev)
+        event_free(k->idle_ev);
     mem_free(k->consumer);
     mem_free(k);
 }
@@ -72,6 +78,7 @@ static void cons_failed(cons *k, const char *what, const char *err) {
 
 static void cons_group_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     k->creating = false;
     if (!stream_reply_ok(reply)) {
         cons_failed(k, "XGROUP CREATE", err ? err : reply->str);
@@ -114,6 +121,7 @@ static void cons_deliver(cons *k, const redisReply *entries, bool reclaimed) {
 
 static void cons_read_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     k->reading = false;
     if (stream_reply_nogroup(reply)) {
         HLOG(HLOG_INFO, "stream.no_group", &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
@@ -173,6 +181,7 @@ void cons_kick(cons *k) {
 
 static void cons_reclaim_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     k->reclaiming = false;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
         /* NOGROUP is left to the reader, which re-creates the group */
@@ -229,6 +238,7 @@ static void cons_reap_done(void *arg, redisReply *reply, const char *err) {
 static void cons_reap_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     k->reaping = false;
     if (k->stopped)
         return;
@@ -272,6 +282,7 @@ static void cons_reap_tick(evutil_socket_t fd, short what, void *arg) {
 
 static void cons_ack_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     if (!reply || reply->type == REDIS_REPLY_ERROR)
         HLOG(HLOG_WARN, "stream.ack_failed",
              &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
@@ -313,6 +324,7 @@ static void cons_trim_done_cb(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     k->trimming = false;
 }
 
@@ -324,6 +336,7 @@ static void cons_trim_to(cons *k, const char *minid) {
 static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     const char *last = NULL;
     for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
         const redisReply *g = reply->element[i];
@@ -353,6 +366,7 @@ static void cons_trim_info_cb(void *arg, redisReply *reply, const char *err) {
 static void cons_trim_pending_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     /* summary form: [count, smallest id, greatest id, [[consumer, count], ...]] */
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
@@ -442,10 +456,38 @@ bool cons_idle(const cons *k) {
     return req_scope_idle(&k->reqs) && k->nacks == 0;
 }
 
+static void cons_idle_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    cons *k = arg;
+    if (!k->idle_fn || k->detached || !cons_idle(k))
+        return; /* the next callback to finish checks again */
+    void (*fn)(void *) = k->idle_fn;
+    k->idle_fn = NULL;
+    fn(k->idle_arg);
+}
+
+/* cons_idle_check: schedules the idle callback when it is due. */
+static void cons_idle_check(cons *k) {
+    if (!k->idle_fn || !cons_idle(k))
+        return;
+    struct timeval zero = {0, 0};
+    evtimer_add(k->idle_ev, &zero);
+}
+
+void cons_when_idle(cons *k, void (*fn)(void *arg), void *arg) {
+    k->idle_fn = fn;
+    k->idle_arg = arg;
+    if (!k->idle_ev)
+        k->idle_ev = evtimer_new(k->base, cons_idle_cb, k);
+    cons_idle_check(k);
+}
+
 static void cons_leave_cb(void *arg, redisReply *reply, const char *err) {
     (void)reply;
     (void)err;
     cons *k = arg;
+    cons_idle_check(k); /* checked again when the timer fires */
     if (k->leave_fn)
         k->leave_fn(k->leave_arg);
 }
@@ -459,6 +501,8 @@ void cons_leave(cons *k, void (*fn)(void *arg), void *arg) {
 
 void cons_detach(cons *k) {
     k->detached = true;
+    if (k->idle_ev)
+        evtimer_del(k->idle_ev);
     req_scope_cancel(&k->reqs); /* none of their callbacks runs now */
     cons_stop(k);
     evtimer_del(k->flush);

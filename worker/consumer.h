@@ -54,6 +54,10 @@ void cons_stop(cons *k);
 /* cons_idle: nothing outstanding: no read, reclaim or ack in flight or queued. */
 bool cons_idle(const cons *k);
 
+/* cons_when_idle: fn(arg) runs once, on a later loop turn, when the consumer
+ * is next idle (at once if it is now); a later call replaces it. */
+void cons_when_idle(cons *k, void (*fn)(void *arg), void *arg);
+
 /* cons_leave: XGROUP DELCONSUMER for this consumer (at a clean exit, once
  * every entry was acknowledged); fn(arg) runs when it is done or failed. */
 void cons_leave(cons *k, void (*fn)(void *arg), void *arg);

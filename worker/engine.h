@@ -15,16 +15,17 @@ struct event_base;
 struct cfg;
 typedef struct eng eng;
 
-/* Counters for a future /metrics; totals since start unless noted. */
+/* Counters for /metrics; totals since start unless noted. */
 struct eng_metrics {
     uint64_t sent;          /* attempts that ended sent */
     uint64_t retried;       /* attempts that will be retried */
     uint64_t failed;        /* notifications dead-lettered */
     uint64_t reclaimed;     /* entries taken over from other consumers */
-    uint64_t deferred;      /* claimed but given back unattempted (host queue too slow) */
+    uint64_t deferred;      /* claimed but given back unattempted (destination busy or open) */
     uint64_t auth_failures; /* attempts refused for Herald's own provider credentials */
     uint64_t lease_lost;    /* outcomes dropped because the lease had passed to another */
     int in_flight;          /* now: entries held, from read to acknowledgement */
+    int circuits_open;      /* now: destinations whose circuit is open or half-open */
 };
 
 /* eng_new: starts reading ch's stream as consumer with up to concurrency
@@ -46,7 +47,8 @@ void eng_abandon(eng *e);
 
 /* eng_set_metrics: from now on every recorded outcome also moves m's
  * herald_deliveries_total, herald_delivery_duration_seconds,
- * herald_end_to_end_seconds, herald_retries_total, herald_dead_letters_total
+ * herald_end_to_end_seconds, herald_dwell_seconds, herald_retries_total,
+ * herald_dead_letters_total
  * and herald_provider_auth_failures_total (families the caller defines). m is
  * borrowed and must outlive the engine. */
 struct metrics;
@@ -59,7 +61,7 @@ typedef struct stats stats;
 void eng_set_stats(eng *e, stats *st);
 
 /* eng_metrics: borrowed; valid until eng_free. */
-const struct eng_metrics *eng_metrics(const eng *e);
+const struct eng_metrics *eng_metrics(eng *e);
 
 /* eng_free: after eng_abandon or a finished drain. */
 void eng_free(eng *e);

@@ -22,6 +22,8 @@ enum ledger_claim_col {
     LC_TENANT,
     LC_SECRET,
     LC_PREV_SECRET, /* NULL unless a rotation's grace still runs */
+    LC_DUE_MS,      /* due_at as claimed, ms since the epoch */
+    LC_PRIORITY,    /* high, normal or low */
     LC_HTML,        /* email: NULL when absent */
     LC_REPLY_TO,    /* email: NULL when absent */
     LC_EMAIL_FROM,  /* the tenant's From for email; NULL: HERALD_SMTP_FROM */
@@ -46,7 +48,8 @@ enum ledger_kind {
     LK_SUCCESS = 0, /* status sent */
     LK_RETRY,       /* pending again, due after delay_ms, out of the stream */
     LK_FAILED,      /* status failed: a dead letter */
-    LK_DEFER,       /* never attempted (no room in time): lease dropped, due now */
+    LK_DEFER,       /* never attempted (no room, or its destination is held back): lease
+                       dropped, due after delay_ms, attempts unchanged */
 };
 
 struct ledger_outcome {
@@ -54,7 +57,7 @@ struct ledger_outcome {
     enum ledger_kind kind;
     int attempt_no;     /* delivery_attempts.attempt: attempts + 1 */
     bool counted;       /* uses up an attempt (false for provider auth errors) */
-    int64_t delay_ms;   /* LK_RETRY */
+    int64_t delay_ms;   /* LK_RETRY, LK_DEFER */
     int64_t started_ms; /* wall clock */
     int duration_ms;
     int status_code;          /* 0: none */

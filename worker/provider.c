@@ -2,7 +2,7 @@
 #include "worker/provider.h"
 #include "common/buf.h"
 #include "common/json.h"
-#include "worker/retry.h"
+#include "common/retry.h"
 #include "common/template.h"
 
 #include <json-c/json.h>

@@ -32,6 +32,7 @@ static void wm_refresh(void *arg, metrics *m) {
     wmetrics *w = arg;
     const struct eng_metrics *em = eng_metrics(w->e);
     metrics_set(m, "herald_in_flight", w->labels, em->in_flight);
+    metrics_set(m, "herald_circuits_open", w->labels, em->circuits_open);
     metrics_set(m, "herald_reclaimed_total", w->labels, (double)em->reclaimed);
     metrics_set(m, "herald_dependency_up", "dep=\"postgres\"", db_up(w->d) ? 1 : 0);
     metrics_set(m, "herald_dependency_up", "dep=\"redis\"", rds_up(w->r) ? 1 : 0);
@@ -122,6 +123,13 @@ wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum no
                    "Attempts refused for Herald's own provider credentials.", NULL, 0);
     metrics_define(m, "herald_reclaimed_total", METRICS_COUNTER,
                    "Stream entries taken over from dead or stuck consumers.", NULL, 0);
+    metrics_define(m, "herald_dwell_seconds", METRICS_HISTOGRAM,
+                   "Time from when the attempt that succeeded became due (creation, send_at or "
+                   "its retry time) to sent, by channel and priority.",
+                   wm_e2e, sizeof(wm_e2e) / sizeof(double));
+    metrics_define(m, "herald_circuits_open", METRICS_GAUGE,
+                   "Destinations whose circuit is open or half-open, as this worker knows them.",
+                   NULL, 0);
     metrics_define(m, "herald_in_flight", METRICS_GAUGE,
                    "Entries held by this worker, from read to acknowledgement.", NULL, 0);
     metrics_define(m, "herald_stream_length", METRICS_GAUGE, "Entries in the channel's stream.",

@@ -1,10 +1,13 @@
-/* xfer: curl multi driven by libevent (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION), and per-host queues.
- */
+/* xfer: curl multi driven by libevent (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION), per-host queues,
+ * the shared easy options and the response capture. */
 #include "worker/xfer.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/util.h"
+#include "worker/dlv.h"
+
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -12,7 +15,7 @@
 
 struct xfer_host {
     char *name;
-    int running;
+    int running, waiting;
     struct xfer_item *head, *tail; /* waiting, oldest first */
 };
 
@@ -53,6 +56,76 @@ int xfer_running(const xfer *x) {
 
 int xfer_queued(const xfer *x) {
     return x->queued;
+}
+
+int xfer_host_load(const xfer *x, const char *host) {
+    const struct xfer_host *h = hmap_get(x->hosts, host);
+    return h ? h->running + h->waiting : 0;
+}
+
+int xfer_host_limit(const xfer *x) {
+    return x->host_limit;
+}
+
+static size_t xfer_body_cb(char *p, size_t size, size_t n, void *arg) {
+    struct xfer_capture *cap = arg;
+    size_t len = size * n;
+    if (cap->body.len < XFER_CAPTURE_MAX) {
+        size_t room = XFER_CAPTURE_MAX - cap->body.len;
+        buf_append(&cap->body, p, len < room ? len : room);
+    }
+    return len;
+}
+
+static size_t xfer_header_cb(char *p, size_t size, size_t n, void *arg) {
+    struct xfer_capture *cap = arg;
+    size_t len = size * n;
+    /* a new status line (after a 1xx) starts a new header block */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+        buf_reset(&cap->head);
+    if (cap->head.len + len <= XFER_CAPTURE_MAX)
+        buf_append(&cap->head, p, len);
+    return len;
+}
+
+CURL *xfer_easy(struct xfer_capture *cap, long timeout_ms) {
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        return NULL;
+    cap->error[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, cap->error);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, xfer_body_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, cap);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, xfer_header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, cap);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    return easy;
+}
+
+void xfer_answer(CURL *easy, const struct xfer_capture *cap, CURLcode code, int64_t now_ms,
+                 struct dlv_resp *out) {
+    long status = 0;
+    double total = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &total);
+    *out = (struct dlv_resp){
+        .code = code,
+        .curl_error = cap->error,
+        .status = status,
+        .headers = cap->head.data ? cap->head.data : "",
+        .body = cap->body.data ? cap->body.data : "",
+        .body_len = cap->body.len,
+        .elapsed_ms = (int64_t)(total * 1000.0),
+        .now_ms = now_ms,
+    };
+}
+
+void xfer_capture_free(struct xfer_capture *cap) {
+    buf_free(&cap->head);
+    buf_free(&cap->body);
 }
 
 static void xfer_host_release(xfer *x, struct xfer_host *h) {
@@ -155,6 +228,7 @@ static void xfer_pump(xfer *x, struct xfer_host *h) {
             h->tail = NULL;
         it->next = NULL;
         x->queued--;
+        h->waiting--;
         xfer_run(x, it);
     }
 }
@@ -214,6 +288,7 @@ static void xfer_collect_late(const char *key, void *val, void *arg) {
             *pp = it->next;
             if (h->tail == it)
                 h->tail = prev;
+            h->waiting--;
             it->next = l->list;
             l->list = it;
         } else {
@@ -265,6 +340,7 @@ void xfer_start(xfer *x, CURL *easy, const char *host, int64_t start_by_ms, xfer
     else
         h->head = it;
     h->tail = it;
+    h->waiting++;
     x->queued++;
 }
 
@@ -292,6 +368,7 @@ void xfer_cancel(xfer *x, CURL *easy) {
             *pp = it->next;
             if (h->tail == it)
                 h->tail = prev;
+            h->waiting--;
             x->queued--;
         }
     }

@@ -136,6 +136,29 @@ static bool email_stream_has(void *arg) {
     return found;
 }
 
+/* child_connected: the child's request reached the API: it holds a
+ * connection besides the one asking, or the child has its answer already. */
+struct child_wait {
+    pid_t pid;
+    bool exited;
+    int status;
+};
+
+static bool child_connected(void *arg) {
+    struct child_wait *c = arg;
+    if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid)
+        c->exited = true;
+    if (c->exited)
+        return true;
+    char *u = url("/metrics");
+    struct it_resp r = it_http("GET", u, NULL, NULL, 0);
+    mem_free(u);
+    const char *p = r.status == 200 ? strstr(r.body, "\nherald_http_connections ") : NULL;
+    long n = p ? strtol(p + strlen("\nherald_http_connections "), NULL, 10) : 0;
+    it_resp_free(&r);
+    return n >= 2;
+}
+
 static bool api_refuses(void *arg) {
     struct it_resp r = it_http("GET", arg, NULL, NULL, 0);
     bool refused = r.status == 0;
@@ -736,14 +759,16 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
         struct it_resp r = it_http("GET", u, NULL, NULL, 0);
         _exit(r.status == 503 ? 0 : 1);
     }
-    usleep(200 * 1000); /* the child's request reaches the API (nothing to poll for) */
+    struct child_wait cw = {.pid = child};
+    cr_assert(it_eventually(child_connected, &cw, 10000), "the child never connected");
     it_kill(api_pid, SIGTERM);
     cr_expect(it_eventually(api_refuses, u, 10000), "the listener stays open after SIGTERM");
     struct it_resp r = it_http("GET", u, NULL, NULL, 0);
     cr_expect_eq(r.status, 0, "new connections are refused after SIGTERM, got %ld", r.status);
     it_resp_free(&r);
-    int st;
-    cr_expect_eq(waitpid(child, &st, 0), child);
+    int st = cw.status;
+    if (!cw.exited)
+        cr_expect_eq(waitpid(child, &st, 0), child);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the in-flight request got its answer");
     cr_expect_eq(it_wait_exit(api_pid, 20000), 0);
     api_pid = 0;

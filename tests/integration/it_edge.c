@@ -309,6 +309,24 @@ Test(edge, test_issue_16_memory_bounded_under_unauthenticated_bodies) {
     cr_expect(it_wait_http_ok(url, 5000));
 }
 
+static long metric(const char *name) {
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", api_port);
+    struct it_resp r = it_http("GET", url, NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    char pat[128];
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *p = strstr(r.body, pat);
+    long v = p ? strtol(p + strlen(pat), NULL, 10) : -1;
+    it_resp_free(&r);
+    return v;
+}
+
+/* budget_taken: at least *arg bytes of the body budget are reserved. */
+static bool budget_taken(void *arg) {
+    return metric("herald_http_body_buffer_bytes") >= *(long *)arg;
+}
+
 /* the bodies being received share one budget: beyond it, 503 before the body */
 Test(edge, body_budget_refuses_before_the_body) {
     const char *env[] = {"HERALD_HTTP_BODY_BUFFER_MAX=65536", NULL};
@@ -318,7 +336,8 @@ Test(edge, body_budget_refuses_before_the_body) {
     struct rh_conn a, b;
     rh_open(&a, api_port);
     cr_assert(rh_sends(&a, head) && rh_sends(&a, "{"));
-    usleep(200 * 1000); /* a holds 60000 bytes of the budget while it sends */
+    long held = 60000; /* a holds 60000 bytes of the budget while it sends */
+    cr_assert(it_eventually(budget_taken, &held, 10000), "a's body was never reserved");
     rh_open(&b, api_port);
     cr_assert(rh_sends(&b, head));
     struct rh_resp r = rh_read(&b, false, WAIT_MS);
@@ -344,19 +363,6 @@ Test(edge, body_budget_refuses_before_the_body) {
     rh_resp_free(&r);
     rh_close(&b);
     mem_free(rest);
-}
-
-static long metric(const char *name) {
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", api_port);
-    struct it_resp r = it_http("GET", url, NULL, NULL, 0);
-    cr_assert_eq(r.status, 200);
-    char pat[128];
-    snprintf(pat, sizeof(pat), "\n%s ", name);
-    const char *p = strstr(r.body, pat);
-    long v = p ? strtol(p + strlen(pat), NULL, 10) : -1;
-    it_resp_free(&r);
-    return v;
 }
 
 /* random key ids from one address: after its burst of failures, 429 without

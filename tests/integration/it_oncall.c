@@ -147,6 +147,65 @@ static bool oc_figures_arrived(void *arg) {
     return ok && lags > 0 && dwells >= 1;
 }
 
+#define OC_DEST "https://down.example:443"
+
+/* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
+static long oc_get_path(const char *key, const char *path, struct json_object **o) {
+    char url[256], auth[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", oc_port, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    const char *h[] = {auth, NULL};
+    struct it_resp r = it_http("GET", url, h, NULL, 0);
+    *o = r.body ? json_tokener_parse(r.body) : NULL;
+    long st = r.status;
+    it_resp_free(&r);
+    return st;
+}
+
+/* oc_destinations_route: GET /v1/admin/destinations lists an open circuit
+ * (as a worker writes it), filters by channel, refuses a bad one. */
+static void oc_destinations_route(void) {
+    long long now = (long long)time(NULL) * 1000;
+    char v[128];
+    snprintf(v, sizeof(v), "10 %lld %lld 600000 4", now, now + 600000);
+    redisReply *rr = it_redis_cmd("HSET herald:breakers:{webhook} %s %s", OC_DEST, v);
+    cr_assert(rr && rr->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(rr);
+    struct json_object *o;
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/destinations", &o), 200);
+    struct json_object *data = oc_get(o, "data");
+    cr_assert_eq(json_object_array_length(data), 1, "%s", json_object_get_string(o));
+    struct json_object *d = json_object_array_get_idx(data, 0);
+    cr_expect_str_eq(json_object_get_string(oc_get(d, "channel")), "webhook");
+    cr_expect_str_eq(json_object_get_string(oc_get(d, "destination")), OC_DEST);
+    cr_expect_str_eq(json_object_get_string(oc_get(d, "state")), "open");
+    cr_expect_eq(json_object_get_int(oc_get(d, "failures")), 10);
+    cr_expect_eq(json_object_get_int(oc_get(d, "waiting")), 4);
+    cr_expect_not_null(json_object_get_string(oc_get(d, "since")));
+    json_object_put(o);
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/destinations?channel=sms", &o), 200);
+    cr_expect_eq(json_object_array_length(oc_get(o, "data")), 0);
+    json_object_put(o);
+    cr_expect_eq(oc_get_path(oc_admin, "/v1/admin/destinations?channel=fax", &o), 422);
+    json_object_put(o);
+    cr_expect_eq(oc_get_path(oc_key, "/v1/admin/destinations", &o), 403);
+    json_object_put(o);
+    /* heraldctl destinations: the same, as a table and as JSON */
+    int code;
+    const char *argv[] = {"heraldctl", "destinations", "--channel", "webhook", NULL};
+    char *out = it_run_capture(argv, NULL, &code);
+    cr_expect_eq(code, 0);
+    cr_expect(strstr(out, OC_DEST) && strstr(out, "open"), "%s", out);
+    mem_free(out);
+    const char *jargv[] = {"heraldctl", "destinations", "--json", NULL};
+    out = it_run_capture(jargv, NULL, &code);
+    cr_expect_eq(code, 0);
+    o = json_tokener_parse(out);
+    cr_expect(o && json_object_array_length(oc_get(o, "data")) == 1, "%s", out);
+    json_object_put(o);
+    mem_free(out);
+}
+
 Test(oncall, test_issue_15_stats_and_the_page) {
     /* /ok answers 200; /flaky 500 then 200 (a retry); /gone 410 (a dead letter at once) */
     wt_control("{\"path\": \"/flaky\", \"responses\": [500]}");
@@ -196,6 +255,9 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     cr_expect_eq(oc_stats(oc_key, &o), 403);
     json_object_put(o);
 
+    /* the destinations held back: a circuit the workers share in Redis */
+    oc_destinations_route();
+
     /* the page, in Chromium */
     const char *setup[] = {"bash", HERALD_SOURCE_DIR "/tests/openapi/setup.sh", NULL};
     pid_t pid = it_spawn(setup, NULL);
@@ -213,6 +275,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
                          "HERALD_TEST_EXPECT=webhook:accepted=3,webhook:sent=2,webhook:failed=1,"
                          "sms:accepted=2",
                          "HERALD_TEST_REASON=HTTP 410",
+                         "HERALD_TEST_DESTINATION=" OC_DEST,
                          NULL};
     const char *argv[] = {"node", HERALD_SOURCE_DIR "/tests/openapi/oncall_page.mjs", NULL};
     pid = it_spawn(argv, env);

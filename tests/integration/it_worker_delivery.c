@@ -364,6 +364,13 @@ Test(worker_delivery, metrics_move) {
     cr_expect_eq(wm_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"),
                  2);
     cr_expect_eq(wm_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    /* dwell runs from the retry's due time, so it is shorter than end to end */
+    cr_expect_eq(
+        wm_value(r.body, "herald_dwell_seconds_count{channel=\"webhook\",priority=\"normal\"}"), 1);
+    cr_expect_leq(
+        wm_value(r.body, "herald_dwell_seconds_sum{channel=\"webhook\",priority=\"normal\"}"),
+        wm_value(r.body, "herald_end_to_end_seconds_sum{channel=\"webhook\"}"));
+    cr_expect_eq(wm_value(r.body, "herald_circuits_open{channel=\"webhook\"}"), 0);
     it_resp_free(&r);
     mem_free(id);
 }

@@ -161,6 +161,30 @@ Test(worker_resilience, sigterm_drains_in_flight_and_exits_0) {
     mem_free(id);
 }
 
+/* A SIGTERM while PostgreSQL is down and Redis answers nothing: the grace
+ * runs out with an outcome statement failing and commands owed; the worker
+ * cancels them and exits cleanly (ASan would fail it on a callback run on
+ * freed memory). */
+Test(worker_resilience, sigterm_with_postgres_down_and_redis_hung_exits_0) {
+    const char *env[] = {"HERALD_DELIVERY_TIMEOUT_MS=5000", "HERALD_VISIBILITY_TIMEOUT_MS=8000",
+                         "HERALD_SHUTDOWN_GRACE_MS=1000", "HERALD_REDIS_TIMEOUT_MS=10000", NULL};
+    wt_control("{\"path\": \"/hung\", \"delay_ms\": 1000}");
+    char *id = wt_enqueue("/hung", "x");
+    pid_t pid = wt_start_worker(env);
+    cr_assert(wt_wait_requests("/hung", 1, 30000), "never delivered");
+    wt_pg_stop();
+    wt_redis_pause();
+    it_kill(pid, SIGTERM);
+    int st = it_wait_exit(pid, 30000);
+    wt_redis_resume();
+    if (st != -1)
+        wt.workers[0] = 0;
+    cr_expect_eq(st, 0, "worker exit status %d", st);
+    cr_expect_eq(wt_log_count("herald-worker", pid, "worker.abandoned"), 1,
+                 "the grace ran out with the delivery's outcome unrecorded");
+    mem_free(id);
+}
+
 /* log_grew: the worker's log has more than n lines with needle. */
 struct log_wait {
     pid_t pid;

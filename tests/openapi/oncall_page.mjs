@@ -12,6 +12,8 @@
 //   HERALD_TEST_EXPECT       the hour's least totals, "channel:kind=n,..." (kind: accepted,
 //                            sent, failed, retried), e.g. "webhook:sent=1,sms:accepted=3"
 //   HERALD_TEST_REASON       text the webhook channel's top failure reason holds
+//   HERALD_TEST_DESTINATION  optional: a webhook destination whose circuit is open (listed
+//                            in the destinations panel as open)
 //   HERALD_TEST_ARTIFACTS    where the screenshot goes
 //   HERALD_TEST_CHROMIUM     the browser (default /usr/bin/chromium)
 // Exit status 0 when every check passed; the last line is "N passed, N failed".
@@ -29,6 +31,7 @@ const EXPECT = env('HERALD_TEST_EXPECT').split(',').map((e) => {
   return { channel, kind, n: Number(n) };
 });
 const REASON = env('HERALD_TEST_REASON');
+const DESTINATION = process.env.HERALD_TEST_DESTINATION || '';
 const OUT = env('HERALD_TEST_ARTIFACTS');
 const CHROMIUM = env('HERALD_TEST_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT = 20000;
@@ -130,7 +133,19 @@ async function main() {
     await step('the destinations panel answers (a list, or why there is none)', async () => {
       await page.waitForFunction(() => document.querySelectorAll('#destinations-body tr').length > 0 ||
         !document.querySelector('#destinations-note').hidden);
+      const note = await page.locator('#destinations-note').textContent();
+      assert(!note.includes('does not list'), `the route is missing: ${note}`);
     });
+
+    if (DESTINATION) {
+      await step('the destinations panel lists the open circuit', async () => {
+        const row = page.locator(`#destinations-body tr[data-destination="${DESTINATION}"]`);
+        await row.waitFor();
+        assert(await row.locator('td[data-field="channel"]').textContent() === 'webhook', 'channel');
+        assert(await row.locator('td[data-field="state"]').textContent() === 'open', 'state');
+        assert(Number(await row.locator('td[data-field="failures"]').textContent()) === 10, 'failures');
+      });
+    }
 
     await step('a bad id in the search box is refused with a message', async () => {
       await page.fill('#search-id', 'not-an-id');

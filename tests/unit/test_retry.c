@@ -1,5 +1,5 @@
 /* test_retry: the backoff schedule and Retry-After parsing. */
-#include "worker/retry.h"
+#include "common/retry.h"
 
 #include <criterion/criterion.h>
 
@@ -65,4 +65,46 @@ Test(retry, delay_prefers_retry_after_clamped) {
     cr_expect_eq(retry_delay_ms(1, 5000, 36000000, RETRY_AFTER_MAX_MS * 3, 1.0),
                  RETRY_AFTER_MAX_MS);
     cr_expect_eq(retry_delay_ms(3, 5000, 36000000, -1, 1.0), 80000);
+}
+
+static const struct retry_policy decide_policy = {
+    .max_attempts = 3, .base_ms = 100, .max_ms = 10000};
+
+Test(retry, decide_sent_and_permanent) {
+    struct retry_decision d =
+        retry_decide(&decide_policy, &(struct retry_attempt){.sent = true, .factor = 1.0});
+    cr_expect_eq(d.verdict, RETRY_DONE);
+    cr_expect(d.counted);
+    d = retry_decide(&decide_policy,
+                     &(struct retry_attempt){.permanent = true, .attempts = 0, .factor = 1.0});
+    cr_expect_eq(d.verdict, RETRY_GIVE_UP);
+}
+
+Test(retry, decide_gives_up_on_the_last_counted_attempt) {
+    struct retry_attempt a = {.attempts = 1, .retry_after_ms = -1, .factor = 1.0};
+    struct retry_decision d = retry_decide(&decide_policy, &a);
+    cr_expect_eq(d.verdict, RETRY_AGAIN);
+    cr_expect_eq(d.delay_ms, 400, "attempt 2 failed: base x 4");
+    a.attempts = 2;
+    d = retry_decide(&decide_policy, &a);
+    cr_expect_eq(d.verdict, RETRY_GIVE_UP, "the third counted attempt was the last");
+    /* a reset budget counts from budget_base */
+    a.budget_base = 2;
+    d = retry_decide(&decide_policy, &a);
+    cr_expect_eq(d.verdict, RETRY_AGAIN);
+}
+
+Test(retry, decide_auth_errors_are_not_counted) {
+    struct retry_attempt a = {
+        .attempts = 2, .auth_error = true, .retry_after_ms = -1, .factor = 1.0};
+    struct retry_decision d = retry_decide(&decide_policy, &a);
+    cr_expect_eq(d.verdict, RETRY_AGAIN);
+    cr_expect_not(d.counted);
+}
+
+Test(retry, decide_retry_after_replaces_backoff) {
+    struct retry_attempt a = {.attempts = 0, .retry_after_ms = 7000, .factor = 0.5};
+    cr_expect_eq(retry_decide(&decide_policy, &a).delay_ms, 7000);
+    a.retry_after_ms = 5;
+    cr_expect_eq(retry_decide(&decide_policy, &a).delay_ms, 100, "clamped to the base");
 }

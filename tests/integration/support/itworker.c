@@ -256,7 +256,26 @@ void wt_pg_start(void) {
     wt.pg_stopped = false;
 }
 
+void wt_redis_pause(void) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    long pid = 0;
+    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    wt.redis_paused = (pid_t)pid;
+    kill(wt.redis_paused, SIGSTOP);
+}
+
+void wt_redis_resume(void) {
+    if (wt.redis_paused > 0)
+        kill(wt.redis_paused, SIGCONT);
+    wt.redis_paused = 0;
+}
+
 void wt_teardown(void) {
+    wt_redis_resume();
     if (wt.redis_stopped)
         wt_redis_start();
     if (wt.pg_stopped)

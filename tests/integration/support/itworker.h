@@ -30,6 +30,7 @@ struct wt {
     int nworkers;
     long tenant_id;
     bool redis_stopped, pg_stopped; /* restarted by wt_teardown if a test failed midway */
+    pid_t redis_paused;             /* SIGSTOPped Redis, resumed by wt_teardown */
     char secret[80];                /* whsec_... */
 };
 
@@ -80,6 +81,10 @@ void wt_redis_stop(void);
 void wt_redis_start(void);
 void wt_pg_stop(void);
 void wt_pg_start(void);
+/* wt_redis_pause, wt_redis_resume: SIGSTOP / SIGCONT the test Redis: it
+ * keeps its connections and answers nothing meanwhile. */
+void wt_redis_pause(void);
+void wt_redis_resume(void);
 void wt_teardown(void);
 
 #endif

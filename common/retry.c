@@ -1,5 +1,6 @@
-/* retry: exponential backoff with jitter, and Retry-After in both of its forms. */
-#include "worker/retry.h"
+/* retry: exponential backoff with jitter, Retry-After in both of its forms, and the retry decision.
+ */
+#include "common/retry.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -160,4 +161,24 @@ int64_t retry_delay_ms(int n, int base_ms, int max_ms, int64_t retry_after_ms, d
     if (retry_after_ms > RETRY_AFTER_MAX_MS)
         return RETRY_AFTER_MAX_MS;
     return retry_after_ms;
+}
+
+struct retry_decision retry_decide(const struct retry_policy *p, const struct retry_attempt *a) {
+    struct retry_decision d = {.verdict = RETRY_AGAIN, .counted = !a->auth_error};
+    if (a->sent) {
+        d.verdict = RETRY_DONE;
+        return d;
+    }
+    if (a->permanent) {
+        d.verdict = RETRY_GIVE_UP;
+        return d;
+    }
+    int used = a->attempts + (d.counted ? 1 : 0) - a->budget_base;
+    if (d.counted && used >= p->max_attempts) {
+        d.verdict = RETRY_GIVE_UP;
+        return d;
+    }
+    d.delay_ms =
+        retry_delay_ms(a->attempts + 1, p->base_ms, p->max_ms, a->retry_after_ms, a->factor);
+    return d;
 }
