@@ -95,6 +95,8 @@ static const struct cfg_entry cfg_table[] = {
      "seconds webhooks carry the old signature after a rotation"},
     {"HERALD_SWEEP_INTERVAL_MS", CFG_INT, "1000", 10, 3600000, false, F(sweep_interval_ms),
      "how often due and orphaned rows are enqueued"},
+    {"HERALD_EVENTS_RECHECK_MS", CFG_INT, "250", 10, 60000, false, F(events_recheck_ms),
+     "how often a long poll of GET /v1/events woken by an event reads again until it finds it"},
     {"HERALD_SWEEP_GRACE_MS", CFG_INT, "60000", 10, 86400000, false, F(sweep_grace_ms),
      "a pending row in no stream for this long is enqueued again"},
     {"HERALD_LANES", CFG_INT, "8", 1, 64, false, F(lanes),

@@ -178,23 +178,46 @@ static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
     sweep_enqueue(s, r->res);
 }
 
+/* Pending rows of the channels $1 past their deadline expire (schema/009's
+ * notifications_expiring), whether or not a worker or Redis runs; a leased
+ * one is being delivered: its outcome decides (API.md "Deadlines"). */
+#define SWEEP_EXPIRE_SQL                                                                           \
+    "UPDATE notifications SET status = 'expired', "                                                \
+    "last_error = 'expired: expires_at passed before it could be sent', "                          \
+    "updated_at = now(), in_stream = false "                                                       \
+    "WHERE id IN (SELECT id FROM notifications "                                                   \
+    "WHERE status = 'pending' AND expires_at <= now() AND channel = ANY($1::text[]) "              \
+    "AND (lease_until IS NULL OR lease_until < now()) "                                            \
+    "LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING 1"
+
+static void sweep_expire_cb(void *arg, const struct db_result *r) {
+    sweep *s = arg;
+    sweep_db_status(s, r);
+    s->channel = -1;
+    sweep_next_channel(s);
+}
+
 static void sweep_sched_query(sweep *s) {
-    if (!rds_up(s->r)) {
-        /* without Redis the rows would only bounce back; try next cycle */
-        s->channel = -1;
-        sweep_next_channel(s);
-        return;
-    }
     struct buf chans = {0};
     sweep_channels_param(s, &chans);
     const char *params[] = {chans.data};
+    if (!rds_up(s->r)) {
+        /* without Redis the rows would only bounce back; try next cycle.
+         * Deadlines pass all the same. */
+        sweep_set_state(s, SW_SCHED_QUERY);
+        sweep_query(s, SWEEP_EXPIRE_SQL, 1, params, sweep_expire_cb);
+        buf_free(&chans);
+        return;
+    }
     sweep_set_state(s, SW_SCHED_QUERY);
     sweep_query(s,
+                "WITH x AS (" SWEEP_EXPIRE_SQL ") "
                 "UPDATE notifications SET in_stream = true, enqueued_at = now() "
                 "WHERE id IN (SELECT id FROM notifications "
                 "WHERE status = 'pending' AND NOT in_stream AND due_at <= now() "
                 "AND channel = ANY($1::text[]) "
                 "AND (lease_until IS NULL OR lease_until < now()) "
+                "AND (expires_at IS NULL OR expires_at > now()) "
                 "ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, channel, tenant_id, priority",
                 1, params, sweep_sched_rows_cb);

@@ -427,6 +427,18 @@
     renderDlq(data);
   }
 
+  // isEventDelivery: a given-up delivery of a status event to a tenant's events_url (a
+  // webhook whose body is the event itself, {"id", "type": "notification.…", …}).
+  function isEventDelivery(n) {
+    if (n.channel !== 'webhook' || typeof n.body !== 'string') return false;
+    try {
+      const b = JSON.parse(n.body);
+      return b && b.id === n.id && typeof b.type === 'string' && b.type.startsWith('notification.');
+    } catch (e) {
+      return false;
+    }
+  }
+
   function renderDlq(data) {
     const rows = (data.data || []).map((n) => {
       const replay = el('button', {
@@ -439,7 +451,8 @@
       const tr = el('tr', { 'data-id': n.id, tabindex: '0' },
         el('td', { class: 'mono', 'data-field': 'id' }, n.id),
         el('td', { 'data-field': 'tenant' }, n.tenant || ''),
-        el('td', { class: 'recipient', 'data-field': 'recipient' }, n.recipient),
+        el('td', { class: 'recipient', 'data-field': 'recipient' },
+          isEventDelivery(n) ? 'status event → ' + n.recipient : n.recipient),
         el('td', { class: 'num', 'data-field': 'attempts' }, n.attempts),
         el('td', { class: 'err', 'data-field': 'last_error' }, n.last_error || ''),
         el('td', { class: 'mono', 'data-field': 'failed_at' }, n.failed_at || ''),
