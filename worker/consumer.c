@@ -115,6 +115,7 @@ static void cons_group_cb(void *arg, redisReply *reply, const char *err) {
     HLOG(
         HLOG_INFO, "stream.group_created", &(struct hlog_ctx){.channel = notif_channel_name(k->ch)},
         "consumer group %s ready on %d lanes of %d priorities", STREAM_GROUP, k->lanes, PRIO_COUNT);
+    upkeep_join(k);
     cons_read(k);
 }
 

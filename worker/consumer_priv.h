@@ -96,6 +96,11 @@ void cons_legacy_check(cons *k);
 /* upkeep.c: the periodic and zero-delay events' callbacks */
 void upkeep_reclaim_tick(evutil_socket_t fd, short what, void *arg);
 void upkeep_reap_tick(evutil_socket_t fd, short what, void *arg);
+/* upkeep_join: XGROUP CREATECONSUMER on every lane, so heraldctl queues and
+ * the admin routes count this worker before any read has returned an entry
+ * (Redis 7.0 adds a consumer to a group only then); again on each reap tick,
+ * should anything have removed it. */
+void upkeep_join(cons *k);
 void upkeep_flush_cb(evutil_socket_t fd, short what, void *arg);
 void upkeep_trim_tick(evutil_socket_t fd, short what, void *arg);
 

@@ -124,12 +124,36 @@ static void upkeep_reap_cb(void *arg, redisReply *reply, const char *err) {
     }
 }
 
+static void upkeep_join_cb(void *arg, redisReply *reply, const char *err) {
+    cons *k = arg;
+    if (cons_done(k))
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        HLOG(HLOG_WARN, "stream.join_failed",
+             &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
+                                .err = err     ? err
+                                       : reply ? reply->str
+                                               : "no reply"},
+             "XGROUP CREATECONSUMER failed; the consumer appears with its first read");
+}
+
+void upkeep_join(cons *k) {
+    for (int i = 0; i < k->n; i++) {
+        if (i == stream_legacy())
+            continue;
+        const char *argv[] = {"XGROUP", "CREATECONSUMER", k->keys[i], STREAM_GROUP, k->consumer};
+        cons_send(k, k->wr, upkeep_join_cb, k, 5, argv);
+    }
+}
+
 void upkeep_reap_tick(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     cons *k = arg;
     if (k->stopped || k->reaping || !rds_up(k->wr))
         return;
+    if (k->ready)
+        upkeep_join(k);
     k->reaping = k->n;
     for (int i = 0; i < k->n; i++) {
         struct upkeep_reap_arg *a = mem_alloc(sizeof(*a));

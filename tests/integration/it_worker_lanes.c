@@ -279,3 +279,56 @@ Test(worker_lanes, queues_name_who_is_backlogged) {
     cr_expect(strstr(out, "who is backlogged") && strstr(out, "acme 300 due"), "%s", out);
     mem_free(out);
 }
+
+/* lt_consumers: the webhook channel's consumer count as heraldctl queues --json gives it. */
+static int lt_consumers(void) {
+    int code;
+    const char *argv[] = {"heraldctl", "queues", "--json", NULL};
+    char *out = it_run_capture(argv, NULL, &code);
+    int n = -1;
+    struct json_object *o = json_tokener_parse(out), *chs, *v;
+    if (code == 0 && o && json_object_object_get_ex(o, "channels", &chs))
+        for (size_t i = 0; i < json_object_array_length(chs); i++) {
+            struct json_object *c = json_object_array_get_idx(chs, i);
+            if (!strcmp(wt_str(c, "channel"), "webhook") &&
+                json_object_object_get_ex(c, "consumers", &v))
+                n = json_object_get_int(v);
+        }
+    json_object_put(o);
+    mem_free(out);
+    return n;
+}
+
+static bool lt_one_consumer(void *arg) {
+    (void)arg;
+    return lt_consumers() == 1;
+}
+
+/* lt_remove_consumers: XGROUP DELCONSUMER of every consumer on every lane. */
+static void lt_remove_consumers(void) {
+    redisReply *keys = it_redis_cmd("KEYS herald:stream:{webhook.*");
+    cr_assert(keys && keys->type == REDIS_REPLY_ARRAY && keys->elements > 0);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *cs = it_redis_cmd("XINFO CONSUMERS %s herald", keys->element[i]->str);
+        for (size_t c = 0; cs && cs->type == REDIS_REPLY_ARRAY && c < cs->elements; c++) {
+            redisReply *row = cs->element[c];
+            for (size_t f = 0; f + 1 < row->elements; f += 2)
+                if (!strcmp(row->element[f]->str, "name"))
+                    freeReplyObject(it_redis_cmd("XGROUP DELCONSUMER %s herald %s",
+                                                 keys->element[i]->str, row->element[f + 1]->str));
+        }
+        freeReplyObject(cs);
+    }
+    freeReplyObject(keys);
+}
+
+/* A worker counts as a consumer as soon as it starts, before any entry (Redis
+ * 7.0 adds a consumer only when a read returns one), and again after
+ * something removed it. */
+Test(worker_lanes, a_started_worker_is_a_consumer_before_any_entry) {
+    cr_expect_neq(lt_consumers(), 1, "a consumer before any worker");
+    wt_start_worker(NULL);
+    cr_assert(it_eventually(lt_one_consumer, NULL, 20000), "consumers: %d", lt_consumers());
+    lt_remove_consumers();
+    cr_assert(it_eventually(lt_one_consumer, NULL, 20000), "not back: %d", lt_consumers());
+}
