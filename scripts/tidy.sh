@@ -19,12 +19,13 @@ fi
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 # --quiet drops the per-file summaries; findings are errors (WarningsAsErrors in .clang-tidy).
-ls api/*.c worker/*.c common/*.c ctl/*.c |
-    xargs -P "$(nproc 2>/dev/null || echo 2)" -n 6 \
+FILES=(api/*.c worker/*.c common/*.c ctl/*.c)
+printf '%s\0' "${FILES[@]}" |
+    xargs -0 -P "$(nproc 2>/dev/null || echo 2)" -n 6 \
         clang-tidy -p "$BUILD" --quiet >"$OUT" 2>/dev/null || true
 if grep -q -E '(warning|error):' "$OUT"; then
     grep -E -A3 '(warning|error):' "$OUT" | sort -u -t: -k1,3 | head -200
     echo "tidy: $(grep -c -E '(warning|error):' "$OUT") finding(s)" >&2
     exit 1
 fi
-echo "tidy: no findings in $(ls api/*.c worker/*.c common/*.c ctl/*.c | wc -l) files"
+echo "tidy: no findings in ${#FILES[@]} files"

@@ -20,6 +20,7 @@ struct dest {
     char *name;
     struct brk b;
     bool shared;          /* its open circuit has been seen in Redis */
+    int64_t told_waiting; /* b.waiting when this worker last wrote the circuit */
     int64_t avg_ms;       /* recent transfer time (moving average) */
     int64_t horizon_mono; /* when the work handed back so far should be done */
 };
@@ -55,6 +56,7 @@ static struct dest *dest_get(dests *s, const char *name) {
 static void dest_share(dests *s, struct dest *d) {
     if (!s->wr || s->stopped)
         return;
+    d->told_waiting = d->b.waiting;
     if (d->b.opened) {
         char v[BRK_VALUE_LEN];
         brk_format(&d->b, v, sizeof(v));
@@ -186,6 +188,7 @@ static void dest_merge_local(const char *key, void *val, void *arg) {
             bool probing = d->b.probing;
             d->b = *r;
             d->b.probing = probing;
+            d->told_waiting = d->b.waiting;
         }
         d->shared = true;
         return;
@@ -211,18 +214,35 @@ static void dest_free_brk(const char *key, void *val, void *arg) {
     mem_free(val);
 }
 
+/* dest_loaded: the shared circuits came (once): deliveries may go, and the
+ * table is read every refresh_ms from now on. */
+static void dest_loaded(dests *s) {
+    if (s->loaded)
+        return;
+    s->loaded = true;
+    event_del(s->refresh);
+    struct timeval tv = {s->refresh_ms / 1000, (s->refresh_ms % 1000) * 1000};
+    event_add(s->refresh, &tv);
+}
+
 static void dest_refresh_cb(void *arg, redisReply *reply, const char *err) {
     (void)err;
     dests *s = arg;
     s->refreshing = false;
-    if (s->stopped || !reply || reply->type != REDIS_REPLY_ARRAY)
+    if (s->stopped || !reply)
         return; /* kept as it is; the next refresh tries again */
-    if (!s->loaded) {
-        s->loaded = true;
-        event_del(s->refresh);
-        struct timeval tv = {s->refresh_ms / 1000, (s->refresh_ms % 1000) * 1000};
-        event_add(s->refresh, &tv);
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        /* Redis answers, but not with a hash (the key was written by
+         * something else): deliver on this worker's own circuits */
+        if (!s->loaded)
+            HLOG(HLOG_WARN, "breaker.unreadable",
+                 &(struct hlog_ctx){.channel = notif_channel_name(s->ch),
+                                    .err = reply->type == REDIS_REPLY_ERROR ? reply->str : NULL},
+                 "%s is not a hash; circuits are not shared", s->key);
+        dest_loaded(s);
+        return;
     }
+    dest_loaded(s);
     struct dest_sweep w = {.s = s, .remote = hmap_new(), .mono = util_mono_ms()};
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
         const redisReply *k = reply->element[i], *v = reply->element[i + 1];
@@ -247,12 +267,23 @@ static void dest_refresh_cb(void *arg, redisReply *reply, const char *err) {
     hmap_free(w.remote);
 }
 
+/* dest_tell_waiting: an open circuit that held more back since this worker
+ * last wrote it is written again, so the listing's "waiting" moves. */
+static void dest_tell_waiting(const char *key, void *val, void *arg) {
+    (void)key;
+    struct dest *d = val;
+    if (d->b.opened && d->b.waiting != d->told_waiting)
+        dest_share(arg, d);
+}
+
 static void dest_refresh_tick(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     dests *s = arg;
     if (s->stopped || s->refreshing || !s->wr)
         return;
+    if (s->loaded)
+        hmap_each(s->by_name, dest_tell_waiting, s);
     s->refreshing = true;
     const char *argv[] = {"HGETALL", s->key};
     req_scope_add(&s->reqs, rds_command(s->wr, dest_refresh_cb, s, 2, argv, NULL));

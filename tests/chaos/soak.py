@@ -6,7 +6,8 @@ Usage: soak.py --build DIR --out DIR [--short|--long] [--seconds N] [--count N] 
 
 What it does, in order:
   1. a fresh PostgreSQL and Redis under OUT/stack (scripts/stack.sh), migrations,
-     a tenant and an admin key;
+     four tenants (TENANTS), each with an admin key, requests spread over them
+     and priorities mixed (lanes and priority in the mix);
   2. the stand-in receivers of every channel that has one in tests/receivers
      and whose herald-worker --channel is available (webhook always);
   3. two herald-api replicas and two herald-worker replicas per channel, with
@@ -50,6 +51,8 @@ RECEIVERS = os.path.join(ROOT, "tests", "receivers")
 STACK_SH = os.path.join(ROOT, "scripts", "stack.sh")
 CHANNELS = ["webhook", "email", "sms", "push"]
 HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
+# tenants submitting at once (a request's tenant is its number modulo their count)
+TENANTS = ["chaos", "chaos-b", "chaos-c", "chaos-d"]
 SMS_SID, SMS_TOKEN, SMS_FROM = "ACtest", "test-token", "+15550000000"
 # Deliveries in flight per worker: the stand-ins are single Python processes; more
 # than this and, on a busy machine, their answers pass the 1 s delivery timeout.
@@ -325,10 +328,15 @@ class Soak:
         self.redis_url = env["HERALD_REDIS_URL"]
         say("stack: %s, %s" % (self.db_url, self.redis_url))
         self.ctl("migrate")
-        self.ctl("tenants", "create", "chaos")
-        self.key = self.ctl("keys", "create", "--tenant", "chaos", "--admin").stdout.strip()
-        if not re.match(r"^hk_\S+$", self.key):
-            raise Fatal("heraldctl keys create printed no key")
+        # several tenants, so the lanes (fair turns between tenants) are in the mix
+        self.keys = []
+        for name in TENANTS:
+            self.ctl("tenants", "create", name)
+            key = self.ctl("keys", "create", "--tenant", name, "--admin").stdout.strip()
+            if not re.match(r"^hk_\S+$", key):
+                raise Fatal("heraldctl keys create printed no key")
+            self.keys.append(key)
+        self.key = self.keys[0]
 
     def worker_supports(self, channel):
         """True when herald-worker --channel knows the channel (probed with a bad
@@ -465,6 +473,11 @@ class Soak:
 
     def notification(self, channel, marker, n):
         meta = {"marker": marker, "n": n}
+        n_prio = self.rng.random()
+        prio = "high" if n_prio < 0.1 else "low" if n_prio > 0.8 else "normal"
+        return dict(self.notification_fields(channel, marker, n, meta), priority=prio)
+
+    def notification_fields(self, channel, marker, n, meta):
         if channel == "webhook":
             return {"channel": "webhook",
                     "recipient": "http://127.0.0.1:%d%s" % (self.hook_port,
@@ -552,7 +565,9 @@ class Soak:
         if conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", self.api_ports[replica], timeout=15)
             conns[replica] = conn
-        headers = {"Authorization": "Bearer " + self.key, "Content-Type": "application/json",
+        # a request's tenant by its number: a retry goes to the same tenant
+        headers = {"Authorization": "Bearer " + self.keys[req.seq % len(self.keys)],
+                   "Content-Type": "application/json",
                    "Idempotency-Key": req.key, "X-Request-Id": rid}
         sent = False
         try:
@@ -1189,7 +1204,7 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                  " left(translate(coalesce(last_error, ''), E'\\t\\n\\r', '   '), 120),"
                  " in_stream, coalesce(lease_owner, ''), due_at,"
                  " translate(recipient, E'\\t\\n\\r', '   ')"
-                 " FROM notifications")
+                 " FROM notifications WHERE kind = 'notification'")
     db = {}
     by_marker = defaultdict(list)
     for r in rows:
@@ -1267,6 +1282,18 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                i, db[i]["channel"], db[i]["status"], db[i]["attempts"], db[i]["in_stream"],
                db[i]["lease"] or "-", db[i]["due"], db[i]["last_error"] or "-")
            for i in not_final[:5])) if not_final else "")
+    # 4b. status events (schema/009): every final notification has exactly one event of its
+    # final status, and no status change was recorded twice (kills and restarts included)
+    if s.sql("SELECT to_regclass('events') IS NOT NULL")[0][0] == "t":
+        ev = s.sql("SELECT n.id, n.status, count(e.id) FILTER (WHERE e.type = 'notification.' ||"
+                   " n.status), count(e.id) - count(DISTINCT e.type) FROM notifications n"
+                   " LEFT JOIN events e ON e.notification_id = n.id"
+                   " WHERE n.kind = 'notification' AND n.status <> 'pending' GROUP BY n.id, n.status")
+        bad_ev = [r for r in ev if r[2] != "1" or r[3] != "0"]
+        ck("every final notification has exactly one final status event", not bad_ev,
+           "%d of %d wrong, e.g. %s" % (len(bad_ev), len(ev), "; ".join(
+               "%s %s final events=%s repeats=%s" % tuple(r) for r in bad_ev[:5]))
+           if bad_ev else "")
     # 5. failed ones are dead letters
     failed = [i for i in acc_ids if db[i]["status"] == "failed"]
     not_dl = [i for i in failed if i not in dlq]

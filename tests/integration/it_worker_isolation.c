@@ -44,6 +44,17 @@ static bool iso_open(void *arg) {
     return open;
 }
 
+/* iso_waiting: the shared circuit counts notifications held back. */
+static bool iso_waiting(void *arg) {
+    (void)arg;
+    char *v = iso_circuit();
+    long long x, waiting = 0;
+    bool ok =
+        v && sscanf(v, "%lld %lld %lld %lld %lld", &x, &x, &x, &x, &waiting) == 5 && waiting >= 1;
+    mem_free(v);
+    return ok;
+}
+
 static bool iso_closed(void *arg) {
     return !iso_open(arg);
 }
@@ -86,6 +97,7 @@ Test(worker_isolation, breaker_opens_reschedules_probes_and_closes) {
     mem_free(url);
     cr_assert(it_eventually(iso_handed_back, ids[3], 30000), "not rescheduled while open");
     cr_expect_eq(wt_count("/down"), 3, "delivered while the circuit was open");
+    cr_expect(it_eventually(iso_waiting, NULL, 30000), "the circuit does not count what waits");
     /* the destination recovers; the probe succeeds and closes the circuit */
     wt_control("{\"path\": \"/down\", \"default\": 200}");
     for (int i = 0; i < 4; i++)
@@ -197,4 +209,49 @@ Test(worker_isolation, slow_destination_does_not_delay_another) {
     }
     for (int i = 0; i < NFAST; i++)
         mem_free(fast[i]);
+}
+
+static bool iso_some_handed_back(void *arg) {
+    (void)arg;
+    return wt_int("SELECT count(*) FROM notifications WHERE status = 'pending' AND NOT in_stream"
+                  " AND lease_owner IS NULL AND due_at > now() AND attempts = 0"
+                  " AND recipient LIKE $1",
+                  "%/slow") > 0;
+}
+
+Test(worker_isolation, handed_back_work_survives_sigkill) {
+    /* a worker killed while it hands a slow destination's surplus back
+     * loses nothing: every notification is delivered by the next one */
+    const char *env[] = {"HERALD_DELIVERY_TIMEOUT_MS=5000", "HERALD_VISIBILITY_TIMEOUT_MS=8000",
+                         NULL};
+    wt_control("{\"path\": \"/slow\", \"delay_ms\": 1000}");
+    enum { N = 24 };
+    char *ids[N];
+    char *url = wt_url("/slow");
+    for (int i = 0; i < N; i++)
+        ids[i] = iso_enqueue(url);
+    mem_free(url);
+    wt_start_worker(env);
+    cr_assert(it_eventually(iso_some_handed_back, NULL, 30000), "nothing was handed back");
+    cr_assert_eq(wt_stop_worker(0, SIGKILL, 5000), 128 + SIGKILL);
+    wt_start_worker(env);
+    for (int i = 0; i < N; i++)
+        cr_assert(wt_wait_status(ids[i], "sent", 120000), "row %d lost", i);
+    /* each was received; only those cut off by the kill can have come twice */
+    struct json_object *reqs = wt_requests("/slow");
+    size_t n = json_object_array_length(reqs);
+    cr_expect_geq(n, (size_t)N);
+    cr_expect_leq(n, (size_t)N + 8, "%zu requests: more than the 8 the kill could cut off", n);
+    for (int i = 0; i < N; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++) {
+            struct json_object *h =
+                json_object_object_get(json_object_array_get_idx(reqs, k), "headers");
+            const char *wid = wt_str(h, "webhook-id");
+            seen = wid && strstr(wid, ids[i]);
+        }
+        cr_expect(seen, "row %d never reached the receiver", i);
+        mem_free(ids[i]);
+    }
+    json_object_put(reqs);
 }

@@ -46,7 +46,9 @@ char *ct_insert(const char *channel, const char *recipient, const char *subject,
         " RETURNING id",
         tenant, channel, recipient, subject ? subject : IT_SQL_NULL, body,
         metadata ? metadata : IT_SQL_NULL, NULL);
-    redisReply *r = it_redis_cmd("XADD herald:stream:%s * id %s", channel, id);
+    char key[64];
+    it_stream_key(id, key);
+    redisReply *r = it_redis_cmd("XADD %s * id %s", key, id);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
     freeReplyObject(r);
     return id;
