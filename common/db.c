@@ -274,3 +274,31 @@ void db_close(db *d) {
     mem_free(d->options);
     mem_free(d);
 }
+
+void db_array_add(struct buf *b, const char *s, size_t n) {
+    if (b->len > 0 && b->data[b->len - 1] != '{')
+        buf_putc(b, ',');
+    if (!s) {
+        buf_puts(b, "NULL");
+        return;
+    }
+    buf_putc(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            buf_append(b, s + start, i - start);
+            buf_putc(b, '\\');
+            start = i;
+        }
+    }
+    buf_append(b, s + start, n - start);
+    buf_putc(b, '"');
+}
+
+const char *db_get(const PGresult *res, int row, int col) {
+    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+bool db_isnull(const PGresult *res, int row, int col) {
+    return PQgetisnull(res, row, col) != 0;
+}

@@ -1,5 +1,4 @@
-/* db_cols: the text of statements: per-column array literals for unnest
- * statements, named by an enum, and db.h's literal and cell helpers. */
+/* db_cols: per-column array literals for unnest statements, named by an enum. */
 #include "common/db_cols.h"
 #include "common/db.h"
 
@@ -53,34 +52,4 @@ const char *const *db_cols_params(struct db_cols *c) {
 void db_cols_free(struct db_cols *c) {
     for (int i = 0; i < c->n; i++)
         buf_free(&c->a[i]);
-}
-
-/* ---- db.h: array elements and cells ------------------------------------ */
-
-void db_array_add(struct buf *b, const char *s, size_t n) {
-    if (b->len > 0 && b->data[b->len - 1] != '{')
-        buf_putc(b, ',');
-    if (!s) {
-        buf_puts(b, "NULL");
-        return;
-    }
-    buf_putc(b, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') {
-            buf_append(b, s + start, i - start);
-            buf_putc(b, '\\');
-            start = i;
-        }
-    }
-    buf_append(b, s + start, n - start);
-    buf_putc(b, '"');
-}
-
-const char *db_get(const PGresult *res, int row, int col) {
-    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-bool db_isnull(const PGresult *res, int row, int col) {
-    return PQgetisnull(res, row, col) != 0;
 }
