@@ -6,7 +6,7 @@ Usage: soak.py --build DIR --out DIR [--short|--long] [--seconds N] [--count N] 
 
 What it does, in order:
   1. a fresh PostgreSQL and Redis under OUT/stack (scripts/stack.sh), migrations,
-     three tenants (TENANTS) and an admin key for each;
+     four tenants (TENANTS), each with an admin key, requests spread over them;
   2. the stand-in receivers of every channel that has one in tests/receivers
      and whose herald-worker --channel is available (webhook always), and a
      second webhook stand-in, the failing destination (503 during submission);
@@ -52,8 +52,9 @@ RECEIVERS = os.path.join(ROOT, "tests", "receivers")
 STACK_SH = os.path.join(ROOT, "scripts", "stack.sh")
 CHANNELS = ["webhook", "email", "sms", "push"]
 HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
-# Several tenants share every channel; each request belongs to one of them.
-TENANTS = ["chaos", "chaos-b", "chaos-c"]
+# tenants submitting at once (a request's tenant is its number modulo their count)
+TENANTS = ["chaos", "chaos-b", "chaos-c", "chaos-d"]
+SMS_SID, SMS_TOKEN, SMS_FROM = "ACtest", "test-token", "+15550000000"
 # The failing destination: a second webhook stand-in (its own port, so its own
 # destination and circuit) answering 503 on DOWN_PATH until submission ends. The
 # last tenant sends this share of its webhooks there (one customer's broken
@@ -63,7 +64,6 @@ DOWN_SHARE = 0.3
 # Fast circuit breakers: open after 5 consecutive failures, 200 ms doubling to 2 s.
 BREAKER_FAILURES, BREAKER_OPEN_MS, BREAKER_MAX_OPEN_MS = 5, 200, 2000
 MAX_ATTEMPTS = 8
-SMS_SID, SMS_TOKEN, SMS_FROM = "ACtest", "test-token", "+15550000000"
 # Deliveries in flight per worker: the stand-ins are single Python processes; more
 # than this and, on a busy machine, their answers pass the 1 s delivery timeout.
 WORKER_CONCURRENCY = 16
@@ -354,13 +354,15 @@ class Soak:
         self.redis_url = env["HERALD_REDIS_URL"]
         say("stack: %s, %s" % (self.db_url, self.redis_url))
         self.ctl("migrate")
-        self.keys = {}
-        for t in TENANTS:
-            self.ctl("tenants", "create", t)
-            self.keys[t] = self.ctl("keys", "create", "--tenant", t, "--admin").stdout.strip()
-            if not re.match(r"^hk_\S+$", self.keys[t]):
+        # several tenants, so the lanes (fair turns between tenants) are in the mix
+        self.keys = []
+        for name in TENANTS:
+            self.ctl("tenants", "create", name)
+            key = self.ctl("keys", "create", "--tenant", name, "--admin").stdout.strip()
+            if not re.match(r"^hk_\S+$", key):
                 raise Fatal("heraldctl keys create printed no key")
-        self.key = self.keys[TENANTS[0]]
+            self.keys.append(key)
+        self.key = self.keys[0]
 
     def worker_supports(self, channel):
         """True when herald-worker --channel knows the channel (probed with a bad
@@ -548,7 +550,7 @@ class Soak:
             else:
                 size = self.rng.randint(200, 500)
             size = min(size, count - n)
-            tenant = TENANTS[self.rng.randrange(len(TENANTS))]
+            tenant = TENANTS[len(plan) % len(TENANTS)]  # as attempt() picks its key
             items = []
             for _ in range(size):
                 marker = "c%s-%d" % (self.runid, n)
@@ -558,7 +560,6 @@ class Soak:
                 items.append((marker, self.notification(ch, marker, n, down)))
                 n += 1
             req = Req(len(plan), self.runid, items, n)
-            req.tenant = tenant
             plan.append(req)
         return plan
 
@@ -608,7 +609,8 @@ class Soak:
         if conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", self.api_ports[replica], timeout=15)
             conns[replica] = conn
-        headers = {"Authorization": "Bearer " + self.keys[req.tenant],
+        # a request's tenant by its number: a retry goes to the same tenant
+        headers = {"Authorization": "Bearer " + self.keys[req.seq % len(self.keys)],
                    "Content-Type": "application/json",
                    "Idempotency-Key": req.key, "X-Request-Id": rid}
         sent = False
@@ -1122,7 +1124,7 @@ class Soak:
 class Req:
     __slots__ = ("seq", "key", "items", "cum", "batch", "path", "body", "at", "t", "outcome",
                  "status", "resolution", "ids", "replica", "err", "unknown_kind", "retries",
-                 "t_done", "tenant")
+                 "t_done")
 
     def __init__(self, seq, runid, items, cum):
         self.seq, self.items, self.cum = seq, items, cum
@@ -1141,7 +1143,6 @@ class Req:
         self.err = self.unknown_kind = None
         self.ids = None
         self.retries = 0
-        self.tenant = TENANTS[0]
 
 
 # ---------------------------------------------------------------------------
@@ -1439,7 +1440,7 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
        "%d, e.g. %s" % (len(misdelivered), "; ".join(misdelivered[:3])) if misdelivered else "")
     # 10c. tenants: each notification stored under the tenant that sent it,
     # none of any tenant lost (6) or left pending (4)
-    tenant_of = {m: r.tenant for r in plan for m, _ in r.items}
+    tenant_of = {m: TENANTS[r.seq % len(TENANTS)] for r in plan for m, _ in r.items}
     stored_tenant = dict(s.sql("SELECT n.id, t.name FROM notifications n"
                                " JOIN tenants t ON t.id = n.tenant_id"))
     wrong_tenant = [m for m, (nid, _) in accepted.items()
