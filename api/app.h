@@ -26,9 +26,10 @@ struct api_app {
     struct ratelimit *rl;
     sweep *sweep;
     metrics *metrics;
-    stats *stats;        /* the on-call page's series (common/stats.h) */
-    struct guard *guard; /* the listener's connections; set by http_srv_start, NULL before */
-    bool shutting_down;  /* after the first SIGTERM: /readyz answers 503 */
+    struct events_feed *events; /* GET /v1/events and its long polls (api/events_h.h) */
+    stats *stats;               /* the on-call page's series (common/stats.h) */
+    struct guard *guard;        /* the listener's connections; set by http_srv_start, NULL before */
+    bool shutting_down;         /* after the first SIGTERM: /readyz answers 503 */
 };
 
 #endif

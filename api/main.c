@@ -1,5 +1,6 @@
 /* herald-api: loads configuration, starts the subsystems in order, runs the
  * event loop, and on SIGTERM stops accepting, drains and exits. */
+#include "api/events_h.h"
 #include "api/app.h"
 #include "api/auth.h"
 #include "api/metrics_h.h"
@@ -62,6 +63,7 @@ static void api_signal_cb(evutil_socket_t sig, short what, void *arg) {
         return;
     }
     m->app.shutting_down = true;
+    events_feed_drain(m->app.events); /* long polls answer now */
     HLOG(HLOG_INFO, "api.shutdown", NULL, "signal %d: no new connections; draining", (int)sig);
     http_srv_stop_accepting(m->http);
     m->drain_deadline = util_mono_ms() + m->app.cfg->shutdown_grace_ms;
@@ -110,6 +112,7 @@ int main(int argc, char **argv) {
     /* committed rows that no stream holds (Redis was down, or lost them) */
     int rc = 0;
     m.app.sweep = sweep_start(m.app.base, m.app.db, m.app.rds, &cfg, "api");
+    m.app.events = events_feed_start(&m.app);
     m.retention = retention_start(m.app.base, m.app.db, &cfg);
     /* the on-call page's series; the API samples every stream's lag */
     m.app.stats = stats_start(m.app.base, m.app.rds, (1u << CH_COUNT) - 1, cfg.stats_interval_ms);
@@ -164,6 +167,7 @@ out:
     auth_free(m.app.auth);
     ratelimit_free(m.app.rl);
     writer_free(m.app.writer);
+    events_feed_stop(m.app.events);
     rds_shutdown(m.app.rds);
     db_shutdown(m.app.db);
     http_srv_stop(m.http);

@@ -28,7 +28,8 @@ static const char retention_drop_sql[] = "SELECT herald_partitions_drop_detached
 /* Step 3: the tables that are not partitioned, and the default partitions, which hold
  * only the rows of ids no range partition covered (a clock far off): final ones whose
  * last change is older than the window, with their attempts (which are in the default
- * partition of delivery_attempts, as their notification ids are in no range either). */
+ * partition of delivery_attempts, as their notification ids are in no range either), and
+ * the status events of the default partition of events older than the window. */
 static const char retention_purge_sql[] =
     "WITH idem AS (DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM "
     "idempotency_keys WHERE created_at < now() - interval '24 hours' LIMIT " RETENTION_BATCH
@@ -39,7 +40,9 @@ static const char retention_purge_sql[] =
     "dn AS (DELETE FROM notifications_default WHERE id IN (SELECT id FROM "
     "notifications_default WHERE status <> 'pending' AND updated_at < now() - $1::bigint * "
     "interval '1 millisecond' LIMIT " RETENTION_BATCH " FOR UPDATE SKIP LOCKED) RETURNING id), "
-    "da AS (DELETE FROM delivery_attempts_default WHERE notification_id IN (SELECT id FROM dn)) "
+    "da AS (DELETE FROM delivery_attempts_default WHERE notification_id IN (SELECT id FROM dn)), "
+    "de AS (DELETE FROM events_default WHERE ctid IN (SELECT ctid FROM events_default WHERE "
+    "occurred_at < now() - $1::bigint * interval '1 millisecond' LIMIT " RETENTION_BATCH ")) "
     "SELECT (SELECT count(*) FROM idem), (SELECT count(*) FROM rcpt), (SELECT count(*) FROM dn)";
 
 enum retention_state { RET_IDLE, RET_DETACH, RET_DROP, RET_PURGE, RET_STATES };

@@ -3,6 +3,7 @@
 #include "api/routes.h"
 #include "api/admin.h"
 #include "api/callbacks.h"
+#include "api/events_h.h"
 #include "api/health.h"
 #include "api/metrics_h.h"
 #include "api/notifications.h"
@@ -14,6 +15,7 @@
 
 static const char *const list_params[] = {"status", "channel", "recipient",
                                           "limit",  "cursor",  NULL};
+static const char *const events_params[] = {"type", "after", "limit", "wait", NULL};
 static const char *const dlq_params[] = {"tenant", "limit", "cursor", NULL};
 static const char *const destinations_params[] = {"channel", NULL};
 
@@ -59,6 +61,12 @@ static const struct api_route routes[] = {
      .auth = API_AUTH_KEY,
      .handler = notifications_attempts,
      .name = "notifications.attempts"},
+    {.method = EVHTTP_REQ_GET,
+     .pattern = "/v1/events",
+     .auth = API_AUTH_KEY,
+     .params = events_params,
+     .handler = events_h_list,
+     .name = "events.list"},
     {.method = EVHTTP_REQ_GET,
      .pattern = "/v1/tenant",
      .auth = API_AUTH_KEY,

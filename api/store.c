@@ -1,6 +1,8 @@
 /* store: the statements, each with the access path it is written for. Rows
  * are found through the primary key (notifications.id, api_keys.id,
- * tenants.id) or, for a page, through (tenant_id, id). A tenant's
+ * tenants.id) or, for a page, through (tenant_id, id). A tenant's statements
+ * leave out the rows of kind 'event' (the deliveries of its status events to
+ * its events_url, schema/009): they are not its notifications. A tenant's
  * statement and the admin one are separate strings rather than one with an
  * "any tenant" parameter, so each keeps a plan that fits it. */
 #include "api/store.h"
@@ -10,7 +12,7 @@
 
 static const char store_get_sql[] =
     "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
-    " WHERE n.id = $1 AND n.tenant_id = $2";
+    " WHERE n.id = $1 AND n.tenant_id = $2 AND n.kind = 'notification'";
 static const char store_get_any_sql[] =
     "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
     " WHERE n.id = $1";
@@ -21,7 +23,7 @@ static const char store_get_any_sql[] =
  * seeded by the tenant (the recipient itself is compared too; schema 006a) */
 static const char store_page_sql[] =
     "SELECT " NOTIF_COLS " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
-    " WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.status = $2)"
+    " WHERE n.tenant_id = $1 AND n.kind = 'notification' AND ($2::text IS NULL OR n.status = $2)"
     " AND ($3::text IS NULL OR n.channel = $3) AND ($4::text IS NULL OR"
     " (hashtextextended(n.recipient, n.tenant_id) = hashtextextended($4, $1::bigint)"
     " AND n.recipient = $4)) AND ($5::uuid IS NULL OR n.id < $5::uuid)"
@@ -30,19 +32,21 @@ static const char store_page_sql[] =
 /* a leased row is being delivered right now: it cannot be cancelled */
 static const char store_cancel_sql[] =
     "WITH c AS (UPDATE notifications SET status = 'cancelled', updated_at = now(),"
-    " in_stream = false WHERE id = $1 AND tenant_id = $2 AND status = 'pending' AND"
+    " in_stream = false WHERE id = $1 AND tenant_id = $2 AND kind = 'notification' AND"
+    " status = 'pending' AND"
     " (lease_until IS NULL OR lease_until < now()) RETURNING *)"
     " SELECT " NOTIF_COLS " FROM c n JOIN tenants t ON t.id = n.tenant_id";
 
 static const char store_status_sql[] =
-    "SELECT status FROM notifications WHERE id = $1 AND tenant_id = $2";
+    "SELECT status FROM notifications WHERE id = $1 AND tenant_id = $2 AND kind = 'notification'";
 
 #define STORE_ATTEMPT_COLS                                                                         \
     "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, a.duration_ms,"     \
     " a.outcome, a.status_code, a.error FROM notifications n"                                      \
     " LEFT JOIN delivery_attempts a ON a.notification_id = n.id"
 static const char store_attempts_sql[] =
-    STORE_ATTEMPT_COLS " WHERE n.id = $1 AND n.tenant_id = $2 ORDER BY a.attempt";
+    STORE_ATTEMPT_COLS " WHERE n.id = $1 AND n.tenant_id = $2 AND n.kind = 'notification'"
+                       " ORDER BY a.attempt";
 static const char store_attempts_any_sql[] =
     STORE_ATTEMPT_COLS " WHERE n.id = $1 ORDER BY a.attempt";
 

@@ -121,45 +121,21 @@ size_t writer_pending(const struct writer *w) {
     return batch_weight(w->q);
 }
 
-static void wr_xadd_failed(void *arg, const struct db_result *res) {
-    (void)arg;
-    if (res->status != DB_OK)
-        HLOG(HLOG_WARN, "enqueue.mark_failed", NULL,
-             "could not mark rows for the sweeper (%s); it will find them after its grace period",
-             res->message);
-}
-
-struct wr_xadd {
-    struct writer *w;
-    char id[UTIL_UUID_LEN];
-};
-
-static void wr_xadd_done(void *arg, redisReply *reply, const char *err) {
-    struct wr_xadd *x = arg;
-    if (!stream_reply_ok(reply)) {
-        HLOG(HLOG_WARN, "enqueue.failed", &(struct hlog_ctx){.notif_id = x->id},
-             "XADD failed (%s); the sweeper will enqueue it", err ? err : reply->str);
-        const char *params[] = {x->id};
-        req_scope_add(&x->w->reqs, db_query(x->w->app->db,
-                                            "UPDATE notifications SET in_stream = false WHERE id = "
-                                            "$1 AND status = 'pending'",
-                                            1, params, wr_xadd_failed, NULL));
-    }
-    mem_free(x);
-}
-
-/* wr_enqueue: after the commit; pipelined by hiredis. */
+/* wr_enqueue: after the commit, one pipelined enqueue per request; an XADD
+ * that fails hands its row back to the sweeper. */
 static void wr_enqueue(struct writer *w, const struct wr_item *it) {
+    struct stream_item *items = mem_calloc(it->nrows ? it->nrows : 1, sizeof(*items));
+    size_t n = 0;
     for (size_t i = 0; i < it->nrows; i++) {
         const struct wr_row *row = &it->rows[i];
         if (row->in.send_at_ms)
             continue; /* scheduled: the sweeper enqueues it when due */
-        struct wr_xadd *x = mem_alloc(sizeof(*x));
-        x->w = w;
-        memcpy(x->id, row->id_str, sizeof(x->id));
-        req_scope_add_owning(
-            &w->reqs, stream_add(w->app->rds, row->in.channel, row->id_str, wr_xadd_done, x), x);
+        items[n++] =
+            (struct stream_item){row->id_str, row->in.channel, it->tenant_id, row->in.priority};
     }
+    if (n > 0)
+        stream_enqueue(w->app->rds, w->app->db, items, n, &w->reqs, NULL, NULL);
+    mem_free(items);
 }
 
 static void wr_finish_batch(struct batch_group *g) {
@@ -381,6 +357,7 @@ struct writer *writer_new(struct api_app *app) {
     struct batch_cfg bc = {
         .max_inflight = n < app->cfg->db_connections ? n : app->cfg->db_connections - 1,
         .max_weight = WR_MAX_ROWS_PER_COMMIT,
+        .at_once = true,
         .send = wr_send,
         .arg = w,
     };

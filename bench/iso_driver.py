@@ -5,8 +5,9 @@ quiet tenant sending one webhook every 100 ms; then the quiet tenant's dwell
 
 Usage: iso_driver.py SCENARIO API_URL QUIET_KEY NOISY_KEY NOISY_URL QUIET_URL WHAT
 Environment: ISO_QUIET_S (30), ISO_NOISY (3000), ISO_BOUND_S (90), ISO_PSQL (a
-psql command line). Prints one line of JSON, then the scenario's row of the
-results table (WHAT names the scenario there)."""
+psql command line), ISO_NOISY_PRIORITY and ISO_QUIET_PRIORITY (normal). Prints
+one line of JSON, then the scenario's row of the results table (WHAT names the
+scenario there)."""
 
 import json
 import os
@@ -21,6 +22,8 @@ QUIET_S = float(os.environ.get("ISO_QUIET_S", "30"))
 NOISY = int(os.environ.get("ISO_NOISY", "3000"))
 BOUND_S = float(os.environ.get("ISO_BOUND_S", "90"))
 PSQL = shlex.split(os.environ["ISO_PSQL"])
+NOISY_PRIO = os.environ.get("ISO_NOISY_PRIORITY", "normal")
+QUIET_PRIO = os.environ.get("ISO_QUIET_PRIORITY", "normal")
 
 
 def post(path, key, body):
@@ -32,7 +35,8 @@ def post(path, key, body):
 
 
 def sql(q):
-    return subprocess.run(PSQL + ["-c", q], check=True, capture_output=True,
+    # on stdin: a backlog's id list is longer than a command line may be
+    return subprocess.run(PSQL, input=q, check=True, capture_output=True,
                           text=True).stdout.strip()
 
 
@@ -41,7 +45,8 @@ noisy_ids = []
 while len(noisy_ids) < NOISY:
     n = min(500, NOISY - len(noisy_ids))
     r = post("/v1/notifications/batch", noisy_key, {"notifications": [
-        {"channel": "webhook", "recipient": noisy_url, "body": "noisy"} for _ in range(n)]})
+        {"channel": "webhook", "recipient": noisy_url, "body": "noisy", "priority": NOISY_PRIO}
+        for _ in range(n)]})
     noisy_ids += [x["id"] for x in r["data"]]
 
 # the quiet tenant: one every 100 ms
@@ -50,7 +55,8 @@ t0 = time.monotonic()
 k = 0
 while time.monotonic() - t0 < QUIET_S:
     r = post("/v1/notifications", quiet_key,
-             {"channel": "webhook", "recipient": quiet_url, "body": "quiet"})
+             {"channel": "webhook", "recipient": quiet_url, "body": "quiet",
+              "priority": QUIET_PRIO})
     quiet_ids.append(r["id"])
     k += 1
     time.sleep(max(0.0, t0 + k * 0.1 - time.monotonic()))

@@ -71,10 +71,7 @@ static void batch_flush_soon(batch_queue *q) {
     }
 }
 
-static void batch_flush_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    batch_queue *q = arg;
+static void batch_flush(batch_queue *q) {
     while (q->queue.head && q->inflight < q->cfg.max_inflight) {
         struct group_slot *s = mem_calloc(1, sizeof(*s));
         s->g.q = q;
@@ -88,6 +85,20 @@ static void batch_flush_cb(evutil_socket_t fd, short what, void *arg) {
         q->group_weight += s->g.items.weight;
         q->cfg.send(q->cfg.arg, &s->g);
     }
+}
+
+static void batch_flush_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    batch_flush(arg);
+}
+
+/* batch_next: a slot may be free and items wait: form the next group(s). */
+static void batch_next(batch_queue *q) {
+    if (q->cfg.at_once)
+        batch_flush(q);
+    else
+        batch_flush_soon(q);
 }
 
 /* batch_settle: unlinks and frees g's slot; the items are the caller's. */
@@ -106,7 +117,7 @@ static void batch_settle(struct batch_group *g) {
     if (s->retry)
         event_free(s->retry);
     mem_free(s);
-    batch_flush_soon(q);
+    batch_next(q);
 }
 
 void batch_group_done(struct batch_group *g) {
@@ -144,7 +155,7 @@ void batch_group_retry(struct batch_group *g) {
 
 void batch_add(batch_queue *q, struct batch_item *it) {
     batch_list_push(&q->queue, it);
-    batch_flush_soon(q);
+    batch_next(q);
 }
 
 size_t batch_queued(const batch_queue *q) {

@@ -50,8 +50,12 @@ struct batch_cfg {
     int max_inflight;  /* groups sent and not settled */
     size_t max_weight; /* per group */
     int retry_ms;      /* batch_group_retry's wait */
-    /* send: write g (one statement); its callback settles g. Runs on the
-     * loop, never inside batch_add. */
+    /* at_once: a free slot takes a group at once, inside batch_add or the
+     * settling call (the writer: a lone request is not held a loop turn);
+     * otherwise groups form on the next loop turn, so that what one turn
+     * produced goes together (the worker's outcomes). */
+    bool at_once;
+    /* send: write g (one statement); its callback settles g. */
     void (*send)(void *arg, struct batch_group *g);
     void *arg;
 };
@@ -65,7 +69,8 @@ batch_queue *batch_queue_new(struct event_base *base, const struct batch_cfg *cf
 void batch_queue_free(batch_queue *q, void (*drop)(void *arg, struct batch_item *it, bool sent),
                       void *arg);
 
-/* batch_add: queues it; a group is sent on the next loop turn if a slot is free. */
+/* batch_add: queues it; a group is sent (at once or on the next loop turn,
+ * as cfg says) if a slot is free. */
 void batch_add(batch_queue *q, struct batch_item *it);
 
 /* batch_group_done: the group was written (or given up); frees g and lets

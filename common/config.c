@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/netallow.h"
+#include "common/stream.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -94,8 +95,12 @@ static const struct cfg_entry cfg_table[] = {
      "seconds webhooks carry the old signature after a rotation"},
     {"HERALD_SWEEP_INTERVAL_MS", CFG_INT, "1000", 10, 3600000, false, F(sweep_interval_ms),
      "how often due and orphaned rows are enqueued"},
+    {"HERALD_EVENTS_RECHECK_MS", CFG_INT, "250", 10, 60000, false, F(events_recheck_ms),
+     "how often a long poll of GET /v1/events woken by an event reads again until it finds it"},
     {"HERALD_SWEEP_GRACE_MS", CFG_INT, "60000", 10, 86400000, false, F(sweep_grace_ms),
      "a pending row in no stream for this long is enqueued again"},
+    {"HERALD_LANES", CFG_INT, "8", 1, 64, false, F(lanes),
+     "streams per channel and priority, tenants spread over them (the same in every process)"},
     {"HERALD_AUTH_CACHE_MS", CFG_INT, "30000", 0, 30000, false, F(auth_cache_ms),
      "API key and secret cache lifetime"},
     {"HERALD_DB_CONNECTIONS", CFG_INT, "8", 2, 64, false, F(db_connections),
@@ -308,6 +313,7 @@ static int cfg_read(struct cfg *c, char *err, size_t errlen) {
         snprintf(err, errlen, "HERALD_RATE_LIMIT_BURST: must be at least 1");
         return -1;
     }
+    stream_set_lanes(c->lanes);
     return 0;
 }
 

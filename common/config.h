@@ -41,7 +41,9 @@ struct cfg {
     int secret_grace_s;
     /* internal tunables, in ms unless named otherwise */
     int sweep_interval_ms;     /* how often the scheduler/sweeper runs */
+    int events_recheck_ms;     /* a woken long poll of the event feed reads again this often */
     int sweep_grace_ms;        /* a row due this long and in no stream is re-enqueued */
+    int lanes;                 /* streams per channel and priority (tenants spread over them) */
     int auth_cache_ms;         /* API key and tenant secret cache lifetime (<= 30000) */
     int db_connections;        /* PostgreSQL connections per API process */
     int commit_queue_max;      /* requests waiting for a group commit before 503 */

@@ -33,6 +33,16 @@ static const char ops_counts_sql[] =
     " UNION ALL SELECT channel, 0, count(*) FROM notifications"
     " WHERE status = 'failed' GROUP BY channel) c GROUP BY channel";
 
+/* Who is backlogged: per channel, the tenants with the most due pending rows
+ * among its 10,000 oldest due (notifications_due: a bounded index range, so
+ * the on-call page can poll it). */
+static const char ops_tenants_sql[] =
+    "SELECT c.ch, t.name, x.n FROM unnest($1::text[]) c(ch) CROSS JOIN LATERAL"
+    " (SELECT s.tenant_id, count(*) AS n FROM (SELECT tenant_id FROM notifications"
+    " WHERE channel = c.ch AND status = 'pending' AND due_at <= now()"
+    " ORDER BY due_at LIMIT 10000) s GROUP BY s.tenant_id ORDER BY n DESC, s.tenant_id"
+    " LIMIT 3) x JOIN tenants t ON t.id = x.tenant_id ORDER BY c.ch, x.n DESC, t.name";
+
 struct ops_q;
 
 /* The argument of one channel's Redis reply callbacks. */
@@ -49,7 +59,7 @@ struct ops_q {
     enum ops_status st;
     char err[HD_ERR_LEN];
     char redis_err[HD_ERR_LEN];
-    struct ops_q_ch xlen[CH_COUNT], xinfo[CH_COUNT];
+    struct ops_q_ch info[CH_COUNT];
 };
 
 static void ops_q_done_one(struct ops_q *q) {
@@ -67,6 +77,8 @@ static void ops_q_done_one(struct ops_q *q) {
                 q->q.ch[ch].lag = -1;
             }
             q->q.redis_err = q->redis_err;
+            for (int ch = 0; ch < CH_COUNT; ch++)
+                q->q.ch[ch].n_busiest = 0;
         }
         q->cb(q->arg, OPS_OK, &q->q, NULL);
     }
@@ -96,69 +108,56 @@ static void ops_q_counts_done(void *arg, const struct db_result *res) {
     ops_q_done_one(q);
 }
 
-static void ops_q_xlen_done(void *arg, redisReply *reply, const char *err) {
-    struct ops_q_ch *c = arg;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
-        c->q->q.ch[c->ch].stream_length = reply->integer;
-    else if (!reply)
-        ops_q_redis_failed(c->q, err ? err : "redis unavailable");
-    else
-        ops_q_redis_failed(c->q, reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
-                                                                                : "bad XLEN reply");
-    ops_q_done_one(c->q);
-}
-
-/* ops_q_field: the value of field name in a flat [field, value, ...] array,
- * borrowed from a; NULL when absent. */
-static const redisReply *ops_q_field(const redisReply *a, const char *name) {
-    for (size_t i = 0; i + 1 < a->elements; i += 2) {
-        const redisReply *k = a->element[i];
-        if (k->type == REDIS_REPLY_STRING && !strcmp(k->str, name))
-            return a->element[i + 1];
+static void ops_q_tenants_done(void *arg, const struct db_result *res) {
+    struct ops_q *q = arg;
+    for (int i = 0; res->status == DB_OK && i < PQntuples(res->res); i++) {
+        int ch = notif_channel_parse(db_get(res->res, i, 0));
+        if (ch < 0 || q->q.ch[ch].n_tenants >= OPS_BUSIEST)
+            continue;
+        struct ops_tenant_stat *t = &q->q.ch[ch].tenants[q->q.ch[ch].n_tenants++];
+        snprintf(t->name, sizeof(t->name), "%s", db_get(res->res, i, 1));
+        t->due = strtoll(db_get(res->res, i, 2), NULL, 10);
     }
-    return NULL;
+    /* the counts statement reports a failure; this one only adds a hint */
+    ops_q_done_one(q);
 }
 
-static int64_t ops_q_int(const redisReply *v) {
-    if (!v)
-        return -1;
-    if (v->type == REDIS_REPLY_INTEGER)
-        return v->integer;
-    if (v->type == REDIS_REPLY_STRING)
-        return strtoll(v->str, NULL, 10);
-    return -1; /* nil: Redis cannot tell */
+/* ops_q_busiest: the streams of info with the most waiting or in flight. */
+static void ops_q_busiest(struct ops_queue_stat *s, const struct stream_info *info) {
+    s->n_busiest = 0;
+    for (int i = 0; i < info->n; i++) {
+        const struct stream_figures *f = &info->s[i];
+        int64_t waiting = f->g.lag >= 0 ? f->g.lag : f->length - f->g.pending;
+        int64_t weight = (waiting > 0 ? waiting : 0) + f->g.pending;
+        if (weight <= 0)
+            continue;
+        struct ops_lane_stat l = {stream_priority_at(i), stream_lane_at(i),
+                                  f->g.group ? f->g.lag : -1, f->g.pending};
+        int at = s->n_busiest < OPS_BUSIEST ? s->n_busiest++ : OPS_BUSIEST;
+        while (at > 0) {
+            const struct ops_lane_stat *p = &s->busiest[at - 1];
+            if ((p->lag > 0 ? p->lag : 0) + p->in_flight >= weight)
+                break;
+            if (at < OPS_BUSIEST)
+                s->busiest[at] = *p;
+            at--;
+        }
+        if (at < OPS_BUSIEST)
+            s->busiest[at] = l;
+    }
 }
 
-static void ops_q_xinfo_done(void *arg, redisReply *reply, const char *err) {
+static void ops_q_info_done(void *arg, const struct stream_info *info) {
     struct ops_q_ch *c = arg;
     struct ops_queue_stat *s = &c->q->q.ch[c->ch];
-    /* No stream or no group: nothing is read or held, and the lag is unknown. */
-    s->consumers = 0;
-    s->in_flight = 0;
-    s->lag = -1;
-    if (!reply) {
-        ops_q_redis_failed(c->q, err ? err : "redis unavailable");
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        if (!reply->str || !strstr(reply->str, "no such key"))
-            ops_q_redis_failed(c->q, reply->str ? reply->str : "XINFO failed");
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            const redisReply *g = reply->element[i];
-            if (g->type != REDIS_REPLY_ARRAY)
-                continue;
-            const redisReply *name = ops_q_field(g, "name");
-            if (!name || name->type != REDIS_REPLY_STRING || strcmp(name->str, STREAM_GROUP) != 0)
-                continue;
-            s->consumers = ops_q_int(ops_q_field(g, "consumers"));
-            s->in_flight = ops_q_int(ops_q_field(g, "pending"));
-            s->lag = ops_q_int(ops_q_field(g, "lag"));
-            if (s->consumers < 0)
-                s->consumers = 0;
-            if (s->in_flight < 0)
-                s->in_flight = 0;
-        }
+    if (!info->ok) {
+        ops_q_redis_failed(c->q, info->err);
     } else {
-        ops_q_redis_failed(c->q, "bad XINFO GROUPS reply");
+        s->stream_length = info->length;
+        s->consumers = info->consumers;
+        s->in_flight = info->pending;
+        s->lag = info->lag;
+        ops_q_busiest(s, info);
     }
     ops_q_done_one(c->q);
 }
@@ -181,7 +180,25 @@ void ops_queues_json(struct buf *b, const struct ops_queues *q) {
         ops_json_num(b, "lag", s->lag);
         ops_json_num(b, "scheduled", s->scheduled);
         ops_json_num(b, "dead_letters", s->dead_letters);
-        buf_putc(b, '}');
+        buf_puts(b, ",\"busiest_lanes\":[");
+        for (int i = 0; i < s->n_busiest; i++) {
+            const struct ops_lane_stat *l = &s->busiest[i];
+            buf_printf(b, "%s{\"priority\":\"%s\"", i ? "," : "", notif_priority_name(l->priority));
+            if (l->lane < 0)
+                buf_puts(b, ",\"lane\":null");
+            else
+                buf_printf(b, ",\"lane\":%d", l->lane);
+            ops_json_num(b, "lag", l->lag);
+            ops_json_num(b, "in_flight", l->in_flight);
+            buf_putc(b, '}');
+        }
+        buf_puts(b, "],\"backlog_tenants\":[");
+        for (int i = 0; i < s->n_tenants; i++) {
+            buf_puts(b, i ? ",{\"tenant\":" : "{\"tenant\":");
+            buf_json_str(b, s->tenants[i].name, strlen(s->tenants[i].name));
+            buf_printf(b, ",\"due\":%lld}", (long long)s->tenants[i].due);
+        }
+        buf_puts(b, "]}");
     }
     buf_puts(b, "]}");
 }
@@ -196,17 +213,13 @@ void ops_queue_stats(db *d, rds *r, ops_queues_cb cb, void *arg) {
         q->q.ch[ch].lag = -1;
     }
     /* Every callback runs on a later loop turn, so counting first is safe. */
-    q->outstanding = 1 + 2 * CH_COUNT;
+    q->outstanding = 2 + CH_COUNT;
     db_query(d, ops_counts_sql, 0, NULL, ops_q_counts_done, q);
+    const char *chans[] = {"{email,sms,push,webhook}"};
+    db_query(d, ops_tenants_sql, 1, chans, ops_q_tenants_done, q);
     for (int ch = 0; ch < CH_COUNT; ch++) {
-        char key[STREAM_KEY_LEN];
-        stream_key((enum notif_channel)ch, key);
-        q->xlen[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
-        q->xinfo[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
-        const char *xlen[] = {"XLEN", key};
-        rds_command(r, ops_q_xlen_done, &q->xlen[ch], 2, xlen, NULL);
-        const char *xinfo[] = {"XINFO", "GROUPS", key};
-        rds_command(r, ops_q_xinfo_done, &q->xinfo[ch], 3, xinfo, NULL);
+        q->info[ch] = (struct ops_q_ch){q, (enum notif_channel)ch};
+        stream_info(r, (enum notif_channel)ch, NULL, ops_q_info_done, &q->info[ch]);
     }
 }
 
@@ -363,29 +376,25 @@ static const char ops_replay_sql[] =
     " failed_at = NULL, budget_base = n.attempts, lease_owner = NULL, lease_until = NULL,"
     " in_stream = f.rn <= $4::int,"
     " enqueued_at = CASE WHEN f.rn <= $4::int THEN now() ELSE n.enqueued_at END"
-    " FROM f WHERE n.id = f.id AND NOT $3::boolean RETURNING n.id, f.rn)"
+    " FROM f WHERE n.id = f.id AND NOT $3::boolean RETURNING n.id, f.rn, n.tenant_id, n.priority)"
     " SELECT (SELECT count(*) FROM f),"
     " (SELECT coalesce(array_agg(u.id ORDER BY u.rn), '{}') FROM u WHERE u.rn <= $4::int)::text,"
     " (SELECT coalesce(array_agg(x.id ORDER BY x.ord), '{}') FROM"
     " (SELECT g.id, min(g.ord) AS ord FROM unnest($2::uuid[]) WITH ORDINALITY AS g(id, ord)"
-    " GROUP BY g.id) x WHERE x.id NOT IN (SELECT id FROM f))::text";
+    " GROUP BY g.id) x WHERE x.id NOT IN (SELECT id FROM f))::text,"
+    " (SELECT coalesce(array_agg(u.tenant_id ORDER BY u.rn), '{}') FROM u"
+    " WHERE u.rn <= $4::int)::text,"
+    " (SELECT coalesce(array_agg(u.priority ORDER BY u.rn), '{}') FROM u"
+    " WHERE u.rn <= $4::int)::text";
 
 struct ops_rp;
 
-/* The argument of one XADD's reply: failure paths (no connection, a
- * deadline) may answer out of order, so each reply names its id. */
-struct ops_rp_x {
-    struct ops_rp *p;
-    size_t i; /* index into xadd */
-};
-
 enum ops_rp_state {
     RP_UPDATE = 0, /* the replay statement */
-    RP_XADD,       /* XADD of the replayed rows */
-    RP_UNDO,       /* in_stream = false for rows whose XADD failed */
+    RP_XADD,       /* enqueue of the replayed rows (failures handed to the sweeper) */
     RP_STATE_COUNT
 };
-static const char *const ops_rp_state_names[RP_STATE_COUNT] = {"update", "xadd", "undo"};
+static const char *const ops_rp_state_names[RP_STATE_COUNT] = {"update", "xadd"};
 
 struct ops_rp {
     db *d;
@@ -402,10 +411,9 @@ struct ops_rp {
     size_t n_not_found;
     char **xadd; /* owned, each owned: ids to XADD */
     size_t n_xadd;
-    struct ops_rp_x *xargs; /* owned: one reply argument per XADD */
-    size_t xadd_left;       /* XADD replies still expected */
+    char **xtenant, **xprio; /* owned, each owned: their tenant ids and priorities */
+    size_t n_xtenant, n_xprio;
     int64_t enqueued;
-    struct buf failed; /* array literal of ids whose XADD failed */
     bool redis_ok;
     char redis_err[HD_ERR_LEN];
 };
@@ -437,11 +445,13 @@ static void ops_rp_free(struct ops_rp *p) {
     for (size_t i = 0; i < p->n_not_found; i++)
         mem_free(p->not_found[i]);
     mem_free(p->not_found);
-    for (size_t i = 0; i < p->n_xadd; i++)
-        mem_free(p->xadd[i]);
-    mem_free(p->xadd);
-    mem_free(p->xargs);
-    buf_free(&p->failed);
+    char **lists[] = {p->xadd, p->xtenant, p->xprio};
+    size_t counts[] = {p->n_xadd, p->n_xtenant, p->n_xprio};
+    for (int l = 0; l < 3; l++) {
+        for (size_t i = 0; i < counts[l]; i++)
+            mem_free(lists[l][i]);
+        mem_free(lists[l]);
+    }
     mem_free(p);
 }
 
@@ -491,47 +501,15 @@ static size_t ops_uuid_array(const char *s, char ***out) {
     return n;
 }
 
-static void ops_rp_undo_done(void *arg, const struct db_result *res) {
+static void ops_rp_enqueued(void *arg, const struct stream_enqueued *res) {
     struct ops_rp *p = arg;
-    if (res->status != DB_OK)
-        HLOG(HLOG_WARN, "dlq.replay_mark_failed",
-             &(struct hlog_ctx){.channel = notif_channel_name(p->ch), .err = res->message},
-             "could not hand unenqueued rows to the sweeper; its orphan step finds them after "
-             "its grace period");
+    p->enqueued = (int64_t)res->enqueued;
+    if (res->failed) {
+        p->redis_ok = false;
+        snprintf(p->redis_err, sizeof(p->redis_err), "%s", res->err ? res->err : "XADD failed");
+    }
     /* The replay itself is committed either way. */
     ops_rp_finish(p, OPS_OK, NULL);
-}
-
-static void ops_rp_xadd_done(void *arg, redisReply *reply, const char *err) {
-    struct ops_rp_x *x = arg;
-    struct ops_rp *p = x->p;
-    size_t i = x->i;
-    if (stream_reply_ok(reply)) {
-        p->enqueued++;
-    } else {
-        if (p->redis_ok)
-            snprintf(p->redis_err, sizeof(p->redis_err), "%s",
-                     err                   ? err
-                     : reply && reply->str ? reply->str
-                                           : "XADD failed");
-        p->redis_ok = false;
-        if (p->failed.len == 0)
-            buf_putc(&p->failed, '{');
-        db_array_add(&p->failed, p->xadd[i], strlen(p->xadd[i]));
-    }
-    if (--p->xadd_left > 0)
-        return;
-    if (p->redis_ok) {
-        ops_rp_finish(p, OPS_OK, NULL);
-        return;
-    }
-    buf_putc(&p->failed, '}');
-    ops_rp_set_state(p, RP_UNDO);
-    const char *params[] = {p->failed.data};
-    db_query(p->d,
-             "UPDATE notifications SET in_stream = false"
-             " WHERE id = ANY($1::uuid[]) AND status = 'pending' AND in_stream",
-             1, params, ops_rp_undo_done, p);
 }
 
 static void ops_rp_update_done(void *arg, const struct db_result *res) {
@@ -547,6 +525,8 @@ static void ops_rp_update_done(void *arg, const struct db_result *res) {
     p->replayed = strtoll(db_get(res->res, 0, 0), NULL, 10);
     p->n_xadd = ops_uuid_array(db_get(res->res, 0, 1), &p->xadd);
     p->n_not_found = ops_uuid_array(db_get(res->res, 0, 2), &p->not_found);
+    p->n_xtenant = ops_uuid_array(db_get(res->res, 0, 3), &p->xtenant);
+    p->n_xprio = ops_uuid_array(db_get(res->res, 0, 4), &p->xprio);
     /* PostgreSQL prints uuids in lowercase: answer with the caller's spelling. */
     for (size_t i = 0; i < p->n_not_found; i++) {
         for (size_t j = 0; j < p->n_given; j++) {
@@ -564,12 +544,18 @@ static void ops_rp_update_done(void *arg, const struct db_result *res) {
     /* After the commit, like a new notification: a slow or absent Redis only
      * delays delivery until the sweeper runs. */
     ops_rp_set_state(p, RP_XADD);
-    p->xadd_left = p->n_xadd;
-    p->xargs = mem_calloc(p->n_xadd, sizeof(*p->xargs));
+    struct stream_item *items = mem_calloc(p->n_xadd, sizeof(*items));
     for (size_t i = 0; i < p->n_xadd; i++) {
-        p->xargs[i] = (struct ops_rp_x){p, i};
-        stream_add(p->r, p->ch, p->xadd[i], ops_rp_xadd_done, &p->xargs[i]);
+        int prio = i < p->n_xprio ? notif_priority_parse(p->xprio[i]) : -1;
+        items[i] = (struct stream_item){
+            .id = p->xadd[i],
+            .ch = p->ch,
+            .tenant_id = i < p->n_xtenant ? strtoll(p->xtenant[i], NULL, 10) : 0,
+            .priority = prio < 0 ? PRIO_NORMAL : (enum notif_priority)prio,
+        };
     }
+    stream_enqueue(p->r, p->d, items, p->n_xadd, NULL, ops_rp_enqueued, p);
+    mem_free(items);
 }
 
 void ops_dlq_replay(db *d, rds *r, enum notif_channel ch, const char *const *ids, size_t n,

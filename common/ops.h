@@ -24,6 +24,23 @@ enum ops_status {
     OPS_UNKNOWN_TENANT, /* ops_dlq_list: no tenant has that name */
 };
 
+#define OPS_BUSIEST 3 /* lanes and tenants shown per channel */
+
+/* One of a channel's busiest streams: a priority's lane, or the version 1
+ * stream (lane -1). */
+struct ops_lane_stat {
+    enum notif_priority priority;
+    int lane;
+    int64_t lag;       /* entries not yet read (-1: Redis cannot tell) */
+    int64_t in_flight; /* read, not acknowledged */
+};
+
+/* A tenant with due notifications waiting (name borrowed until the callback returns). */
+struct ops_tenant_stat {
+    char name[64];
+    int64_t due;
+};
+
 /* One channel's figures. Redis-derived fields are -1 when Redis did not
  * answer; lag is also -1 when Redis cannot tell (no group yet, or entries
  * deleted from the stream). */
@@ -36,6 +53,13 @@ struct ops_queue_stat {
     int64_t lag;           /* XINFO GROUPS "lag": entries not yet read by the group */
     int64_t scheduled;     /* pending rows no stream holds, or not yet due (send_at, retry) */
     int64_t dead_letters;  /* failed rows */
+    /* who is backlogged: the streams with the most entries waiting or in
+     * flight (lag, else length less in flight), and the tenants with the
+     * most due pending rows among the channel's oldest 10,000 due */
+    struct ops_lane_stat busiest[OPS_BUSIEST];
+    int n_busiest;
+    struct ops_tenant_stat tenants[OPS_BUSIEST];
+    int n_tenants;
 };
 
 struct ops_queues {
@@ -50,13 +74,14 @@ typedef void (*ops_queues_cb)(void *arg, enum ops_status st, const struct ops_qu
                               const char *err);
 
 /* ops_queues_json: appends {"channels":[{"channel","stream_length",
- * "in_flight","consumers","lag","scheduled","dead_letters"}]} (API.md), -1 as
- * null. */
+ * "in_flight","consumers","lag","scheduled","dead_letters","busiest_lanes":
+ * [{"priority","lane","lag","in_flight"}],"backlog_tenants":[{"tenant",
+ * "due"}]}]} (API.md), -1 as null, lane null for the version 1 stream. */
 struct buf;
 void ops_queues_json(struct buf *b, const struct ops_queues *q);
 
-/* ops_queue_stats: the figures for all four channels: one SQL statement and,
- * per channel, XLEN and XINFO GROUPS, all sent at once. */
+/* ops_queue_stats: the figures for all four channels: two SQL statements
+ * and, per channel, XLEN and XINFO GROUPS of each stream, all sent at once. */
 void ops_queue_stats(db *d, rds *r, ops_queues_cb cb, void *arg);
 
 #define OPS_DLQ_LIMIT_MAX 1000

@@ -22,6 +22,13 @@ static const int64_t stats_dwell_bounds[STATS_DWELL_BUCKETS - 1] = {
     50,    100,   250,    500,    1000,    2500,     5000,    10000,
     30000, 60000, 300000, 900000, 3600000, 21600000, 86400000};
 
+/* A lag sample in flight: which stream, and the bucket it belongs to. */
+struct stats_lag {
+    struct stats *s;
+    enum notif_channel ch;
+    char key[STATS_KEY_LEN];
+};
+
 struct stats {
     struct event_base *base;
     rds *r;
@@ -30,13 +37,7 @@ struct stats {
     int64_t count[CH_COUNT][STATS_KINDS];         /* since the last flush */
     int64_t dwell[CH_COUNT][STATS_DWELL_BUCKETS]; /* since the last flush */
     struct req_scope lags;                        /* XINFO replies owed to us */
-};
-
-/* A lag sample in flight: which stream, and the bucket it belongs to. */
-struct stats_lag {
-    stats *s;
-    enum notif_channel ch;
-    char key[STATS_KEY_LEN];
+    struct stats_lag lag[CH_COUNT];               /* the samples in flight (one tick's at most) */
 };
 
 static void stats_key(int64_t now_ms, char *out) {
@@ -60,35 +61,18 @@ static void stats_hincrby(stats *s, const char *key, enum notif_channel ch, cons
     rds_command(s->r, NULL, NULL, 4, argv, NULL);
 }
 
-/* stats_lag_done: XINFO GROUPS reply -> the "herald" group's lag, kept in
- * the bucket the sample was asked for. */
-static void stats_lag_done(void *arg, redisReply *reply, const char *err) {
+/* stats_lag_done: the channel's lag (all its streams), kept in the bucket
+ * the sample was asked for. */
+static void stats_lag_done(void *arg, const struct stream_info *info) {
     struct stats_lag *l = arg;
     stats *s = l->s;
-    (void)err;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        redisReply *g = reply->element[i];
-        bool ours = false;
-        long long lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements; k += 2) {
-            const redisReply *name = g->element[k], *v = g->element[k + 1];
-            if (name->type != REDIS_REPLY_STRING)
-                continue;
-            if (!strcmp(name->str, "name") && v->type == REDIS_REPLY_STRING &&
-                !strcmp(v->str, STREAM_GROUP))
-                ours = true;
-            else if (!strcmp(name->str, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (ours && lag >= 0) {
-            char f[STATS_FIELD_LEN], val[24];
-            snprintf(f, sizeof(f), "%s:lag", notif_channel_name(l->ch));
-            snprintf(val, sizeof(val), "%lld", lag);
-            const char *argv[] = {"HSET", l->key, f, val};
-            rds_command(s->r, NULL, NULL, 4, argv, NULL);
-        }
+    if (info->ok && info->lag >= 0) {
+        char f[STATS_FIELD_LEN], val[24];
+        snprintf(f, sizeof(f), "%s:lag", notif_channel_name(l->ch));
+        snprintf(val, sizeof(val), "%lld", (long long)info->lag);
+        const char *argv[] = {"HSET", l->key, f, val};
+        rds_command(s->r, NULL, NULL, 4, argv, NULL);
     }
-    mem_free(l);
 }
 
 /* stats_flush: every count since the last flush into the current bucket;
@@ -118,15 +102,11 @@ static void stats_flush(stats *s, bool sample_lag) {
     for (int ch = 0; sample_lag && rds_up(s->r) && ch < CH_COUNT; ch++) {
         if (!(s->lag_mask & (1u << ch)))
             continue;
-        struct stats_lag *l = mem_calloc(1, sizeof(*l));
+        struct stats_lag *l = &s->lag[ch];
         l->s = s;
         l->ch = (enum notif_channel)ch;
         memcpy(l->key, key, sizeof(key));
-        char stream[STREAM_KEY_LEN];
-        snprintf(stream, sizeof(stream), STREAM_KEY_PREFIX "%s",
-                 notif_channel_name((enum notif_channel)ch));
-        const char *argv[] = {"XINFO", "GROUPS", stream};
-        req_scope_add_owning(&s->lags, rds_command(s->r, stats_lag_done, l, 3, argv, NULL), l);
+        stream_info(s->r, (enum notif_channel)ch, &s->lags, stats_lag_done, l);
         any = true;
     }
     if (any) {

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,17 +21,14 @@
 enum sweep_state {
     SW_IDLE = 0,     /* waiting for the timer */
     SW_SCHED_QUERY,  /* step 1: picking due rows */
-    SW_SCHED_XADD,   /* step 1: XADD of the picked rows */
-    SW_SCHED_UNDO,   /* step 1: in_stream = false for rows whose XADD failed */
-    SW_ORPHAN_INFO,  /* step 2: XINFO GROUPS of one channel */
-    SW_ORPHAN_XLEN,  /* step 2: XLEN, when the stream has no group */
+    SW_SCHED_XADD,   /* step 1: enqueue of the picked rows (failures handed back) */
+    SW_ORPHAN_INFO,  /* step 2: XLEN and XINFO GROUPS of one channel's streams */
     SW_ORPHAN_QUERY, /* step 2: picking orphaned rows */
-    SW_ORPHAN_XADD,  /* step 2: XADD of the orphans */
+    SW_ORPHAN_XADD,  /* step 2: enqueue of the orphans */
     SW_STATE_COUNT
 };
 static const char *const sweep_state_names[SW_STATE_COUNT] = {
-    "idle",        "sched_query", "sched_xadd",   "sched_undo",
-    "orphan_info", "orphan_xlen", "orphan_query", "orphan_xadd"};
+    "idle", "sched_query", "sched_xadd", "orphan_info", "orphan_query", "orphan_xadd"};
 
 struct sweep {
     struct event_base *base;
@@ -47,9 +45,7 @@ struct sweep {
     int batch;             /* rows the last scheduled batch picked */
     int channel;           /* step 2: the channel being swept */
     int64_t cutoff_ms;     /* step 2: wall clock */
-    int xadd_left;         /* XADD replies still expected */
     int moved;             /* rows enqueued in this step */
-    struct buf failed;     /* step 1: array literal of ids whose XADD failed */
     bool db_failing, rds_failing;
 };
 
@@ -68,7 +64,6 @@ static void sweep_set_state(sweep *s, enum sweep_state st) {
 static void sweep_free(sweep *s) {
     if (s->timer)
         event_free(s->timer);
-    buf_free(&s->failed);
     mem_free(s);
 }
 
@@ -127,34 +122,19 @@ static void sweep_sched_done(sweep *s, bool full_batch) {
     sweep_next_channel(s);
 }
 
-static void sweep_undo_cb(void *arg, const struct db_result *r) {
+/* sweep_enqueued: the enqueue of a step's rows is answered (the XADDs, and
+ * the rows whose XADD failed handed back to the next cycle). */
+static void sweep_enqueued(void *arg, const struct stream_enqueued *res) {
     sweep *s = arg;
-    sweep_db_status(s, r);
-    /* if even this failed, the rows stay in_stream and the orphan step finds them */
-    sweep_sched_done(s, false);
-}
-
-/* A small per-XADD record so a failure can name its row. */
-struct sweep_xadd {
-    sweep *s;
-    char id[UTIL_UUID_LEN];
-};
-
-static void sweep_sched_xadd_done(sweep *s) {
-    if (s->failed.len > 0) {
-        buf_putc(&s->failed, '}');
-        const char *params[] = {s->failed.data};
-        sweep_set_state(s, SW_SCHED_UNDO);
-        sweep_query(s,
-                    "UPDATE notifications SET in_stream = false "
-                    "WHERE id = ANY($1::uuid[]) AND status = 'pending' AND in_stream",
-                    1, params, sweep_undo_cb);
+    s->moved = (int)res->enqueued;
+    if (res->failed)
+        sweep_rds_status(s, true, res->err);
+    else
+        sweep_rds_status(s, false, NULL);
+    if (s->state == SW_SCHED_XADD) {
+        sweep_sched_done(s, res->failed == 0 && s->batch >= SWEEP_BATCH);
         return;
     }
-    sweep_sched_done(s, s->batch >= SWEEP_BATCH);
-}
-
-static void sweep_orphan_xadd_done(sweep *s) {
     if (s->moved)
         HLOG(HLOG_INFO, "sweep.orphans",
              &(struct hlog_ctx){.channel = notif_channel_name((enum notif_channel)s->channel)},
@@ -162,36 +142,22 @@ static void sweep_orphan_xadd_done(sweep *s) {
     sweep_next_channel(s);
 }
 
-static void sweep_xadd_cb(void *arg, redisReply *reply, const char *err) {
-    struct sweep_xadd *x = arg;
-    sweep *s = x->s;
-    bool ok = stream_reply_ok(reply);
-    if (!ok && s->state == SW_SCHED_XADD) {
-        buf_putc(&s->failed, s->failed.len ? ',' : '{');
-        buf_puts(&s->failed, x->id); /* a uuid from PostgreSQL: no quoting needed */
+/* sweep_enqueue: rows (id, channel, tenant_id, priority) into their streams. */
+static void sweep_enqueue(sweep *s, const PGresult *res) {
+    int n = PQntuples(res);
+    struct stream_item *items = mem_calloc((size_t)n, sizeof(*items));
+    for (int i = 0; i < n; i++) {
+        int ch = notif_channel_parse(db_get(res, i, 1));
+        int prio = notif_priority_parse(db_get(res, i, 3));
+        items[i] = (struct stream_item){
+            .id = db_get(res, i, 0),
+            .ch = ch < 0 ? CH_WEBHOOK : (enum notif_channel)ch, /* the column has a CHECK */
+            .tenant_id = strtoll(db_get(res, i, 2), NULL, 10),
+            .priority = prio < 0 ? PRIO_NORMAL : (enum notif_priority)prio,
+        };
     }
-    mem_free(x);
-    s->xadd_left--;
-    if (ok) {
-        sweep_rds_status(s, false, NULL);
-        s->moved++;
-    } else {
-        sweep_rds_status(s, true, err ? err : reply->str);
-    }
-    if (s->xadd_left > 0)
-        return;
-    if (s->state == SW_SCHED_XADD)
-        sweep_sched_xadd_done(s);
-    else
-        sweep_orphan_xadd_done(s);
-}
-
-static void sweep_xadd(sweep *s, enum notif_channel ch, const char *id) {
-    struct sweep_xadd *x = mem_calloc(1, sizeof(*x));
-    x->s = s;
-    snprintf(x->id, sizeof(x->id), "%s", id);
-    s->xadd_left++;
-    req_scope_add_owning(&s->reqs, stream_add(s->r, ch, id, sweep_xadd_cb, x), x);
+    stream_enqueue(s->r, s->d, items, (size_t)n, &s->reqs, sweep_enqueued, s);
+    mem_free(items);
 }
 
 static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
@@ -204,39 +170,56 @@ static void sweep_sched_rows_cb(void *arg, const struct db_result *r) {
     int n = PQntuples(r->res);
     s->moved = 0;
     s->batch = n;
-    buf_reset(&s->failed);
     if (n == 0) {
         sweep_sched_done(s, false);
         return;
     }
     sweep_set_state(s, SW_SCHED_XADD);
-    for (int i = 0; i < n; i++) {
-        int ch = notif_channel_parse(db_get(r->res, i, 1));
-        if (ch < 0)
-            ch = CH_WEBHOOK; /* unreachable: the column has a CHECK constraint */
-        sweep_xadd(s, (enum notif_channel)ch, db_get(r->res, i, 0));
-    }
+    sweep_enqueue(s, r->res);
+}
+
+/* Pending rows of the channels $1 past their deadline expire (schema/009's
+ * notifications_expiring), whether or not a worker or Redis runs; a leased
+ * one is being delivered: its outcome decides (API.md "Deadlines"). */
+#define SWEEP_EXPIRE_SQL                                                                           \
+    "UPDATE notifications SET status = 'expired', "                                                \
+    "last_error = 'expired: expires_at passed before it could be sent', "                          \
+    "updated_at = now(), in_stream = false "                                                       \
+    "WHERE id IN (SELECT id FROM notifications "                                                   \
+    "WHERE status = 'pending' AND expires_at <= now() AND channel = ANY($1::text[]) "              \
+    "AND (lease_until IS NULL OR lease_until < now()) "                                            \
+    "LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING 1"
+
+static void sweep_expire_cb(void *arg, const struct db_result *r) {
+    sweep *s = arg;
+    sweep_db_status(s, r);
+    s->channel = -1;
+    sweep_next_channel(s);
 }
 
 static void sweep_sched_query(sweep *s) {
-    if (!rds_up(s->r)) {
-        /* without Redis the rows would only bounce back; try next cycle */
-        s->channel = -1;
-        sweep_next_channel(s);
-        return;
-    }
     struct buf chans = {0};
     sweep_channels_param(s, &chans);
     const char *params[] = {chans.data};
+    if (!rds_up(s->r)) {
+        /* without Redis the rows would only bounce back; try next cycle.
+         * Deadlines pass all the same. */
+        sweep_set_state(s, SW_SCHED_QUERY);
+        sweep_query(s, SWEEP_EXPIRE_SQL, 1, params, sweep_expire_cb);
+        buf_free(&chans);
+        return;
+    }
     sweep_set_state(s, SW_SCHED_QUERY);
     sweep_query(s,
+                "WITH x AS (" SWEEP_EXPIRE_SQL ") "
                 "UPDATE notifications SET in_stream = true, enqueued_at = now() "
                 "WHERE id IN (SELECT id FROM notifications "
                 "WHERE status = 'pending' AND NOT in_stream AND due_at <= now() "
                 "AND channel = ANY($1::text[]) "
                 "AND (lease_until IS NULL OR lease_until < now()) "
+                "AND (expires_at IS NULL OR expires_at > now()) "
                 "ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
-                "RETURNING id, channel",
+                "RETURNING id, channel, tenant_id, priority",
                 1, params, sweep_sched_rows_cb);
     buf_free(&chans);
 }
@@ -253,8 +236,7 @@ static void sweep_orphan_rows_cb(void *arg, const struct db_result *r) {
         return;
     }
     sweep_set_state(s, SW_ORPHAN_XADD);
-    for (int i = 0; i < n; i++)
-        sweep_xadd(s, (enum notif_channel)s->channel, db_get(r->res, i, 0));
+    sweep_enqueue(s, r->res);
 }
 
 static void sweep_orphan_query(sweep *s) {
@@ -271,37 +253,8 @@ static void sweep_orphan_query(sweep *s) {
                 "OR enqueued_at < to_timestamp($2::double precision / 1000)) "
                 "AND (lease_until IS NULL OR lease_until < now()) "
                 "ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED) "
-                "RETURNING id",
+                "RETURNING id, channel, tenant_id, priority",
                 2, params, sweep_orphan_rows_cb);
-}
-
-static void sweep_xlen_cb(void *arg, redisReply *reply, const char *err) {
-    sweep *s = arg;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        sweep_rds_status(s, true, err ? err : "unexpected XLEN reply");
-        sweep_next_channel(s);
-        return;
-    }
-    sweep_rds_status(s, false, NULL);
-    if (reply->integer > 0) {
-        /* entries but no group: a worker will create it and read them all */
-        sweep_next_channel(s);
-        return;
-    }
-    sweep_orphan_query(s);
-}
-
-/* sweep_group_field: the value after key in a flat XINFO key/value array. */
-static const redisReply *sweep_group_field(const redisReply *g, const char *key) {
-    if (!g || g->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < g->elements; i += 2) {
-        const redisReply *k = g->element[i];
-        if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
-            strcmp(k->str, key) == 0)
-            return g->element[i + 1];
-    }
-    return NULL;
 }
 
 int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms) {
@@ -314,44 +267,18 @@ int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms
     return c < grace_cutoff ? c : grace_cutoff;
 }
 
-static void sweep_info_cb(void *arg, redisReply *reply, const char *err) {
+/* The channel's cutoff is the earliest of its streams' (stream_orphan_cutoff,
+ * the same rule as sweep_cutoff_ms per stream). */
+static void sweep_info_cb(void *arg, const struct stream_info *info) {
     sweep *s = arg;
-    char key[STREAM_KEY_LEN];
-    stream_key((enum notif_channel)s->channel, key);
-    int64_t grace_cutoff = util_now_ms() - s->grace_ms;
-    if (reply && reply->type == REDIS_REPLY_ERROR && reply->str &&
-        strcasestr(reply->str, "no such key")) {
-        /* no stream at all: nothing waits in Redis */
-        sweep_rds_status(s, false, NULL);
-        s->cutoff_ms = grace_cutoff;
-        sweep_orphan_query(s);
-        return;
-    }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        sweep_rds_status(s, true, err ? err : reply && reply->str ? reply->str : "bad XINFO reply");
+    if (!info->ok) {
+        sweep_rds_status(s, true, info->err);
         sweep_next_channel(s);
         return;
     }
     sweep_rds_status(s, false, NULL);
-    const redisReply *group = NULL;
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *name = sweep_group_field(reply->element[i], "name");
-        if (name && name->type == REDIS_REPLY_STRING && strcmp(name->str, STREAM_GROUP) == 0)
-            group = reply->element[i];
-    }
-    if (!group) {
-        const char *argv[] = {"XLEN", key};
-        sweep_set_state(s, SW_ORPHAN_XLEN);
-        req_scope_add(&s->reqs, rds_command(s->r, sweep_xlen_cb, s, 2, argv, NULL));
-        return;
-    }
-    const redisReply *lag = sweep_group_field(group, "lag");
-    const redisReply *last = sweep_group_field(group, "last-delivered-id");
-    s->cutoff_ms = sweep_cutoff_ms(
-        lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1,
-        last && last->type == REDIS_REPLY_STRING ? stream_entry_id_ms(last->str) : -1,
-        util_now_ms(), s->grace_ms);
-    if (s->cutoff_ms <= 0) {
+    s->cutoff_ms = stream_orphan_cutoff(info, util_now_ms() - s->grace_ms, SWEEP_SKEW_MARGIN_MS);
+    if (s->cutoff_ms < 0) {
         sweep_next_channel(s);
         return;
     }
@@ -364,13 +291,9 @@ static void sweep_next_channel(sweep *s) {
             continue;
         if (!rds_up(s->r) || !db_up(s->d))
             break;
-        char key[STREAM_KEY_LEN];
-        stream_key((enum notif_channel)s->channel, key);
-        const char *argv[] = {"XINFO", "GROUPS", key};
         sweep_set_state(s, SW_ORPHAN_INFO);
         s->moved = 0;
-        s->xadd_left = 0;
-        req_scope_add(&s->reqs, rds_command(s->r, sweep_info_cb, s, 3, argv, NULL));
+        stream_info(s->r, (enum notif_channel)s->channel, &s->reqs, sweep_info_cb, s);
         return;
     }
     sweep_idle(s);
@@ -382,7 +305,6 @@ static void sweep_timer_cb(evutil_socket_t fd, short what, void *arg) {
     sweep *s = arg;
     s->rounds = 0;
     s->moved = 0;
-    s->xadd_left = 0;
     if (!db_up(s->d)) {
         sweep_idle(s);
         return;

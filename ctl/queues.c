@@ -104,6 +104,41 @@ static void ctl_queues_table(const struct ops_queues *q, struct buf *b) {
     }
 }
 
+/* ctl_queues_backlog: under the table, per channel with something waiting,
+ * its busiest lanes and the tenants with the most due notifications. */
+static void ctl_queues_backlog(const struct ops_queues *q, struct buf *b) {
+    bool head = false;
+    for (int ch = 0; ch < CH_COUNT; ch++) {
+        const struct ops_queue_stat *s = &q->ch[ch];
+        if (s->n_busiest == 0 && s->n_tenants == 0)
+            continue;
+        if (!head)
+            buf_puts(b, "\nwho is backlogged (lane: priority/lane, lag + in flight):\n");
+        head = true;
+        buf_printf(b, "  %s:", notif_channel_name(s->channel));
+        for (int i = 0; i < s->n_busiest; i++) {
+            const struct ops_lane_stat *l = &s->busiest[i];
+            char lane[16], lag[24];
+            if (l->lane < 0)
+                snprintf(lane, sizeof(lane), "v1");
+            else
+                snprintf(lane, sizeof(lane), "%d", l->lane);
+            if (l->lag < 0)
+                snprintf(lag, sizeof(lag), "-");
+            else
+                snprintf(lag, sizeof(lag), "%lld", (long long)l->lag);
+            buf_printf(b, "%s lane %s/%s %s + %lld", i ? "," : "", notif_priority_name(l->priority),
+                       lane, lag, (long long)l->in_flight);
+        }
+        if (s->n_tenants > 0)
+            buf_puts(b, s->n_busiest ? "; tenants" : " tenants");
+        for (int i = 0; i < s->n_tenants; i++)
+            buf_printf(b, "%s %s %lld due", i ? "," : "", s->tenants[i].name,
+                       (long long)s->tenants[i].due);
+        buf_putc(b, '\n');
+    }
+}
+
 static int ctl_queues(struct ctl *c, int argc, char **argv) {
     bool json = false;
     const struct ctl_opt opts[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
@@ -138,6 +173,7 @@ static int ctl_queues(struct ctl *c, int argc, char **argv) {
         buf_putc(&b, '\n');
     } else {
         ctl_queues_table(&run.q, &b);
+        ctl_queues_backlog(&run.q, &b);
     }
     rc = ctl_write_out("queues", b.data, b.len);
     if (rc)
@@ -158,7 +194,8 @@ const struct ctl_cmd ctl_queues_cmd = {
     .group = "queues",
     .verb = NULL,
     .synopsis = "[--json]",
-    .summary = "per channel: stream length, in flight, consumers, lag, scheduled, dead letters",
+    .summary = "per channel: stream length, in flight, consumers, lag, scheduled, dead letters; "
+               "the busiest lanes and tenants",
     .help = "Columns:\n"
             "  STREAM      entries in herald:stream:<channel> (XLEN)\n"
             "  IN-FLIGHT   entries a worker has read and not yet acknowledged: the\n"

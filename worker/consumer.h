@@ -1,4 +1,4 @@
-/* consumer: one channel stream's consumer-group side: reading new entries,
+/* consumer: one channel's streams' consumer-group side: reading new entries,
  * reclaiming entries held too long by other consumers, and acknowledging. */
 #ifndef HERALD_WORKER_CONSUMER_H
 #define HERALD_WORKER_CONSUMER_H
@@ -12,7 +12,11 @@ struct event_base;
 struct cfg;
 typedef struct cons cons;
 
-/* One stream entry; both strings borrowed for the duration of the callback. */
+#define CONS_TOKEN_LEN 48 /* an entry_id, NUL included */
+
+/* One stream entry; both strings borrowed for the duration of the callback.
+ * entry_id is a token naming the stream and the entry (shorter than
+ * CONS_TOKEN_LEN): hold it as it is and give it back to cons_ack. */
 struct cons_entry {
     const char *entry_id;
     const char *notif_id; /* NULL when the entry has no id field */

@@ -2,6 +2,7 @@
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/mem.h"
+#include "common/template.h"
 #include "common/util.h"
 #include "worker/deliver_email.h"
 #include "worker/dlv.h"
@@ -9,6 +10,7 @@
 #include "worker/provider.h"
 
 #include <arpa/inet.h>
+#include <json-c/json.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -195,7 +197,9 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                       struct dlv_result *res) {
     struct em_state *s = state;
     int rc = -1;
-    struct buf subject = {0}, body = {0}, msg = {0};
+    struct buf subject = {0}, body = {0}, html = {0}, msg = {0};
+    struct json_object *md = NULL;
+    struct mime_from tenant_from;
     char why[128];
 
     snprintf(req->host, sizeof(req->host), "%s", s->host);
@@ -204,10 +208,26 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
         snprintf(res->error, sizeof(res->error), "the recipient is not a valid email address");
         goto out;
     }
-    if (prov_render(m, &subject, &body, NULL, res) < 0)
+    if (prov_render(m, &subject, &body, &md, res) < 0)
         goto out;
+    char bad[TMPL_NAME_LEN] = "";
+    if (m->html && tmpl_render_html(m->html, strlen(m->html), md, &html, bad, sizeof(bad)) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error),
+                 "template: metadata has no usable value for {{%s}}", bad);
+        goto out;
+    }
+    /* the header's From is the tenant's when set; the envelope sender stays ours */
+    if (m->email_from && mime_parse_from(m->email_from, &tenant_from, why, sizeof(why)) < 0) {
+        res->outcome = DLV_FAILED;
+        snprintf(res->error, sizeof(res->error), "the tenant's email_from: %s", why);
+        goto out;
+    }
     struct mime_msg mm = {
-        .from = &s->from,
+        .from = m->email_from ? &tenant_from : &s->from,
+        .html = m->html ? (html.data ? html.data : "") : NULL,
+        .html_len = html.len,
+        .reply_to = m->reply_to,
         .to = m->recipient,
         .subject = m->subject ? (subject.data ? subject.data : "") : NULL,
         .subject_len = subject.len,
@@ -257,7 +277,10 @@ static int em_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
 out:
     buf_free(&subject);
     buf_free(&body);
+    buf_free(&html);
     buf_free(&msg);
+    if (md)
+        json_object_put(md);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include "common/mem.h"
 #include "common/validate.h"
 #include "worker/dlv.h"
+#include "common/util.h"
 #include "worker/fcm_token.h"
 #include "worker/provider.h"
 
@@ -137,6 +138,16 @@ static int push_prepare(void *state, const struct dlv_msg *m, struct dlv_req *re
     buf_puts(&payload, "{\"message\":");
     val_push_message_json(m->recipient, m->subject ? (title.data ? title.data : "") : NULL,
                           title.len, body.data ? body.data : "", body.len, meta, &payload);
+    if (m->expires_at_ms && payload.len && payload.data[payload.len - 1] == '}') {
+        /* the time left (API.md "Deadlines"): FCM's Android TTL, APNs' expiration */
+        int64_t left_ms = m->expires_at_ms - util_now_ms();
+        long long left_s = left_ms > 0 ? (long long)((left_ms + 999) / 1000) : 0;
+        payload.len--;
+        buf_printf(&payload,
+                   ",\"android\":{\"ttl\":\"%llds\"},\"apns\":{\"headers\":"
+                   "{\"apns-expiration\":\"%lld\"}}}",
+                   left_s, (long long)(m->expires_at_ms / 1000));
+    }
     buf_putc(&payload, '}');
     req->body_len = payload.len;
     req->body = buf_steal(&payload);

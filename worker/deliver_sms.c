@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/util.h"
 #include "worker/dlv.h"
 #include "worker/provider.h"
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#define SMS_VALIDITY_MAX_S 36000 /* the ValidityPeriod Twilio takes, at most (seconds) */
 #define SMS_TOO_MANY_REQUESTS                                                                      \
     20429 /* Twilio's rate-limit error code: retried whatever the status */
 
@@ -100,6 +102,18 @@ static int sms_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req
     sms_field(e, &form, "Body", body.data ? body.data : "", body.len);
     if (s->status_callback)
         sms_field(e, &form, "StatusCallback", s->status_callback, strlen(s->status_callback));
+    if (m->expires_at_ms) {
+        /* the seconds left, clamped to what Twilio takes (1..36000) */
+        int64_t left_ms = m->expires_at_ms - util_now_ms();
+        long long left_s = left_ms > 0 ? (long long)((left_ms + 999) / 1000) : 1;
+        if (left_s < 1)
+            left_s = 1;
+        if (left_s > SMS_VALIDITY_MAX_S)
+            left_s = SMS_VALIDITY_MAX_S;
+        char vp[24];
+        snprintf(vp, sizeof(vp), "%lld", left_s);
+        sms_field(e, &form, "ValidityPeriod", vp, strlen(vp));
+    }
     req->body_len = form.len;
     req->body = buf_steal(&form);
 

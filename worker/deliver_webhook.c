@@ -88,6 +88,27 @@ static int wh_sign(struct buf *sigs, const char *secret, const char *signed_text
     return 0;
 }
 
+/* wh_payload: a notification's webhook body (API.md "What each channel sends"). */
+static void wh_payload(struct buf *payload, const struct dlv_msg *m, const struct buf *subject,
+                       const struct buf *body) {
+    char created[UTIL_TIME_LEN];
+    util_fmt_time_ms(m->created_at_ms, created);
+    buf_puts(payload, "{\"id\":");
+    buf_json_str(payload, m->id, strlen(m->id));
+    buf_puts(payload, ",\"type\":\"notification\",\"subject\":");
+    if (m->subject)
+        buf_json_str(payload, subject->data ? subject->data : "", subject->len);
+    else
+        buf_puts(payload, "null");
+    buf_puts(payload, ",\"body\":");
+    buf_json_str(payload, body->data ? body->data : "", body->len);
+    buf_puts(payload, ",\"metadata\":");
+    buf_puts(payload, m->metadata ? m->metadata : "null"); /* as the API's resource shows it */
+    buf_puts(payload, ",\"created_at\":");
+    buf_json_str(payload, created, strlen(created));
+    buf_putc(payload, '}');
+}
+
 static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
                       struct dlv_result *res) {
     struct wh_state *s = state;
@@ -99,25 +120,15 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
         snprintf(res->error, sizeof(res->error), "the recipient is not a valid URL");
         goto out;
     }
-    if (prov_render(m, &subject, &body, NULL, res) < 0)
-        goto out;
-
-    char created[UTIL_TIME_LEN];
-    util_fmt_time_ms(m->created_at_ms, created);
-    buf_puts(&payload, "{\"id\":");
-    buf_json_str(&payload, m->id, strlen(m->id));
-    buf_puts(&payload, ",\"type\":\"notification\",\"subject\":");
-    if (m->subject)
-        buf_json_str(&payload, subject.data ? subject.data : "", subject.len);
-    else
-        buf_puts(&payload, "null");
-    buf_puts(&payload, ",\"body\":");
-    buf_json_str(&payload, body.data ? body.data : "", body.len);
-    buf_puts(&payload, ",\"metadata\":");
-    buf_puts(&payload, m->metadata ? m->metadata : "null"); /* as the API's resource shows it */
-    buf_puts(&payload, ",\"created_at\":");
-    buf_json_str(&payload, created, strlen(created));
-    buf_putc(&payload, '}');
+    if (m->event) {
+        /* a status event for the tenant's events_url: the event's JSON as the
+         * feed serves it (schema/009), without placeholders */
+        buf_puts(&payload, m->body);
+    } else {
+        if (prov_render(m, &subject, &body, NULL, res) < 0)
+            goto out;
+        wh_payload(&payload, m, &subject, &body);
+    }
 
     long long ts = (long long)(util_now_ms() / 1000);
     buf_printf(&signed_text, "%s.%lld.", m->id, ts);

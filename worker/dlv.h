@@ -44,6 +44,11 @@ struct dlv_msg {
     int attempt;             /* the number of this attempt, from 1 */
     const char *secret;      /* the tenant's webhook secret (whsec_...) */
     const char *prev_secret; /* the previous one while its grace lasts; else NULL */
+    const char *html;        /* email: the HTML alternative's template source; NULL: none */
+    const char *reply_to;    /* email: the Reply-To address; NULL: none */
+    const char *email_from;  /* email: the tenant's From ("Name <addr>"); NULL: the default */
+    int64_t expires_at_ms;   /* the deadline, wall clock; 0: none */
+    bool event;              /* a status event for the tenant's events_url: body is sent as is */
 };
 
 /* The request a channel builds. The engine owns easy and has already set the

@@ -236,6 +236,11 @@ static void job_wait_cb(evutil_socket_t fd, short what, void *arg) {
  * unless its destination hands it back. */
 static void job_send(eng *e, struct job *j) {
     job_set_state(j, JS_SENDING);
+    if (j->expires_ms && util_now_ms() >= j->expires_ms) {
+        /* its deadline passed since the claim: never attempted; the sweeper expires it */
+        job_defer(e, j, 0);
+        return;
+    }
     memset(&j->res, 0, sizeof(j->res));
     j->res.retry_after_ms = -1;
     j->probe = false;

@@ -103,6 +103,11 @@ void job_take_row(struct job *j, const PGresult *res, int k, int64_t leased_mono
     j->tenant = mem_strdup(db_get(res, k, LC_TENANT));
     j->secret = mem_strdup(db_get(res, k, LC_SECRET));
     j->prev_secret = job_dup_or_null(res, k, LC_PREV_SECRET);
+    j->html = job_dup_or_null(res, k, LC_HTML);
+    j->reply_to = job_dup_or_null(res, k, LC_REPLY_TO);
+    j->email_from = job_dup_or_null(res, k, LC_EMAIL_FROM);
+    j->expires_ms =
+        db_isnull(res, k, LC_EXPIRES_MS) ? 0 : strtoll(db_get(res, k, LC_EXPIRES_MS), NULL, 10);
     j->leased_mono = leased_mono;
     j->msg = (struct dlv_msg){
         .id = j->id,
@@ -115,6 +120,11 @@ void job_take_row(struct job *j, const PGresult *res, int k, int64_t leased_mono
         .attempt = j->attempts + 1,
         .secret = j->secret,
         .prev_secret = j->prev_secret,
+        .html = j->html,
+        .reply_to = j->reply_to,
+        .email_from = j->email_from,
+        .expires_at_ms = j->expires_ms,
+        .event = strcmp(db_get(res, k, LC_KIND), "event") == 0,
     };
 }
 
@@ -138,6 +148,9 @@ void job_free(struct job *j) {
     mem_free(j->tenant);
     mem_free(j->secret);
     mem_free(j->prev_secret);
+    mem_free(j->html);
+    mem_free(j->reply_to);
+    mem_free(j->email_from);
     if (j->wait_ev)
         event_free(j->wait_ev);
     mem_free(j);

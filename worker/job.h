@@ -34,7 +34,9 @@ struct job {
     char id[UTIL_UUID_LEN];
     /* the claimed row; owned */
     char *recipient, *subject, *body, *metadata, *tenant, *secret, *prev_secret;
-    int64_t created_ms, due_ms; /* wall clock; due_ms: due_at as claimed */
+    char *html, *reply_to, *email_from; /* email only; NULL when absent */
+    int64_t expires_ms;                 /* the deadline, wall clock; 0: none */
+    int64_t created_ms, due_ms;         /* wall clock; due_ms: due_at as claimed */
     char priority[8];
     int attempts, budget_base;
     int64_t leased_mono; /* when the claim answered; the lease runs from about then */

@@ -23,14 +23,25 @@
  *
  * The claim is one pass over the ids: a due row is leased to us (if free, or
  * already ours); one not yet due that is still marked in the stream is marked
- * out of it, so the sweeper enqueues it again when it is due. */
+ * out of it, so the sweeper enqueues it again when it is due. A due row past
+ * its expires_at is expired instead of leased (its status event comes from
+ * schema/009's trigger). */
 static const char ledger_claim_sql[] =
     "WITH c AS ("
     " UPDATE notifications n SET"
-    " lease_owner = CASE WHEN n.due_at <= now() THEN $1 ELSE n.lease_owner END,"
-    " lease_until = CASE WHEN n.due_at <= now()"
+    " status = CASE WHEN n.due_at <= now() AND n.expires_at <= now() THEN 'expired'"
+    " ELSE n.status END,"
+    " last_error = CASE WHEN n.due_at <= now() AND n.expires_at <= now()"
+    " THEN 'expired: expires_at passed before it could be sent' ELSE n.last_error END,"
+    " updated_at = CASE WHEN n.due_at <= now() AND n.expires_at <= now() THEN now()"
+    " ELSE n.updated_at END,"
+    " lease_owner = CASE WHEN n.due_at <= now() AND n.expires_at <= now() THEN NULL"
+    " WHEN n.due_at <= now() THEN $1 ELSE n.lease_owner END,"
+    " lease_until = CASE WHEN n.due_at <= now() AND n.expires_at <= now() THEN NULL"
+    " WHEN n.due_at <= now()"
     " THEN now() + $2::bigint * interval '1 millisecond' ELSE n.lease_until END,"
     " in_stream = n.in_stream AND n.due_at <= now()"
+    " AND NOT coalesce(n.expires_at <= now(), false)"
     " FROM unnest($3::uuid[]) AS x(id)"
     " WHERE n.id = x.id AND n.id = ANY($3::uuid[]) AND n.channel = $4"
     " AND n.status || '' = 'pending'"
@@ -38,15 +49,17 @@ static const char ledger_claim_sql[] =
     " OR (n.lease_owner = $1 AND n.due_at <= now()))"
     " AND (n.due_at <= now() OR n.in_stream)"
     " RETURNING n.id, n.tenant_id, n.recipient, n.subject, n.body, n.metadata, n.created_at,"
-    " n.attempts, n.budget_base, n.due_at, n.priority, n.due_at <= now() AS due)"
+    " n.attempts, n.budget_base, n.due_at, n.priority,"
+    " n.due_at <= now() AND n.status = 'pending' AS due, n.html, n.reply_to, n.expires_at, n.kind)"
     " SELECT c.id, c.recipient, c.subject, c.body, c.metadata,"
     " floor(extract(epoch FROM c.created_at) * 1000)::bigint, c.attempts, c.budget_base,"
     " t.name, t.webhook_secret,"
     " CASE WHEN t.prev_webhook_secret IS NOT NULL AND t.secret_rotated_at IS NOT NULL"
     " AND t.secret_rotated_at > now() - $5::bigint * interval '1 second'"
     " THEN t.prev_webhook_secret END,"
-    " floor(extract(epoch FROM c.due_at) * 1000)::bigint, c.priority"
-    " FROM c JOIN tenants t ON t.id = c.tenant_id WHERE c.due";
+    " floor(extract(epoch FROM c.due_at) * 1000)::bigint, c.priority,"
+    " c.html, c.reply_to, t.email_from, floor(extract(epoch FROM c.expires_at) * 1000)::bigint,"
+    " c.kind FROM c JOIN tenants t ON t.id = c.tenant_id WHERE c.due";
 
 struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
                          int n, int visibility_ms, int secret_grace_s, db_cb cb, void *arg) {

@@ -24,15 +24,22 @@ enum ledger_claim_col {
     LC_PREV_SECRET, /* NULL unless a rotation's grace still runs */
     LC_DUE_MS,      /* due_at as claimed, ms since the epoch */
     LC_PRIORITY,    /* high, normal or low */
+    LC_HTML,        /* email: NULL when absent */
+    LC_REPLY_TO,    /* email: NULL when absent */
+    LC_EMAIL_FROM,  /* the tenant's From for email; NULL: HERALD_SMTP_FROM */
+    LC_EXPIRES_MS,  /* the deadline, Unix ms; NULL when none */
+    LC_KIND,        /* 'notification', or 'event' (a status event for the events_url) */
     LC_NCOLS
 };
 
-/* ledger_claim: leases the pending, due, unleased (or leased to consumer:
- * a retried claim whose first try's outcome was unknown) rows among ids (n
- * UUID strings) to consumer for visibility_ms, and marks rows that are not
- * due yet as out of the stream (the sweeper enqueues them when due). cb gets
- * the leased rows (enum ledger_claim_col). Strings are copied. Returns
- * db_query's handle, as ledger_record does. */
+/* ledger_claim: expires the rows among ids that are due past their deadline
+ * (status expired, never attempted: API.md "Deadlines"); leases the pending,
+ * due, unleased (or leased to consumer: a retried claim whose first try's
+ * outcome was unknown) rows among ids (n UUID strings) to consumer for
+ * visibility_ms, and marks rows that are not due yet as out of the stream
+ * (the sweeper enqueues them when due). cb gets the leased rows (enum
+ * ledger_claim_col). Strings are copied. Returns db_query's handle, as
+ * ledger_record does. */
 struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, const char *const *ids,
                          int n, int visibility_ms, int secret_grace_s, db_cb cb, void *arg);
 

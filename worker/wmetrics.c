@@ -24,7 +24,8 @@ struct wmetrics {
     enum notif_channel ch;
     char labels[32];
     struct event *poll;
-    struct req *out;              /* the Redis command sent, until its callback starts */
+    struct req_scope reqs;        /* the poll's commands, until answered */
+    bool polling;                 /* a poll is in flight */
     long long stream_length, lag; /* -1: unknown */
 };
 
@@ -48,51 +49,22 @@ static void wm_free(wmetrics *w) {
     mem_free(w);
 }
 
-/* wm_groups: XINFO GROUPS reply -> the "herald" group's lag. */
-static void wm_groups(void *arg, redisReply *reply, const char *err) {
-    (void)err;
+/* wm_info: the channel's streams' length and lag. */
+static void wm_info(void *arg, const struct stream_info *info) {
     wmetrics *w = arg;
-    w->out = NULL;
-    w->lag = -1;
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
-        redisReply *g = reply->element[i];
-        bool ours = false;
-        long long lag = -1;
-        for (size_t k = 0; g->type == REDIS_REPLY_ARRAY && k + 1 < g->elements; k += 2) {
-            const char *key = g->element[k]->str;
-            redisReply *v = g->element[k + 1];
-            if (!key)
-                continue;
-            if (!strcmp(key, "name") && v->str && !strcmp(v->str, STREAM_GROUP))
-                ours = true;
-            if (!strcmp(key, "lag") && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (ours)
-            w->lag = lag;
-    }
-}
-
-static void wm_xlen(void *arg, redisReply *reply, const char *err) {
-    (void)err;
-    wmetrics *w = arg;
-    w->stream_length = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    char key[STREAM_KEY_LEN];
-    stream_key(w->ch, key);
-    const char *argv[] = {"XINFO", "GROUPS", key};
-    w->out = rds_command(w->r, wm_groups, w, 3, argv, NULL);
+    w->polling = false;
+    w->stream_length = info->length;
+    w->lag = info->lag;
 }
 
 static void wm_poll(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     wmetrics *w = arg;
-    if (w->out || !rds_up(w->r))
+    if (w->polling || !rds_up(w->r))
         return;
-    char key[STREAM_KEY_LEN];
-    stream_key(w->ch, key);
-    const char *argv[] = {"XLEN", key};
-    w->out = rds_command(w->r, wm_xlen, w, 2, argv, NULL);
+    w->polling = true;
+    stream_info(w->r, w->ch, &w->reqs, wm_info, w);
 }
 
 wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum notif_channel ch,
@@ -158,6 +130,6 @@ void wmetrics_stop(wmetrics *w) {
         return;
     metrics_srv_stop(w->srv);
     w->srv = NULL;
-    req_cancel(w->out); /* its callback never runs */
+    req_scope_cancel(&w->reqs); /* its callback never runs */
     wm_free(w);
 }

@@ -347,6 +347,19 @@
     return td;
   }
 
+  // who is backlogged: the busiest lanes (priority/lane) and tenants
+  function backlogCell(q) {
+    const parts = [];
+    for (const t of q.backlog_tenants || []) parts.push(t.tenant + ' ' + t.due);
+    for (const l of q.busiest_lanes || []) {
+      parts.push(l.priority + '/' + (l.lane === null ? 'v1' : l.lane) + ' lag ' +
+        (l.lag === null ? '–' : l.lag) + ', ' + l.in_flight + ' in flight');
+    }
+    const td = el('td', { 'data-field': 'backlog' });
+    td.textContent = parts.length ? parts.join(' · ') : '–';
+    return td;
+  }
+
   async function refreshQueues() {
     if (!state.key) return;
     let data;
@@ -374,7 +387,8 @@
         countCell(q.in_flight, 'in_flight'),
         countCell(q.consumers, 'consumers'),
         countCell(q.scheduled, 'scheduled'),
-        countCell(q.dead_letters, 'dead_letters', true)));
+        countCell(q.dead_letters, 'dead_letters', true),
+        backlogCell(q)));
     }
     body.replaceChildren(...rows);
     $('queues-updated').textContent = new Date().toLocaleTimeString();
@@ -413,6 +427,18 @@
     renderDlq(data);
   }
 
+  // isEventDelivery: a given-up delivery of a status event to a tenant's events_url (a
+  // webhook whose body is the event itself, {"id", "type": "notification.…", …}).
+  function isEventDelivery(n) {
+    if (n.channel !== 'webhook' || typeof n.body !== 'string') return false;
+    try {
+      const b = JSON.parse(n.body);
+      return b && b.id === n.id && typeof b.type === 'string' && b.type.startsWith('notification.');
+    } catch (e) {
+      return false;
+    }
+  }
+
   function renderDlq(data) {
     const rows = (data.data || []).map((n) => {
       const replay = el('button', {
@@ -425,7 +451,8 @@
       const tr = el('tr', { 'data-id': n.id, tabindex: '0' },
         el('td', { class: 'mono', 'data-field': 'id' }, n.id),
         el('td', { 'data-field': 'tenant' }, n.tenant || ''),
-        el('td', { class: 'recipient', 'data-field': 'recipient' }, n.recipient),
+        el('td', { class: 'recipient', 'data-field': 'recipient' },
+          isEventDelivery(n) ? 'status event → ' + n.recipient : n.recipient),
         el('td', { class: 'num', 'data-field': 'attempts' }, n.attempts),
         el('td', { class: 'err', 'data-field': 'last_error' }, n.last_error || ''),
         el('td', { class: 'mono', 'data-field': 'failed_at' }, n.failed_at || ''),

@@ -13,8 +13,9 @@
 //     probes are /readyz and /healthz on its port; every channel has a worker
 //     Deployment (`--channel C`, /healthz on HERALD_METRICS_LISTEN, a grace
 //     period above HERALD_SHUTDOWN_GRACE_MS), a PodDisruptionBudget, and a KEDA
-//     ScaledObject targeting it that scales on the lag of herald:stream:C in
-//     consumer group herald.
+//     ScaledObject targeting it that scales on the channel's lag over all its
+//     lanes (herald_stream_lag{channel="C"}, through Prometheus: KEDA's
+//     redis-streams scaler reads one stream, and a channel has one per lane).
 //
 // Prints one line per check and exits 1 if any failed.
 
@@ -32,9 +33,8 @@ const REL = (f) => path.relative(process.cwd(), f) || f;
 
 // The channels of API.md ("herald-worker --channel email|sms|push|webhook").
 const CHANNELS = ["email", "sms", "push", "webhook"];
-// Stream and group names: common/stream.h (STREAM_KEY_PREFIX, STREAM_GROUP).
-const STREAM_PREFIX = "herald:stream:";
-const STREAM_GROUP = "herald";
+// The lag the workers export, summed over a channel's lanes (worker/wmetrics.c).
+const LAG_METRIC = "herald_stream_lag";
 const SCHEMA_DIR = "/usr/share/herald/schema";
 const DEFAULT_SHUTDOWN_GRACE_MS = 25000;
 
@@ -448,7 +448,7 @@ for (const ch of CHANNELS) {
         }
         return null;
     });
-    check(`${ch}: ScaledObject targets ${name} and scales on the lag of ${STREAM_PREFIX}${ch} (group ${STREAM_GROUP})`, () => {
+    check(`${ch}: ScaledObject targets ${name} and scales on ${LAG_METRIC} of ${ch} (all its lanes)`, () => {
         const sos = byKind("ScaledObject").filter((s) => s.spec?.scaleTargetRef?.name === name);
         if (sos.length !== 1) return `${sos.length} ScaledObjects target ${name}, expected 1`;
         const so = sos[0];
@@ -461,20 +461,14 @@ for (const ch of CHANNELS) {
         if (!(min >= 1)) problems.push(`minReplicaCount ${min}: keep one worker (it reclaims entries of dead consumers, which lag does not count)`);
         if (!(max >= min)) problems.push(`maxReplicaCount ${max} is below minReplicaCount ${min}`);
         const triggers = so.spec.triggers || [];
-        if (triggers.length !== 1 || triggers[0].type !== "redis-streams") problems.push("expected exactly one redis-streams trigger");
+        if (triggers.length !== 1 || triggers[0].type !== "prometheus") problems.push("expected exactly one prometheus trigger (a channel's lag is over all its lanes)");
         const m = triggers[0]?.metadata || {};
-        if (m.stream !== `${STREAM_PREFIX}${ch}`) problems.push(`stream is ${m.stream}, expected ${STREAM_PREFIX}${ch}`);
-        if (m.consumerGroup !== STREAM_GROUP) problems.push(`consumerGroup is ${m.consumerGroup}, expected ${STREAM_GROUP}`);
-        if (!/^[1-9]\d*$/.test(m.lagCount || "")) problems.push(`lagCount is ${m.lagCount}, expected a positive integer (KEDA >= 2.10 lag scaling)`);
-        for (const k of ["pendingEntriesCount", "streamLength"]) if (m[k] !== undefined) problems.push(`${k} is set: it takes precedence over lagCount`);
-        if (m.activationLagCount !== undefined && !/^\d+$/.test(m.activationLagCount)) problems.push(`activationLagCount ${m.activationLagCount} is not an integer`);
-        if (!m.address && !m.addressFromEnv && !m.host && !m.hostFromEnv) problems.push("no Redis address (address or addressFromEnv)");
-        if (m.addressFromEnv && d) {
-            const c = d.spec.template.spec.containers[0];
-            const v = effectiveEnv(c).env[m.addressFromEnv];
-            if (v === undefined) problems.push(`addressFromEnv ${m.addressFromEnv} is not in the worker's environment`);
-            else if (!/^[A-Za-z0-9.-]+:\d+$/.test(v)) problems.push(`${m.addressFromEnv}=${v} is not host:port`);
-        }
+        if (!/^https?:\/\/\S+$/.test(m.serverAddress || "")) problems.push(`serverAddress is ${m.serverAddress}, expected an http(s) URL`);
+        const q = m.query || "";
+        if (!q.includes(LAG_METRIC) || !q.includes(`channel="${ch}"`)) problems.push(`query ${q} does not read ${LAG_METRIC}{channel="${ch}"}`);
+        if (q.includes(LAG_METRIC) && !/^\s*max\s*\(/.test(q)) problems.push(`query ${q}: every worker reports the channel's total; take the max, not a sum`);
+        if (!/^[1-9]\d*$/.test(m.threshold || "")) problems.push(`threshold is ${m.threshold}, expected a positive integer (entries per replica)`);
+        if (m.activationThreshold !== undefined && !/^\d+$/.test(m.activationThreshold)) problems.push(`activationThreshold ${m.activationThreshold} is not an integer`);
         const auth = triggers[0]?.authenticationRef;
         if (auth && (auth.kind ?? "TriggerAuthentication") === "TriggerAuthentication" && !find("TriggerAuthentication", auth.name)) {
             problems.push(`authenticationRef names TriggerAuthentication ${auth.name}, which does not exist`);

@@ -6,7 +6,8 @@ Usage: soak.py --build DIR --out DIR [--short|--long] [--seconds N] [--count N] 
 
 What it does, in order:
   1. a fresh PostgreSQL and Redis under OUT/stack (scripts/stack.sh), migrations,
-     four tenants (TENANTS), each with an admin key, requests spread over them;
+     four tenants (TENANTS), each with an admin key, requests spread over them
+     and priorities mixed (lanes and priority in the mix);
   2. the stand-in receivers of every channel that has one in tests/receivers
      and whose herald-worker --channel is available (webhook always), and a
      second webhook stand-in, the failing destination (503 during submission);
@@ -513,6 +514,11 @@ class Soak:
 
     def notification(self, channel, marker, n, down=False):
         meta = {"marker": marker, "n": n}
+        n_prio = self.rng.random()
+        prio = "high" if n_prio < 0.1 else "low" if n_prio > 0.8 else "normal"
+        return dict(self.notification_fields(channel, marker, n, meta, down), priority=prio)
+
+    def notification_fields(self, channel, marker, n, meta, down=False):
         if channel == "webhook" and down:
             return {"channel": "webhook", "recipient": self.down_dest + DOWN_PATH,
                     "subject": "chaos {{marker}}", "body": "chaos soak {{marker}} #{{n}}",
@@ -1302,7 +1308,7 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                  " left(translate(coalesce(last_error, ''), E'\\t\\n\\r', '   '), 120),"
                  " in_stream, coalesce(lease_owner, ''), due_at,"
                  " translate(recipient, E'\\t\\n\\r', '   ')"
-                 " FROM notifications")
+                 " FROM notifications WHERE kind = 'notification'")
     db = {}
     by_marker = defaultdict(list)
     for r in rows:
@@ -1380,6 +1386,18 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                i, db[i]["channel"], db[i]["status"], db[i]["attempts"], db[i]["in_stream"],
                db[i]["lease"] or "-", db[i]["due"], db[i]["last_error"] or "-")
            for i in not_final[:5])) if not_final else "")
+    # 4b. status events (schema/009): every final notification has exactly one event of its
+    # final status, and no status change was recorded twice (kills and restarts included)
+    if s.sql("SELECT to_regclass('events') IS NOT NULL")[0][0] == "t":
+        ev = s.sql("SELECT n.id, n.status, count(e.id) FILTER (WHERE e.type = 'notification.' ||"
+                   " n.status), count(e.id) - count(DISTINCT e.type) FROM notifications n"
+                   " LEFT JOIN events e ON e.notification_id = n.id"
+                   " WHERE n.kind = 'notification' AND n.status <> 'pending' GROUP BY n.id, n.status")
+        bad_ev = [r for r in ev if r[2] != "1" or r[3] != "0"]
+        ck("every final notification has exactly one final status event", not bad_ev,
+           "%d of %d wrong, e.g. %s" % (len(bad_ev), len(ev), "; ".join(
+               "%s %s final events=%s repeats=%s" % tuple(r) for r in bad_ev[:5]))
+           if bad_ev else "")
     # 5. failed ones are dead letters
     failed = [i for i in acc_ids if db[i]["status"] == "failed"]
     not_dl = [i for i in failed if i not in dlq]

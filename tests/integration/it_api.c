@@ -124,16 +124,7 @@ static bool key_a_refused(void *arg) {
 }
 
 static bool email_stream_has(void *arg) {
-    const char *id = arg;
-    bool found = false;
-    redisReply *x = it_redis_cmd("XRANGE herald:stream:email - +");
-    for (size_t j = 0; x && x->type == REDIS_REPLY_ARRAY && j < x->elements; j++) {
-        redisReply *f = x->element[j]->element[1];
-        if (f->elements == 2 && strcmp(f->element[1]->str, id) == 0)
-            found = true;
-    }
-    freeReplyObject(x);
-    return found;
+    return it_stream_has("email", arg) > 0;
 }
 
 /* child_connected: the child's request reached the API: it holds a
@@ -219,9 +210,7 @@ Test(api, create_get_and_stored) {
     cr_expect_str_eq(st, "pending");
     mem_free(st);
     /* and enqueued */
-    redisReply *x = it_redis_cmd("XLEN herald:stream:email");
-    cr_expect_eq(x->integer, 1);
-    freeReplyObject(x);
+    cr_expect_eq(it_stream_len("email"), 1);
     json_object_put(o);
     it_resp_free(&g);
     it_resp_free(&r);
@@ -777,25 +766,13 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
     mem_free(u);
 }
 
-/* redis_pid: the test Redis's pid, from the stack's pidfile. */
-static pid_t redis_pid(void) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "no %s", path);
-    long pid = 0;
-    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
-    fclose(f);
-    return (pid_t)pid;
-}
-
 /* Found by bench/run: a SIGTERM while XADD replies were still owed crashed
  * the API in its teardown (the writer was freed before Redis's callbacks). */
 Test(api, test_issue_5_sigterm_with_redis_replies_pending) {
     teardown();
     const char *env[] = {"HERALD_REDIS_TIMEOUT_MS=10000", NULL};
     start_api(env);
-    pid_t rp = redis_pid();
+    pid_t rp = it_redis_pid();
     kill(rp, SIGSTOP); /* Redis hangs: the XADDs below stay unanswered */
     for (int i = 0; i < 5; i++)
         mem_free(create(key_a, EMAIL));

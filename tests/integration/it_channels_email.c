@@ -236,3 +236,49 @@ Test(channels_email, bad_from_stops_start_up) {
     cr_assert_eq(st, 3, "exit %d", st);
     cr_assert(ct_log_has(pid, "HERALD_SMTP_FROM"));
 }
+
+/* html, reply_to and the tenant's email_from, parsed back by Python's email package */
+Test(channels_email, html_reply_to_and_tenant_sender_parse_back) {
+    char *id = ct_insert("email", "ada@example.org", "Hi {{name}}", "Hello {{name}}, café",
+                         "{\"name\":\"A&B <x>\"}");
+    it_sql_exec("UPDATE notifications SET html = '<p>Hello <b>{{name}}</b>, café</p>',"
+                " reply_to = 'help@example.net' WHERE id = $1",
+                id, NULL);
+    it_sql_exec("UPDATE tenants SET email_from = 'Zoë Shop <shop@example.net>'", NULL);
+    start_email_worker(NULL);
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    struct json_object *all, *msg = only_message(&all);
+    /* the envelope sender stays HERALD_SMTP_FROM */
+    cr_expect_str_eq(wt_str(msg, "mail_from"), "herald@example.com");
+    char file[256];
+    snprintf(file, sizeof(file), "%s/mail-%d.eml", getenv("HERALD_TEST_STACK_DIR"), (int)getpid());
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fputs(wt_str(msg, "message"), f);
+    fclose(f);
+    static const char py[] =
+        "import sys, email, email.policy\n"
+        "m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.SMTP)\n"
+        "assert m.defects == [], m.defects\n"
+        "assert m['From'].addresses[0].display_name == 'Zoë Shop', str(m['From'])\n"
+        "assert m['From'].addresses[0].addr_spec == 'shop@example.net'\n"
+        "assert str(m['Reply-To']) == 'help@example.net', str(m['Reply-To'])\n"
+        "assert str(m['Subject']) == 'Hi A&B <x>', str(m['Subject'])\n"
+        "assert m.get_content_type() == 'multipart/alternative', m.get_content_type()\n"
+        "parts = list(m.iter_parts())\n"
+        "assert [p.get_content_type() for p in parts] == ['text/plain', 'text/html']\n"
+        "for p in parts:\n"
+        "    assert p['Content-Transfer-Encoding'] in ('quoted-printable', 'base64')\n"
+        "    assert p.get_content_charset() == 'utf-8'\n"
+        "assert parts[0].get_content().rstrip() == 'Hello A&B <x>, café', parts[0].get_content()\n"
+        "assert parts[1].get_content().rstrip() == "
+        "'<p>Hello <b>A&amp;B &lt;x&gt;</b>, café</p>', parts[1].get_content()\n"
+        "print('ok')\n";
+    const char *argv[] = {"python3", "-c", py, file, NULL};
+    int code;
+    char *out = it_run_capture(argv, NULL, &code);
+    cr_expect_eq(code, 0, "python's email package: %s", out);
+    mem_free(out);
+    json_object_put(all);
+    mem_free(id);
+}

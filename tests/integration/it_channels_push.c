@@ -352,3 +352,33 @@ Test(channels_push, bad_configuration_stops_start_up) {
     const char *garbage[] = {base_url, "HERALD_FCM_PROJECT_ID=herald-test", sa_env, NULL};
     expect_config_error(garbage, "HERALD_FCM_CREDENTIALS_FILE");
 }
+
+Test(channels_push, deadline_passed_as_ttl_and_apns_expiration) {
+    char *id = ct_insert("push", "dev-ttl", "T", "B", NULL);
+    it_sql_exec("UPDATE notifications SET expires_at = now() + interval '300 seconds'"
+                " WHERE id = $1",
+                id, NULL);
+    char *exp = it_sql_value("SELECT floor(extract(epoch FROM expires_at))::bigint::text"
+                             " FROM notifications WHERE id = $1",
+                             id, NULL);
+    start_push_worker("test-access-token");
+    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
+    struct json_object *reqs = wt_requests(SEND_PATH);
+    cr_assert_eq(json_object_array_length(reqs), 1);
+    struct json_object *msg =
+        json_tokener_parse(wt_str(json_object_array_get_idx(reqs, 0), "body"));
+    struct json_object *m, *android, *apns, *headers;
+    cr_assert(json_object_object_get_ex(msg, "message", &m));
+    cr_assert(json_object_object_get_ex(m, "android", &android));
+    const char *ttl = wt_str(android, "ttl");
+    cr_assert_not_null(ttl);
+    long secs = strtol(ttl, NULL, 10);
+    cr_expect(secs > 280 && secs <= 300 && ttl[strlen(ttl) - 1] == 's', "ttl %s", ttl);
+    cr_assert(json_object_object_get_ex(m, "apns", &apns));
+    cr_assert(json_object_object_get_ex(apns, "headers", &headers));
+    cr_expect_str_eq(wt_str(headers, "apns-expiration"), exp);
+    json_object_put(msg);
+    json_object_put(reqs);
+    mem_free(exp);
+    mem_free(id);
+}

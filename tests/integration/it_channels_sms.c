@@ -190,3 +190,31 @@ Test(channels_sms, missing_account_sid_stops_start_up) {
     cr_assert_eq(st, 3, "exit %d", st);
     cr_assert(ct_log_has(pid, "HERALD_SMS_ACCOUNT_SID"));
 }
+
+Test(channels_sms, deadline_passed_as_validity_period) {
+    char *soon = ct_insert("sms", "+15551230001", NULL, "code 1", NULL);
+    char *far = ct_insert("sms", "+15551230002", NULL, "code 2", NULL);
+    it_sql_exec("UPDATE notifications SET expires_at = now() + interval '120 seconds'"
+                " WHERE id = $1",
+                soon, NULL);
+    it_sql_exec("UPDATE notifications SET expires_at = now() + interval '20 days' WHERE id = $1",
+                far, NULL);
+    start_sms_worker("test-token");
+    cr_assert(wt_wait_status(soon, "sent", 30000), "not sent");
+    cr_assert(wt_wait_status(far, "sent", 30000), "not sent");
+    struct json_object *reqs = wt_requests(NULL);
+    cr_assert_eq(json_object_array_length(reqs), 2);
+    for (size_t i = 0; i < 2; i++) {
+        struct json_object *f = form_of(json_object_array_get_idx(reqs, i));
+        const char *vp = wt_str(f, "ValidityPeriod");
+        cr_assert_not_null(vp, "no ValidityPeriod");
+        long v = atol(vp);
+        if (!strcmp(wt_str(f, "To"), "+15551230001"))
+            cr_expect(v > 100 && v <= 120, "ValidityPeriod %s", vp);
+        else
+            cr_expect_eq(v, 36000, "clamped: %s", vp);
+    }
+    json_object_put(reqs);
+    mem_free(soon);
+    mem_free(far);
+}

@@ -409,7 +409,7 @@ Test(edge, test_issue_16_failed_authentications_are_limited_per_address) {
              "GET /v1/notifications HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n", key);
     cr_assert(rh_sends(&c, req));
     r = rh_read(&c, false, WAIT_MS);
-    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.status, 200, "%s%s", r.head ? r.head : "", r.body ? r.body : "");
     rh_resp_free(&r);
     rh_close(&c);
 }

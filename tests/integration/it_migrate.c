@@ -140,7 +140,9 @@ static bool first_partition_dropped(void *arg) {
 }
 
 static const char fingerprint_sql[] =
-    "SELECT (SELECT md5(string_agg(n::text, '|' ORDER BY id)) FROM notifications n) || ' ' || "
+    /* kind (schema/009) comes after the conversion, with its default on every row */
+    "SELECT (SELECT md5(string_agg((to_jsonb(n) - 'kind')::text, '|' ORDER BY id))"
+    " FROM notifications n) || ' ' || "
     "(SELECT md5(string_agg(a::text, '|' ORDER BY notification_id, attempt)) FROM "
     "delivery_attempts a) || ' ' || (SELECT count(*) FROM notifications) || ' ' || "
     "(SELECT count(*) FROM delivery_attempts)";

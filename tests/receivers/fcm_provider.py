@@ -42,6 +42,7 @@ Control routes:
 """
 
 import json
+import re
 import os
 import secrets
 import sys
@@ -126,8 +127,16 @@ class Handler(stub.Handler):
         with LOCK:
             authorized = token is not None and (token in ISSUED or token in STATE["fixed"])
         try:
-            device = json.loads(raw)["message"]["token"]
-        except (ValueError, KeyError, TypeError):
+            message = json.loads(raw)["message"]
+            device = message["token"]
+            # a deadline's time left: android.ttl "<seconds>s", apns-expiration Unix seconds
+            ttl = message.get("android", {}).get("ttl")
+            if ttl is not None and not re.fullmatch(r"[0-9]+s", ttl):
+                device = None
+            exp = message.get("apns", {}).get("headers", {}).get("apns-expiration")
+            if exp is not None and not re.fullmatch(r"[0-9]+", exp):
+                device = None
+        except (ValueError, KeyError, TypeError, AttributeError):
             device = None
         headers = {}
         if not authorized:

@@ -135,6 +135,10 @@ class Handler(stub.Handler):
             if not form.get(field):
                 return error(400, 21602 if field == "Body" else 21604,
                              "A '%s' parameter is required." % field)
+        # Twilio's ValidityPeriod: whole seconds, 1 to 36000 (a deadline's time left)
+        vp = form.get("ValidityPeriod")
+        if vp is not None and not (vp.isdigit() and 1 <= int(vp) <= 36000):
+            return error(400, 21616, "ValidityPeriod must be an integer from 1 to 36000")
         rule = next_rule(form["To"])
         if rule is not None:
             if isinstance(rule, int):

@@ -54,7 +54,8 @@ OUT=$ROOT/tests/soak/out
 STACK=$OUT/stack
 NGX=$OUT/nginx
 BUILD=$ROOT/build-soak
-STREAM=herald:stream:webhook
+# the webhook channel's streams: every lane of every priority, and the version 1 stream
+STREAMS='herald:stream:*webhook*'
 mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
 flock -n 9 || {
@@ -251,7 +252,13 @@ sample() {
              WHERE relname LIKE 'notifications_p%' OR relname = 'notifications_default')"
 }
 redis_mem() { "${REDIS_CLI[@]}" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
-xlen() { "${REDIS_CLI[@]}" xlen "$STREAM"; }
+xlen() { # entries over all of the channel's streams
+    local n=0 k
+    for k in $("${REDIS_CLI[@]}" --scan --pattern "$STREAMS"); do
+        n=$((n + $("${REDIS_CLI[@]}" xlen "$k")))
+    done
+    echo "$n"
+}
 
 echo "soak: ${DURATION}s of webhooks at ${RATE}/s, retention ${RETENTION_MS} ms, partitions of" \
     "${PARTITION_MS} ms, one herald-worker, nginx receiver; a sample every ${SAMPLE}s"

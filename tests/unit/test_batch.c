@@ -128,15 +128,20 @@ static void rec_turn(struct rec *r) {
     event_base_loop(r->base, EVLOOP_NONBLOCK);
 }
 
-static void rec_new(struct rec *r, int inflight, size_t max, int retry_ms) {
+static void rec_new_mode(struct rec *r, int inflight, size_t max, int retry_ms, bool at_once) {
     memset(r, 0, sizeof(*r));
     r->base = event_base_new();
     struct batch_cfg c = {.max_inflight = inflight,
                           .max_weight = max,
                           .retry_ms = retry_ms,
+                          .at_once = at_once,
                           .send = rec_send,
                           .arg = r};
     r->q = batch_queue_new(r->base, &c);
+}
+
+static void rec_new(struct rec *r, int inflight, size_t max, int retry_ms) {
+    rec_new_mode(r, inflight, max, retry_ms, false);
 }
 
 static void rec_free(struct rec *r) {
@@ -170,6 +175,25 @@ Test(batch, items_wait_while_the_slots_are_busy) {
     r.groups[1]->items = (struct batch_list){0};
     batch_group_done(r.groups[1]);
     cr_expect_eq(batch_weight(r.q), 0, "a settled group weighs nothing, whatever it holds");
+    rec_free(&r);
+    cr_expect_eq(r.ndropped, 0);
+}
+
+Test(batch, at_once_sends_inside_the_call_when_a_slot_is_free) {
+    struct rec r;
+    rec_new_mode(&r, 1, 100, 10, true);
+    struct thing t[3] = {{.id = 1}, {.id = 2}, {.id = 3}};
+    for (int i = 0; i < 3; i++)
+        t[i].link.weight = 1;
+    batch_add(r.q, &t[0].link);
+    cr_assert_eq(r.ngroups, 1, "a lone item is not held a loop turn");
+    batch_add(r.q, &t[1].link);
+    batch_add(r.q, &t[2].link);
+    cr_expect_eq(r.ngroups, 1, "the slot is busy: they wait");
+    batch_group_done(r.groups[0]);
+    cr_assert_eq(r.ngroups, 2, "settling sends the next group in the same call");
+    cr_expect_eq(r.sizes[1], 2);
+    batch_group_done(r.groups[1]);
     rec_free(&r);
     cr_expect_eq(r.ndropped, 0);
 }

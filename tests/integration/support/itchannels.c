@@ -46,33 +46,17 @@ char *ct_insert(const char *channel, const char *recipient, const char *subject,
         " RETURNING id",
         tenant, channel, recipient, subject ? subject : IT_SQL_NULL, body,
         metadata ? metadata : IT_SQL_NULL, NULL);
-    redisReply *r = it_redis_cmd("XADD herald:stream:%s * id %s", channel, id);
+    char key[64];
+    it_stream_key(id, key);
+    redisReply *r = it_redis_cmd("XADD %s * id %s", key, id);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
     freeReplyObject(r);
     return id;
 }
 
-/* ct_start_worker: herald-worker --channel channel with wt_env and extra ("K=V", NULL-terminated).
- */
+/* ct_start_worker: herald-worker --channel channel with wt_env and extra. */
 pid_t ct_start_worker(const char *channel, const char *const extra[]) {
-    const char *env[40];
-    int n = 0;
-    for (int i = 0; wt_env[i]; i++) {
-        size_t klen = strcspn(wt_env[i], "=") + 1;
-        bool overridden = false;
-        for (int k = 0; extra && extra[k]; k++)
-            overridden |= strncmp(extra[k], wt_env[i], klen) == 0;
-        if (!overridden)
-            env[n++] = wt_env[i];
-    }
-    for (int i = 0; extra && extra[i] && n < 39; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    const char *argv[] = {"herald-worker", "--channel", channel, "--concurrency", "8", NULL};
-    pid_t pid = it_spawn(argv, env);
-    cr_assert_lt(wt.nworkers, WT_MAX_WORKERS);
-    wt.workers[wt.nworkers++] = pid;
-    return pid;
+    return wt_start_channel_worker(channel, extra);
 }
 
 /* ct_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */

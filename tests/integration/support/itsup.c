@@ -1,6 +1,7 @@
 /* itsup: integration-test harness; owns the test's PostgreSQL connection, the
  * processes it starts and the blocking HTTP client (see itsup.h). */
 #include "itsup.h"
+#include "common/stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,17 @@ static void sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
+}
+
+pid_t it_redis_pid(void) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    long pid = 0;
+    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
 }
 
 const char *it_source_dir(void) {
@@ -335,6 +347,82 @@ void it_redis_flush(void) {
     if (!ok) {
         it_fail("FLUSHALL failed on the test Redis");
     }
+}
+
+long long it_stream_len(const char *channel) {
+    int ch = notif_channel_parse(channel);
+    long long n = 0;
+    for (int i = 0; ch >= 0 && i < stream_count(); i++) {
+        char key[STREAM_KEY_LEN];
+        stream_key_at((enum notif_channel)ch, i, key);
+        redisReply *x = it_redis_cmd("XLEN %s", key);
+        if (x->type == REDIS_REPLY_INTEGER)
+            n += x->integer;
+        freeReplyObject(x);
+    }
+    return n;
+}
+
+int it_stream_has(const char *channel, const char *id) {
+    int ch = notif_channel_parse(channel);
+    int n = 0;
+    for (int i = 0; ch >= 0 && i < stream_count(); i++) {
+        char key[STREAM_KEY_LEN];
+        stream_key_at((enum notif_channel)ch, i, key);
+        redisReply *x = it_redis_cmd("XRANGE %s - +", key);
+        for (size_t e = 0; x->type == REDIS_REPLY_ARRAY && e < x->elements; e++) {
+            const char *nid = stream_entry_notif_id(x->element[e], NULL);
+            n += nid && !strcmp(nid, id);
+        }
+        freeReplyObject(x);
+    }
+    return n;
+}
+
+/* it_stream_groups: sums a field of the "herald" group over the channel's
+ * streams; -1 when a group reports it unknown. */
+static long long it_stream_groups(const char *channel, bool lag) {
+    int ch = notif_channel_parse(channel);
+    long long n = 0;
+    for (int i = 0; ch >= 0 && i < stream_count(); i++) {
+        char key[STREAM_KEY_LEN];
+        stream_key_at((enum notif_channel)ch, i, key);
+        redisReply *x = it_redis_cmd("XINFO GROUPS %s", key);
+        struct stream_group g;
+        if (stream_group_parse(x, &g, NULL) && g.group) {
+            if (lag && g.lag < 0)
+                n = -1;
+            else if (n >= 0)
+                n += lag ? g.lag : g.pending;
+        }
+        freeReplyObject(x);
+    }
+    return n;
+}
+
+long long it_stream_pending(const char *channel) {
+    return it_stream_groups(channel, false);
+}
+
+long long it_stream_lag(const char *channel) {
+    return it_stream_groups(channel, true);
+}
+
+void it_stream_key(const char *id, char *out) {
+    char *ch = it_sql_value("SELECT channel FROM notifications WHERE id = $1", id, NULL);
+    char *tenant =
+        it_sql_value("SELECT tenant_id::text FROM notifications WHERE id = $1", id, NULL);
+    char *prio = it_sql_value("SELECT priority FROM notifications WHERE id = $1", id, NULL);
+    int c = notif_channel_parse(ch), p = notif_priority_parse(prio);
+    char key[STREAM_KEY_LEN];
+    stream_key_at(c < 0 ? CH_WEBHOOK : (enum notif_channel)c,
+                  stream_index(p < 0 ? PRIO_NORMAL : (enum notif_priority)p,
+                               stream_lane_of(strtoll(tenant, NULL, 10))),
+                  key);
+    snprintf(out, 64, "%s", key);
+    mem_free(ch);
+    mem_free(tenant);
+    mem_free(prio);
 }
 
 /* ---- processes -------------------------------------------------------- */

@@ -70,6 +70,17 @@ bool it_redis_ping(void);
 redisReply *it_redis_cmd(const char *fmt, ...);
 /* it_redis_flush: FLUSHALL on the test Redis. */
 void it_redis_flush(void);
+/* it_stream_len: XLEN summed over every stream of channel (its lanes and the
+ * version 1 stream); it_stream_has: how many entries of those carry id. */
+long long it_stream_len(const char *channel);
+int it_stream_has(const char *channel, const char *id);
+/* it_stream_pending: the group's pending entries summed over the channel's
+ * streams; it_stream_lag: their lags summed, -1 when one is unknown. */
+long long it_stream_pending(const char *channel);
+long long it_stream_lag(const char *channel);
+/* it_stream_key: the key of the stream a row's entry belongs in (its
+ * channel, priority and tenant's lane), as the API picks it; out[64]. */
+void it_stream_key(const char *id, char *out);
 
 /* it_spawn: starts argv (argv[0] without '/' is looked up in the build dir)
  * in the background. Its environment is ours minus every inherited HERALD_*
@@ -100,6 +111,8 @@ char *it_run_capture(const char *const argv[], const char *const extra_env[], in
  * "redis-stop", "pg-start") and fails the test unless it succeeds. */
 void it_stack(const char *subcmd);
 
+/* it_redis_pid: the test Redis's pid, from the stack's pidfile. */
+pid_t it_redis_pid(void);
 /* it_free_port: a loopback TCP port that was free a moment ago. */
 int it_free_port(void);
 

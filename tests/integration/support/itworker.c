@@ -119,7 +119,16 @@ char *wt_insert(const char *path, const char *subject, const char *body, const c
     return id;
 }
 
+/* wt_xadd: to the stream the API would pick (its priority, its tenant's lane) */
 void wt_xadd(const char *id) {
+    char key[64];
+    it_stream_key(id, key);
+    redisReply *r = it_redis_cmd("XADD %s * id %s", key, id);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
+    freeReplyObject(r);
+}
+
+void wt_xadd_legacy(const char *id) {
     redisReply *r = it_redis_cmd("XADD herald:stream:webhook * id %s", id);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "XADD failed");
     freeReplyObject(r);
@@ -132,8 +141,10 @@ char *wt_enqueue(const char *path, const char *body) {
     return id;
 }
 
-pid_t wt_start_worker(const char *const extra[]) {
-    const char *env[32];
+/* wt_start_channel_worker_n: herald-worker --channel channel --concurrency concurrency. */
+static pid_t wt_start_channel_worker_n(const char *channel, const char *const extra[],
+                                       int concurrency) {
+    const char *env[40];
     int n = 0;
     for (int i = 0; wt_env[i]; i++) {
         /* a test's own value replaces the default (the first one would win) */
@@ -144,14 +155,28 @@ pid_t wt_start_worker(const char *const extra[]) {
         if (!overridden)
             env[n++] = wt_env[i];
     }
-    for (int i = 0; extra && extra[i] && n < 31; i++)
+    for (int i = 0; extra && extra[i] && n < 39; i++)
         env[n++] = extra[i];
     env[n] = NULL;
-    const char *argv[] = {"herald-worker", "--channel", "webhook", "--concurrency", "8", NULL};
+    char conc[16];
+    snprintf(conc, sizeof(conc), "%d", concurrency);
+    const char *argv[] = {"herald-worker", "--channel", channel, "--concurrency", conc, NULL};
     pid_t pid = it_spawn(argv, env);
     cr_assert_lt(wt.nworkers, WT_MAX_WORKERS);
     wt.workers[wt.nworkers++] = pid;
     return pid;
+}
+
+pid_t wt_start_channel_worker(const char *channel, const char *const extra[]) {
+    return wt_start_channel_worker_n(channel, extra, 8);
+}
+
+pid_t wt_start_worker(const char *const extra[]) {
+    return wt_start_channel_worker_n("webhook", extra, 8);
+}
+
+pid_t wt_start_worker_n(const char *const extra[], int concurrency) {
+    return wt_start_channel_worker_n("webhook", extra, concurrency);
 }
 
 /* wt_stop_worker: sig to worker i, waits for it; returns its exit status. */
@@ -257,14 +282,7 @@ void wt_pg_start(void) {
 }
 
 void wt_redis_pause(void) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/redis/redis.pid", getenv("HERALD_TEST_STACK_DIR"));
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "no %s", path);
-    long pid = 0;
-    cr_assert_eq(fscanf(f, "%ld", &pid), 1);
-    fclose(f);
-    wt.redis_paused = (pid_t)pid;
+    wt.redis_paused = it_redis_pid();
     kill(wt.redis_paused, SIGSTOP);
 }
 

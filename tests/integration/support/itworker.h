@@ -56,11 +56,19 @@ void wt_tenant(void);
  * (send_at in the future, not in the stream); returns its id (mem_free). */
 char *wt_insert(const char *path, const char *subject, const char *body, const char *metadata,
                 int send_in_ms);
+/* wt_xadd: XADD id to its lane (its priority, its tenant's), as the API does;
+ * wt_xadd_legacy: to the version 1 stream herald:stream:webhook. */
 void wt_xadd(const char *id);
+void wt_xadd_legacy(const char *id);
 /* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
 char *wt_enqueue(const char *path, const char *body);
-/* wt_start_worker: a webhook worker with wt_env and extra ("K=V", NULL-terminated). */
+/* wt_start_channel_worker: herald-worker --channel channel with wt_env and
+ * extra ("K=V", NULL-terminated; an extra setting replaces wt_env's). */
+pid_t wt_start_channel_worker(const char *channel, const char *const extra[]);
+/* wt_start_worker: a webhook worker. */
 pid_t wt_start_worker(const char *const extra[]);
+/* wt_start_worker_n: with --concurrency concurrency (wt_start_worker: 8). */
+pid_t wt_start_worker_n(const char *const extra[], int concurrency);
 /* wt_stop_worker: sig to worker i, waits for it; returns its exit status. */
 int wt_stop_worker(int i, int sig, int timeout_ms);
 /* wt_field: column col of the row id as text (mem_free), or NULL. */
