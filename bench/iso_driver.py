@@ -5,9 +5,17 @@ quiet tenant sending one webhook every 100 ms; then the quiet tenant's dwell
 
 Usage: iso_driver.py SCENARIO API_URL QUIET_KEY NOISY_KEY NOISY_URL QUIET_URL WHAT
 Environment: ISO_QUIET_S (30), ISO_NOISY (3000), ISO_BOUND_S (90), ISO_PSQL (a
-psql command line), ISO_NOISY_PRIORITY and ISO_QUIET_PRIORITY (normal). Prints
-one line of JSON, then the scenario's row of the results table (WHAT names the
-scenario there)."""
+psql command line), ISO_NOISY_PRIORITY and ISO_QUIET_PRIORITY (normal);
+for the backlog scenarios (a) and (d), queued before the worker starts:
+  ISO_PHASE=queue  only submit the noisy tenant's notifications, write their ids
+                   to ISO_IDS and exit (the worker is not running yet);
+  ISO_IDS=FILE     (other phases) the noisy ids come from FILE, nothing is
+                   submitted for the noisy tenant;
+  ISO_DRAIN=1      after the quiet tenant, wait (at most ISO_DRAIN_BOUND_S, 900)
+                   until every noisy notification is sent, and report the noisy
+                   tenant's throughput (sent per second, its first to its last).
+ISO_QUIET_S=0: no quiet tenant (the backlog alone). Prints one line of JSON,
+then the scenario's row of the results table (WHAT names the scenario there)."""
 
 import json
 import os
@@ -24,6 +32,10 @@ BOUND_S = float(os.environ.get("ISO_BOUND_S", "90"))
 PSQL = shlex.split(os.environ["ISO_PSQL"])
 NOISY_PRIO = os.environ.get("ISO_NOISY_PRIORITY", "normal")
 QUIET_PRIO = os.environ.get("ISO_QUIET_PRIORITY", "normal")
+PHASE = os.environ.get("ISO_PHASE", "run")
+IDS_FILE = os.environ.get("ISO_IDS", "")
+DRAIN = os.environ.get("ISO_DRAIN", "0") == "1"
+DRAIN_BOUND_S = float(os.environ.get("ISO_DRAIN_BOUND_S", "900"))
 
 
 def post(path, key, body):
@@ -40,14 +52,23 @@ def sql(q):
                           text=True).stdout.strip()
 
 
-# the noisy tenant's burst, in batches of 500
+# the noisy tenant's burst, in batches of 500 (or queued already: ISO_IDS)
 noisy_ids = []
-while len(noisy_ids) < NOISY:
+QUEUED = PHASE != "queue" and bool(IDS_FILE)
+if QUEUED:
+    with open(IDS_FILE) as f:
+        noisy_ids = json.load(f)
+while len(noisy_ids) < NOISY and not QUEUED:
     n = min(500, NOISY - len(noisy_ids))
     r = post("/v1/notifications/batch", noisy_key, {"notifications": [
         {"channel": "webhook", "recipient": noisy_url, "body": "noisy", "priority": NOISY_PRIO}
         for _ in range(n)]})
     noisy_ids += [x["id"] for x in r["data"]]
+
+if PHASE == "queue":
+    with open(IDS_FILE, "w") as f:
+        json.dump(noisy_ids, f)
+    sys.exit(0)
 
 # the quiet tenant: one every 100 ms
 quiet_ids = []
@@ -64,7 +85,7 @@ while time.monotonic() - t0 < QUIET_S:
 # wait (bounded) until the quiet ones are all sent
 deadline = time.monotonic() + BOUND_S
 ids = "'{" + ",".join(quiet_ids) + "}'::uuid[]"
-while time.monotonic() < deadline:
+while quiet_ids and time.monotonic() < deadline:
     if int(sql(f"SELECT count(*) FROM notifications WHERE id = ANY({ids})"
                " AND status <> 'sent'")) == 0:
         break
@@ -97,6 +118,23 @@ def by_status(id_list):
     return out
 
 
+# the backlog's throughput: wait (bounded) until every noisy one is sent
+backlog = {}
+if DRAIN:
+    nids = "'{" + ",".join(noisy_ids) + "}'::uuid[]"
+    deadline = time.monotonic() + DRAIN_BOUND_S
+    while time.monotonic() < deadline:
+        if int(sql(f"SELECT count(*) FROM notifications WHERE id = ANY({nids})"
+                   " AND status <> 'sent'")) == 0:
+            break
+        time.sleep(2.0)
+    row = sql("SELECT count(*) FILTER (WHERE status = 'sent'),"
+              " coalesce(extract(epoch FROM max(sent_at) - min(sent_at)), 0)"
+              f" FROM notifications WHERE id = ANY({nids})").split("|")
+    n_sent, span = int(row[0]), float(row[1])
+    backlog = {"backlog_sent": n_sent, "backlog_span_s": round(span, 3),
+               "backlog_per_s": round(n_sent / span, 1) if span > 0 else -1}
+
 q_status, n_status = by_status(quiet_ids), by_status(noisy_ids)
 d = {
     "scenario": scenario, "quiet": len(quiet_ids), "quiet_sent": sent, "quiet_unsent": unsent,
@@ -104,6 +142,7 @@ d = {
     "quiet_status": q_status, "noisy": len(noisy_ids), "noisy_status": n_status,
     "accounted": sum(q_status.values()) == len(quiet_ids)
     and sum(n_status.values()) == len(noisy_ids)}
+d.update(backlog)
 print(json.dumps(d))
 
 

@@ -9,7 +9,8 @@ What it does, in order:
      four tenants (TENANTS), each with an admin key, requests spread over them
      and priorities mixed (lanes and priority in the mix);
   2. the stand-in receivers of every channel that has one in tests/receivers
-     and whose herald-worker --channel is available (webhook always);
+     and whose herald-worker --channel is available (webhook always), and a
+     second webhook stand-in, the failing destination (503 during submission);
   3. two herald-api replicas and two herald-worker replicas per channel, with
      fast timers; one notification per channel must get through (preflight);
   4. submission: client threads with keep-alive connections to both replicas
@@ -18,7 +19,8 @@ What it does, in order:
      body), paced to spread COUNT notifications over SECONDS; meanwhile faults
      are injected on a schedule: SIGKILL of a random worker every few seconds
      (and a replacement), SIGKILL and restart of API replica a, a Redis restart,
-     a PostgreSQL restart, the webhook receiver answering 500 for a while;
+     a PostgreSQL restart, the webhook receiver answering 500 for a while; the
+     failing destination's circuit is polled (GET /v1/admin/destinations);
   5. every answer is sorted: 201 accepted, a 4xx or 503 a definite rejection,
      no answer (reset, timeout) unknown; an unknown is retried with the same
      key (and body) on the other replica until it resolves or a deadline;
@@ -54,6 +56,15 @@ HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
 # tenants submitting at once (a request's tenant is its number modulo their count)
 TENANTS = ["chaos", "chaos-b", "chaos-c", "chaos-d"]
 SMS_SID, SMS_TOKEN, SMS_FROM = "ACtest", "test-token", "+15550000000"
+# The failing destination: a second webhook stand-in (its own port, so its own
+# destination and circuit) answering 503 on DOWN_PATH until submission ends. The
+# last tenant sends this share of its webhooks there (one customer's broken
+# endpoint).
+DOWN_PATH = "/down"
+DOWN_SHARE = 0.3
+# Fast circuit breakers: open after 5 consecutive failures, 200 ms doubling to 2 s.
+BREAKER_FAILURES, BREAKER_OPEN_MS, BREAKER_MAX_OPEN_MS = 5, 200, 2000
+MAX_ATTEMPTS = 8
 # Deliveries in flight per worker: the stand-ins are single Python processes; more
 # than this and, on a busy machine, their answers pass the 1 s delivery timeout.
 WORKER_CONCURRENCY = 16
@@ -171,6 +182,18 @@ def http_get(url, timeout=2.0):
         return None, str(e)
 
 
+def http_get_auth(url, key, timeout=2.0):
+    """(status, body bytes) or (None, error text), with a bearer key."""
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + key})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (OSError, http.client.HTTPException) as e:
+        return None, str(e)
+
+
 def http_post_json(url, obj, timeout=5.0):
     data = json.dumps(obj).encode()
     req = urllib.request.Request(url, data=data, method="POST",
@@ -224,6 +247,7 @@ class Soak:
         self.stack_started = False
         self.inflight = Counter()  # replica -> requests sent and not yet answered
         self.outages = []  # threads running an outage (API kill, Redis or PostgreSQL restart)
+        self.other_open = set()  # other destinations seen with an open circuit
 
     # ---- helpers -------------------------------------------------------------
 
@@ -274,7 +298,7 @@ class Soak:
             "HERALD_REDIS_URL": self.redis_url,
             "HERALD_RETRY_BASE_MS": "100",
             "HERALD_RETRY_MAX_MS": "1000",
-            "HERALD_MAX_ATTEMPTS": "8",
+            "HERALD_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "HERALD_VISIBILITY_TIMEOUT_MS": "2000",
             "HERALD_DELIVERY_TIMEOUT_MS": "1000",
             "HERALD_SWEEP_INTERVAL_MS": "200",
@@ -287,6 +311,9 @@ class Soak:
             # keep-alive connections idle between paced requests stay open
             "HERALD_HTTP_READ_TIMEOUT_MS": "120000",
             "HERALD_LOG_LEVEL": "info",
+            "HERALD_BREAKER_FAILURES": str(BREAKER_FAILURES),
+            "HERALD_BREAKER_OPEN_MS": str(BREAKER_OPEN_MS),
+            "HERALD_BREAKER_MAX_OPEN_MS": str(BREAKER_MAX_OPEN_MS),
         })
         if getattr(self, "smtp_port", None):
             env["HERALD_SMTP_URL"] = "smtp://127.0.0.1:%d" % self.smtp_port
@@ -380,6 +407,20 @@ class Soak:
         self.hook_port = int(m.group(1))
         self.channels.append("webhook")
 
+        # the failing destination: another webhook stand-in, 503 on DOWN_PATH
+        self.down_log = os.path.join(self.recv_dir, "webhook-down.jsonl")
+        self.down_status = os.path.join(self.recv_dir, "webhook-down-status.jsonl")
+        p = self.start("recv-webhook-down", "receiver",
+                       [py, standin, "--answers", self.down_status,
+                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.down_log])
+        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
+        if not m:
+            raise Fatal("the failing webhook receiver did not start:\n" + p.tail())
+        self.down_port = int(m.group(1))
+        self.down_dest = "http://127.0.0.1:%d" % self.down_port
+        self.down_on = False
+        self.down_seen = []  # (seconds after submission began, state) of its circuit
+
         if "email" not in self.skipped:
             self.mail_dir = os.path.join(self.recv_dir, "mail")
             p = self.start("recv-email", "receiver",
@@ -471,13 +512,17 @@ class Soak:
 
     # ---- the notifications ---------------------------------------------------
 
-    def notification(self, channel, marker, n):
+    def notification(self, channel, marker, n, down=False):
         meta = {"marker": marker, "n": n}
         n_prio = self.rng.random()
         prio = "high" if n_prio < 0.1 else "low" if n_prio > 0.8 else "normal"
-        return dict(self.notification_fields(channel, marker, n, meta), priority=prio)
+        return dict(self.notification_fields(channel, marker, n, meta, down), priority=prio)
 
-    def notification_fields(self, channel, marker, n, meta):
+    def notification_fields(self, channel, marker, n, meta, down=False):
+        if channel == "webhook" and down:
+            return {"channel": "webhook", "recipient": self.down_dest + DOWN_PATH,
+                    "subject": "chaos {{marker}}", "body": "chaos soak {{marker}} #{{n}}",
+                    "metadata": meta}
         if channel == "webhook":
             return {"channel": "webhook",
                     "recipient": "http://127.0.0.1:%d%s" % (self.hook_port,
@@ -496,7 +541,9 @@ class Soak:
 
     def make_plan(self, count):
         """The requests: about 30% of the notifications as single POSTs, the rest
-        in batches of 2..50 (a few of 200..500), channels mixed."""
+        in batches of 2..50 (a few of 200..500), channels mixed; each request
+        from one tenant, the last tenant sending DOWN_SHARE of its webhooks to
+        the failing destination."""
         plan = []
         n = 0
         chans = self.channels
@@ -509,11 +556,14 @@ class Soak:
             else:
                 size = self.rng.randint(200, 500)
             size = min(size, count - n)
+            tenant = TENANTS[len(plan) % len(TENANTS)]  # as attempt() picks its key
             items = []
             for _ in range(size):
                 marker = "c%s-%d" % (self.runid, n)
-                items.append((marker, self.notification(chans[self.rng.randrange(len(chans))],
-                                                        marker, n)))
+                ch = chans[self.rng.randrange(len(chans))]
+                down = ch == "webhook" and tenant == TENANTS[-1] and \
+                    self.rng.random() < DOWN_SHARE
+                items.append((marker, self.notification(ch, marker, n, down)))
                 n += 1
             req = Req(len(plan), self.runid, items, n)
             plan.append(req)
@@ -739,6 +789,7 @@ class Soak:
                         self.inject(kind)
                     i += 1
                 self.watch()
+                self.poll_circuits()
                 time.sleep(0.1)
         except Exception as e:
             self.findings.append("fault thread crashed: %r" % e)
@@ -806,6 +857,50 @@ class Soak:
         elif kind == "webhook-500-off":
             self.hook_500_off()
 
+    def down_start(self):
+        """The failing destination answers 503 from now until down_stop."""
+        st = http_post_json("http://127.0.0.1:%d/_control" % self.down_port,
+                            {"path": DOWN_PATH, "responses": [], "default": 503})
+        if st != 204:
+            raise Fatal("failing webhook receiver /_control answered %s" % st)
+        self.down_on = True
+        self.down_t0 = time.monotonic()
+        self.down_t0_wall = time.time()
+
+    def down_stop(self):
+        if not self.down_on:
+            return
+        http_post_json("http://127.0.0.1:%d/_control" % self.down_port,
+                       {"path": DOWN_PATH, "responses": [], "default": 200})
+        self.down_on = False
+        self.down_t1 = time.monotonic()
+        self.down_t1_wall = time.time()
+        self.fault_note("the failing destination answers 200 again")
+
+    def poll_circuits(self):
+        """Once a second: the state of the failing destination's circuit as
+        GET /v1/admin/destinations shows it (api-b, the replica never killed)."""
+        now = time.monotonic()
+        if now - getattr(self, "circuits_polled", 0) < 1.0 or "api-b" not in self.api_ports:
+            return
+        self.circuits_polled = now
+        st, body = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                                 % self.api_ports["api-b"], self.key, timeout=2.0)
+        if st != 200:
+            return
+        try:
+            rows = json.loads(body).get("data") or []
+        except (ValueError, AttributeError):
+            self.findings.append("GET /v1/admin/destinations: unreadable body")
+            return
+        state = "closed"
+        for r in rows:
+            if str(r.get("destination", "")).endswith(":%d" % self.down_port):
+                state = r.get("state") or "?"
+            elif r.get("destination"):
+                self.other_open.add(r["destination"])
+        self.down_seen.append((round(now - self.t_submit, 1), state, self.down_on))
+
     def hook_500_off(self):
         if not self.hook_500_on:
             return
@@ -838,6 +933,7 @@ class Soak:
     def restore(self):
         """After submission: every fault undone."""
         self.hook_500_off()
+        self.down_stop()
         if self.redis_down:
             self.stack_cmd("redis-start")
             self.redis_down = False
@@ -894,35 +990,41 @@ class Soak:
             m = mrx.search(text or "")
             return m.group(0) if m else None
 
-        # webhook: the receiver's log, and standin.py's record of its answers
-        answers = defaultdict(list)  # webhook-id -> [status...]
+        # webhook: each receiver's log (the healthy one, and the failing
+        # destination's), and standin.py's record of its answers
         self.hook_status_known = os.path.exists(self.hook_status) and \
             os.path.getsize(self.hook_status) > 0
-        if self.hook_status_known:
-            with open(self.hook_status) as f:
+        for log, status, port in ((self.hook_log, self.hook_status, self.hook_port),
+                                  (self.down_log, self.down_status, self.down_port)):
+            answers = defaultdict(list)  # webhook-id -> [status...]
+            if os.path.exists(status):
+                with open(status) as f:
+                    for line in f:
+                        try:
+                            a = json.loads(line)
+                        except ValueError:
+                            continue
+                        answers[a.get("id")].append(a.get("status"))
+            oks = {k: sum(1 for s in v if 200 <= (s or 0) < 300) for k, v in answers.items()}
+            seen = Counter()
+            if not os.path.exists(log):
+                continue
+            with open(log) as f:
                 for line in f:
                     try:
-                        a = json.loads(line)
-                    except ValueError:
+                        e = json.loads(line)
+                        body = json.loads(e["body"])
+                    except (ValueError, KeyError):
+                        self.findings.append("webhook receiver: unreadable record")
                         continue
-                    answers[a.get("id")].append(a.get("status"))
-        oks = {k: sum(1 for s in v if 200 <= (s or 0) < 300) for k, v in answers.items()}
-        seen = Counter()
-        with open(self.hook_log) as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                    body = json.loads(e["body"])
-                except (ValueError, KeyError):
-                    self.findings.append("webhook receiver: unreadable record")
-                    continue
-                nid = e["headers"].get("webhook-id") or body.get("id")
-                marker = (body.get("metadata") or {}).get("marker") or marker_in(e["body"])
-                seen[nid] += 1
-                # the first oks[nid] requests of an id count as its 2xx answers
-                ok = (seen[nid] <= oks.get(nid, 0)) if self.hook_status_known else True
-                out.append({"channel": "webhook", "id": nid, "marker": marker, "ok": ok,
-                            "to": e.get("path"), "time": e.get("time")})
+                    nid = e["headers"].get("webhook-id") or body.get("id")
+                    marker = (body.get("metadata") or {}).get("marker") or marker_in(e["body"])
+                    seen[nid] += 1
+                    # the first oks[nid] requests of an id count as its 2xx answers
+                    ok = (seen[nid] <= oks.get(nid, 0)) if self.hook_status_known else True
+                    out.append({"channel": "webhook", "id": nid, "marker": marker, "ok": ok,
+                                "to": "127.0.0.1:%d%s" % (port, e.get("path")),
+                                "time": e.get("time")})
         if "email" in self.channels:
             path = os.path.join(self.mail_dir, "messages.jsonl")
             if os.path.exists(path):
@@ -1151,7 +1253,9 @@ def run(s, seconds, count, drain_timeout):
         len(plan), sum(1 for r in plan if not r.batch), sum(1 for r in plan if r.batch)))
     s.abort_submit = False
     events = s.schedule(seconds)
+    s.down_start()
     threads = s.submit_all(plan, seconds, s.args.threads)
+    s.fault("failing destination", "%s answers 503 until submission ends" % s.down_dest)
     ft = threading.Thread(target=s.fault_loop, args=(events,), daemon=True, name="faults")
     ft.start()
     # bounded: clients stop taking requests once past twice the time plus 2 min
@@ -1343,7 +1447,8 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
         row = db[ids[0]]
         want = row["recipient"]
         if e["channel"] == "webhook":
-            want = urllib.parse.urlsplit(want).path
+            u = urllib.parse.urlsplit(want)
+            want = u.netloc + u.path
         if e["channel"] != row["channel"] or e["to"] != want or \
                 (e["id"] is not None and e["id"] not in ids):
             misdelivered.append("%s: %s %s to %r (id %s), notification %s %s to %r" % (
@@ -1351,13 +1456,66 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                 want))
     ck("every receipt reached its notification's recipient under its id", not misdelivered,
        "%d, e.g. %s" % (len(misdelivered), "; ".join(misdelivered[:3])) if misdelivered else "")
+    # 10c. tenants: each notification stored under the tenant that sent it,
+    # none of any tenant lost (6) or left pending (4)
+    tenant_of = {m: TENANTS[r.seq % len(TENANTS)] for r in plan for m, _ in r.items}
+    stored_tenant = dict(s.sql("SELECT n.id, t.name FROM notifications n"
+                               " JOIN tenants t ON t.id = n.tenant_id"))
+    wrong_tenant = [m for m, (nid, _) in accepted.items()
+                    if nid in stored_tenant and stored_tenant[nid] != tenant_of.get(m)]
+    ck("every accepted notification is stored under the tenant that sent it", not wrong_tenant,
+       "%d, e.g. %s" % (len(wrong_tenant), ", ".join(wrong_tenant[:5])) if wrong_tenant else "")
+    # 10d. the failing destination: its circuit opened while it failed; its
+    # notifications ended delivered after it recovered or failed after every
+    # attempt (dead letters, checked above); none got a 2xx while it failed
+    down_ids = [nid for m, (nid, ch) in accepted.items()
+                if nid in db and db[nid]["recipient"].startswith(s.down_dest + "/")]
+    down_states = Counter(db[i]["status"] for i in down_ids)
+    down_bad = [i for i in down_ids if db[i]["status"] not in ("sent", "delivered", "failed") or
+                (db[i]["status"] == "failed" and db[i]["attempts"] < MAX_ATTEMPTS)]
+    ck("the failing destination's notifications were delivered after it recovered or failed"
+       " after %d attempts" % MAX_ATTEMPTS, down_ids and not down_bad,
+       "none sent there" if not down_ids else "%d, e.g. %s" % (len(down_bad), "; ".join(
+           "%s %s attempts=%d" % (i, db[i]["status"], db[i]["attempts"])
+           for i in down_bad[:5])))
+    down_answers = []
+    if os.path.exists(s.down_status):
+        with open(s.down_status) as f:
+            for line in f:
+                try:
+                    down_answers.append(json.loads(line))
+                except ValueError:
+                    pass
+    t0w, t1w = getattr(s, "down_t0_wall", 0), getattr(s, "down_t1_wall", 0)
+    down_window = [a for a in down_answers if t0w <= (a.get("time") or 0) <= t1w]
+    down_ok_early = [a for a in down_window if 200 <= (a.get("status") or 0) < 300]
+    ck("the failing destination answered no 2xx while it failed", not down_ok_early,
+       "%d 2xx answers" % len(down_ok_early))
+    seen_open = [t for t, state, on in s.down_seen if on and state in ("open", "half-open")]
+    ck("the failing destination's circuit opened (GET /v1/admin/destinations)", seen_open,
+       "never seen open in %d polls" % sum(1 for _, _, on in s.down_seen if on))
+    st_d, body_d = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                                 % s.api_ports["api-b"], s.key, timeout=10.0)
+    still_open = st_d != 200 or (":%d" % s.down_port).encode() in (body_d or b"")
+    ck("its circuit closed again once it recovered", not still_open,
+       "HTTP %s %s" % (st_d, (body_d or b"")[:200]))
+    # healthy destinations kept being delivered while it failed
+    healthy_ok = sorted(e["time"] for e in rec if e["ok"] and e["time"] and
+                        t0w <= e["time"] <= t1w and
+                        not (e["channel"] == "webhook" and
+                             e["to"].startswith("127.0.0.1:%d/" % s.down_port)))
+    ck("healthy destinations kept being delivered while it failed", healthy_ok,
+       "no 2xx receipt at a healthy receiver in %.0f s" % (t1w - t0w))
+    gaps = [b - a for a, b in zip([t0w] + healthy_ok, healthy_ok + [t1w])]
+
     # 11. no 500 answers, no crashes
     errors = [r for r in plan if r.outcome == "error" or r.resolution == "error"]
     ck("no 5xx answer other than 503", not errors,
        "; ".join("%s HTTP %s %s" % (r.key, r.status, r.err) for r in errors[:5]))
     ck("no Herald process exited on its own", not s.unexpected,
        "; ".join("%s exit %s" % (n, rc) for n, rc, _ in s.unexpected))
-    want = {"worker SIGKILL", "api SIGKILL", "redis restart", "postgres restart", "webhook 500"}
+    want = {"worker SIGKILL", "api SIGKILL", "redis restart", "postgres restart", "webhook 500",
+            "failing destination"}
     ck("every kind of fault was injected", want <= set(s.faults),
        "missing: %s" % ", ".join(sorted(want - set(s.faults))))
     ck("no problem in the soak itself", not s.findings, "; ".join(s.findings[:5]))
@@ -1432,6 +1590,22 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
                    " [webhook answers not recorded: every request counted]"))
     P("                %d of them had an attempt time out (the receiver answered after the"
       " worker gave up); the rest follow worker kills and outages" % dup_after_timeout)
+    for t in TENANTS:
+        ms = [m for m in accepted if tenant_of.get(m) == t]
+        P("  tenant %-7s%6d accepted, %d delivered, %d failed, %d received more than once"
+          % (t, len(ms), sum(1 for m in ms if ok_by_marker.get(m, 0) > 0),
+             sum(1 for m in ms if accepted[m][0] in db and db[accepted[m][0]]["status"] ==
+                 "failed"),
+             sum(1 for m in ms if ok_by_marker.get(m, 0) > 1)))
+    P("  failing dest. %6d notifications of tenant %s to %s (503 for %.1f s): %s; %d requests"
+      " while it failed, circuit seen open in %d of %d polls; healthy receivers answered 2xx %d"
+      " times meanwhile, longest gap %.1f s"
+      % (len(down_ids), TENANTS[-1], s.down_dest, t1w - t0w,
+         ", ".join("%s %d" % kv for kv in sorted(down_states.items())) or "none",
+         len(down_window), len(seen_open), sum(1 for _, _, on in s.down_seen if on),
+         len(healthy_ok), max(gaps) if gaps else 0.0))
+    if s.other_open:
+        P("                other circuits seen open: %s" % ", ".join(sorted(s.other_open)))
     P("  attempts      %s" % ", ".join("%s %s" % kv for kv in sorted(attempts.items())))
     for ch, err, n in attempt_errors:
         P("                %-8s %6s  %s" % (ch, n, err))
