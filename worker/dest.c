@@ -109,7 +109,7 @@ enum dest_admit dest_admit(dests *s, const char *host, int64_t *delay_ms) {
     *delay_ms = d->horizon_mono - mono;
     if (*delay_ms > s->pol.max_open_ms)
         *delay_ms = s->pol.max_open_ms;
-    return DEST_HAND_BACK;
+    return DEST_FULL;
 }
 
 void dest_result(dests *s, const char *host, bool probe, bool failed, int64_t elapsed_ms) {

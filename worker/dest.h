@@ -4,7 +4,9 @@
  * (common/breaker.h), shared with the channel's other workers through Redis.
  * A destination never holds the channel: beyond its limit (its host's
  * transfers and as many queued) and while its circuit is open, deliveries
- * are handed back to PostgreSQL, due a little later, unattempted. */
+ * are handed back to PostgreSQL, due a little later, unattempted; at the
+ * limit, a newcomer of a quieter tenant or a higher priority takes the place
+ * of one that is handed back instead (worker/turns.h). */
 #ifndef HERALD_WORKER_DEST_H
 #define HERALD_WORKER_DEST_H
 
@@ -26,13 +28,15 @@ typedef struct dests dests;
 dests *dest_new(struct event_base *base, const struct cfg *c, enum notif_channel ch, rds *wr,
                 xfer *x, int refresh_ms);
 
-enum dest_admit { DEST_GO = 0, DEST_PROBE, DEST_HAND_BACK };
+enum dest_admit { DEST_GO = 0, DEST_PROBE, DEST_FULL, DEST_HAND_BACK };
 
 /* dest_admit: whether a delivery to host may start (or wait in its host's
  * short queue) now; DEST_PROBE: it may, as the half-open circuit's probe;
- * DEST_HAND_BACK: it is handed back unattempted, due again in *delay_ms (the
- * end of the open period, or about when the destination's work ahead of it
- * is done). */
+ * DEST_FULL: the host's queue is full: it may still wait there if
+ * xfer_make_room makes room (the one that gives way is handed back instead);
+ * otherwise, and on DEST_HAND_BACK, it is handed back unattempted, due again
+ * in *delay_ms (the end of the open period, or about when the destination's
+ * work ahead of it is done). */
 enum dest_admit dest_admit(dests *s, const char *host, int64_t *delay_ms);
 
 /* dest_result: a delivery admitted by dest_admit ended (probe: admitted as

@@ -281,13 +281,25 @@ static void job_send(eng *e, struct job *j) {
         return;
     }
     int64_t delay = 0;
+    int prio = notif_priority_parse(j->priority);
+    struct xfer_turn turn = {prio < 0 ? PRIO_NORMAL : prio, j->tenant};
     enum dest_admit a = dest_admit(e->dests, j->req.host, &delay);
-    if (a == DEST_HAND_BACK) {
+    void *gave_way = NULL;
+    if (a == DEST_FULL && xfer_make_room(e->x, j->req.host, &turn, &gave_way)) {
+        /* the newest of a busier tenant or a lower priority goes back instead */
+        struct job *v = gave_way;
+        if (v) {
+            dest_cancel_probe(e->dests, v->req.host, v->probe);
+            job_defer(e, v, delay);
+        }
+        a = DEST_GO;
+    }
+    if (a == DEST_HAND_BACK || a == DEST_FULL) {
         job_defer(e, j, delay);
         return;
     }
     j->probe = a == DEST_PROBE; /* the probe's result decides its circuit */
-    xfer_start(e->x, easy, j->req.host, j->leased_mono + room, job_xfer_cb, j);
+    xfer_start(e->x, easy, j->req.host, &turn, j->leased_mono + room, job_xfer_cb, j);
 }
 
 /* eng_wake: the channel's env->wake; the waiting jobs go again on the next turn. */

@@ -305,7 +305,7 @@ static bool fcm_refresh(fcm_tok *t) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(t->body));
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_refresh_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    xfer_start(t->env.x, e, t->host, 0, fcm_refresh_done, t);
+    xfer_start(t->env.x, e, t->host, NULL, 0, fcm_refresh_done, t);
     HLOG(HLOG_DEBUG, "fcm.token_refreshing", &(struct hlog_ctx){.channel = "push"},
          "fetching an FCM access token");
     return true;

@@ -6,7 +6,9 @@
 #include "common/mem.h"
 #include "common/util.h"
 #include "worker/dlv.h"
+#include "worker/turns.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -15,8 +17,8 @@
 
 struct xfer_host {
     char *name;
-    int running, waiting;
-    struct xfer_item *head, *tail; /* waiting, oldest first */
+    int running;       /* in curl's hands */
+    struct turns line; /* waiting, and whose turn is next (worker/turns.h) */
 };
 
 struct xfer_item {
@@ -28,8 +30,13 @@ struct xfer_item {
     void *arg;
     bool running;
     struct event *add_failed; /* curl refused it; answered by xfer_add_failed_cb */
-    struct xfer_item *next;   /* host queue */
+    struct turn turn;         /* its place at its host */
+    struct xfer_item *late;   /* xfer_tick_cb's list */
 };
+
+static struct xfer_item *xfer_item_of(struct turn *t) {
+    return (struct xfer_item *)(void *)((char *)t - offsetof(struct xfer_item, turn));
+}
 
 struct xfer_sock {
     xfer *x;
@@ -60,7 +67,7 @@ int xfer_queued(const xfer *x) {
 
 int xfer_host_load(const xfer *x, const char *host) {
     const struct xfer_host *h = hmap_get(x->hosts, host);
-    return h ? h->running + h->waiting : 0;
+    return h ? h->running + h->line.waiting : 0;
 }
 
 int xfer_host_limit(const xfer *x) {
@@ -129,8 +136,9 @@ void xfer_capture_free(struct xfer_capture *cap) {
 }
 
 static void xfer_host_release(xfer *x, struct xfer_host *h) {
-    if (h->running == 0 && !h->head) {
+    if (h->running == 0 && h->line.waiting == 0) {
         hmap_del(x->hosts, h->name);
+        turns_fini(&h->line);
         mem_free(h->name);
         mem_free(h);
     }
@@ -221,14 +229,9 @@ static void xfer_run(xfer *x, struct xfer_item *it) {
 
 /* xfer_pump: starts waiting transfers of h while it has room. */
 static void xfer_pump(xfer *x, struct xfer_host *h) {
-    while (h->head && h->running < x->host_limit) {
-        struct xfer_item *it = h->head;
-        h->head = it->next;
-        if (!h->head)
-            h->tail = NULL;
-        it->next = NULL;
+    while (h->line.waiting > 0 && h->running < x->host_limit) {
+        struct xfer_item *it = xfer_item_of(turns_next(&h->line));
         x->queued--;
-        h->waiting--;
         xfer_run(x, it);
     }
 }
@@ -240,6 +243,8 @@ static void xfer_finish(xfer *x, struct xfer_item *it, CURLcode code, bool start
         h->running--; /* see xfer_run */
         event_free(it->add_failed);
     }
+    if (it->turn.cls)
+        turns_done(&h->line, &it->turn);
     xfer_cb cb = it->cb;
     void *arg = it->arg;
     mem_free(it);
@@ -274,27 +279,23 @@ static void xfer_check(xfer *x) {
 
 struct xfer_late {
     int64_t now;
-    struct xfer_item *list; /* given up, linked through next */
+    struct xfer_item *list; /* given up, linked through late */
 };
 
 static void xfer_collect_late(const char *key, void *val, void *arg) {
     (void)key;
     struct xfer_host *h = val;
     struct xfer_late *l = arg;
-    struct xfer_item **pp = &h->head, *prev = NULL;
-    while (*pp) {
-        struct xfer_item *it = *pp;
+    struct turn *t = h->line.head;
+    while (t) {
+        struct turn *next = t->next;
+        struct xfer_item *it = xfer_item_of(t);
         if (it->start_by_ms && it->start_by_ms <= l->now) {
-            *pp = it->next;
-            if (h->tail == it)
-                h->tail = prev;
-            h->waiting--;
-            it->next = l->list;
+            turns_leave(&h->line, t);
+            it->late = l->list;
             l->list = it;
-        } else {
-            prev = it;
-            pp = &it->next;
         }
+        t = next;
     }
 }
 
@@ -309,17 +310,19 @@ static void xfer_tick_cb(evutil_socket_t fd, short what, void *arg) {
     hmap_each(x->hosts, xfer_collect_late, &l);
     while (l.list) {
         struct xfer_item *it = l.list;
-        l.list = it->next;
+        l.list = it->late;
         x->queued--;
         xfer_finish(x, it, CURLE_OK, false);
     }
 }
 
-void xfer_start(xfer *x, CURL *easy, const char *host, int64_t start_by_ms, xfer_cb cb, void *arg) {
+void xfer_start(xfer *x, CURL *easy, const char *host, const struct xfer_turn *turn,
+                int64_t start_by_ms, xfer_cb cb, void *arg) {
     struct xfer_host *h = hmap_get(x->hosts, host);
     if (!h) {
         h = mem_calloc(1, sizeof(*h));
         h->name = mem_strdup(host);
+        turns_init(&h->line);
         hmap_put(x->hosts, host, h);
     }
     struct xfer_item *it = mem_calloc(1, sizeof(*it));
@@ -330,18 +333,28 @@ void xfer_start(xfer *x, CURL *easy, const char *host, int64_t start_by_ms, xfer
     it->cb = cb;
     it->arg = arg;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, it);
-    if (h->running < x->host_limit && !h->head) {
-        /* curl_multi_add_handle only arms the timer: the callback comes later */
-        xfer_run(x, it);
-        return;
-    }
-    if (h->tail)
-        h->tail->next = it;
-    else
-        h->head = it;
-    h->tail = it;
-    h->waiting++;
+    turns_push(&h->line, &it->turn, turn ? turn->prio : 0, turn ? turn->tenant : NULL);
     x->queued++;
+    /* curl_multi_add_handle only arms the timer: the callback comes later */
+    xfer_pump(x, h);
+}
+
+bool xfer_make_room(xfer *x, const char *host, const struct xfer_turn *turn, void **victim) {
+    *victim = NULL;
+    struct xfer_host *h = hmap_get(x->hosts, host);
+    if (!h)
+        return true;
+    struct turn *t = NULL;
+    if (!turns_room(&h->line, turn->prio, turn->tenant, &t))
+        return false;
+    if (t) {
+        struct xfer_item *it = xfer_item_of(t);
+        x->queued--;
+        curl_easy_setopt(it->easy, CURLOPT_PRIVATE, NULL);
+        *victim = it->arg;
+        mem_free(it);
+    }
+    return true;
 }
 
 void xfer_cancel(xfer *x, CURL *easy) {
@@ -358,20 +371,12 @@ void xfer_cancel(xfer *x, CURL *easy) {
         curl_multi_remove_handle(x->multi, easy);
         h->running--;
         x->running--;
-    } else {
-        struct xfer_item **pp = &h->head, *prev = NULL;
-        while (*pp && *pp != it) {
-            prev = *pp;
-            pp = &(*pp)->next;
-        }
-        if (*pp) {
-            *pp = it->next;
-            if (h->tail == it)
-                h->tail = prev;
-            h->waiting--;
-            x->queued--;
-        }
+    } else if (it->turn.waiting) {
+        turns_leave(&h->line, &it->turn);
+        x->queued--;
     }
+    if (it->turn.cls)
+        turns_done(&h->line, &it->turn);
     mem_free(it);
     xfer_pump(x, h);
     xfer_host_release(x, h);
@@ -398,12 +403,13 @@ static void xfer_free_host(const char *key, void *val, void *arg) {
     (void)key;
     (void)arg;
     struct xfer_host *h = val;
-    while (h->head) {
-        struct xfer_item *it = h->head;
-        h->head = it->next;
+    while (h->line.head) {
+        struct xfer_item *it = xfer_item_of(h->line.head);
+        turns_leave(&h->line, &it->turn);
         curl_easy_setopt(it->easy, CURLOPT_PRIVATE, NULL);
         mem_free(it);
     }
+    turns_fini(&h->line);
     mem_free(h->name);
     mem_free(h);
 }

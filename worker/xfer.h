@@ -48,12 +48,27 @@ typedef void (*xfer_cb)(void *arg, CURLcode code, bool started);
 xfer *xfer_new(struct event_base *base, int host_limit);
 void xfer_free(xfer *x);
 
+/* Whose a transfer is, for the order its host's waiting transfers start in
+ * (worker/turns.h): priority (0 first) and tenant (NULL: none). */
+struct xfer_turn {
+    int prio;
+    const char *tenant;
+};
+
 /* xfer_start: runs easy (configured, borrowed until its callback or
- * xfer_cancel) as soon as fewer than host_limit transfers to host run; host
- * is any string naming the destination (copied). A transfer still queued at
+ * xfer_cancel) when its turn comes among the transfers waiting for host
+ * (fewer than host_limit run there at once); host is any string naming the
+ * destination (copied), turn may be NULL. A transfer still queued at
  * start_by_ms (util_mono_ms clock) is given up with started = false; 0 means
  * no deadline. Never blocks: curl resolves names on its own threads. */
-void xfer_start(xfer *x, CURL *easy, const char *host, int64_t start_by_ms, xfer_cb cb, void *arg);
+void xfer_start(xfer *x, CURL *easy, const char *host, const struct xfer_turn *turn,
+                int64_t start_by_ms, xfer_cb cb, void *arg);
+
+/* xfer_make_room: whether a transfer of turn may wait for host although its
+ * queue is full (worker/turns.h, turns_room); *victim is then the arg of the
+ * waiting transfer that gave way to it, taken out of the queue without its
+ * callback (its easy is the caller's again), or NULL. */
+bool xfer_make_room(xfer *x, const char *host, const struct xfer_turn *turn, void **victim);
 
 /* xfer_cancel: stops easy, queued or running, without calling its callback. */
 void xfer_cancel(xfer *x, CURL *easy);
