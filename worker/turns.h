@@ -29,7 +29,7 @@ struct turns {
     int waiting, running;
     int owed[PRIO_COUNT];   /* starts of others while this priority waited */
     int places[PRIO_COUNT]; /* waiting, per priority */
-    hmap *classes;   /* "<prio>/<tenant>" -> struct turn_class */
+    hmap *classes;          /* "<prio>/<tenant>" -> struct turn_class */
 };
 
 void turns_init(struct turns *t);

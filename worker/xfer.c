@@ -13,7 +13,8 @@
 
 #include <event2/event.h>
 
-#define XFER_TICK_MS 200 /* how often queued transfers are checked against their deadline */
+#define XFER_TICK_MS 200      /* how often queued transfers are checked against their deadline */
+#define XFER_CACHE_PER_HOST 4 /* idle connections kept, per transfer one host may run */
 
 struct xfer_host {
     char *name;
@@ -392,6 +393,9 @@ xfer *xfer_new(struct event_base *base, int host_limit) {
     x->tick = event_new(base, -1, EV_PERSIST, xfer_tick_cb, x);
     struct timeval tv = {0, XFER_TICK_MS * 1000};
     event_add(x->tick, &tv);
+    /* curl's default cache is 4 connections per transfer in flight at the
+     * moment: each lull would close the idle ones and each burst reconnect */
+    curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS, (long)(XFER_CACHE_PER_HOST * x->host_limit));
     curl_multi_setopt(x->multi, CURLMOPT_SOCKETFUNCTION, xfer_sock_cb);
     curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
     curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, xfer_timer_fn);
