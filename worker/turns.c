@@ -132,18 +132,20 @@ void turns_done(struct turns *t, struct turn *it) {
 bool turns_room(struct turns *t, int prio, const char *tenant, struct turn **victim) {
     *victim = NULL;
     int np = turns_prio(prio);
-    if (t->places[np] == 0)
-        return true; /* one place per priority, whatever the limit: its floor needs it */
+    if (t->places[np] < TURNS_KEEP)
+        return true; /* whatever the limit: the priority's floor needs them */
     char key[160];
     turns_key(key, sizeof(key), np, tenant);
     const struct turn_class *mine = hmap_get(t->classes, key);
     int own = mine ? mine->waiting : 0;
-    /* from the newest: a lower priority's (never its last place), the lowest
-     * first; else the same priority's class with the most, if more than own + 1 */
+    /* from the newest: a lower priority's (never its last TURNS_KEEP places),
+     * the lowest first; else the same priority's class with the most, if
+     * more than own + 1 */
     struct turn *v = NULL;
     for (struct turn *it = t->tail; it; it = it->prev) {
         const struct turn_class *c = it->cls;
-        bool gives = c->prio > np ? t->places[c->prio] >= 2 : c->prio == np && c->waiting > own + 1;
+        bool gives =
+            c->prio > np ? t->places[c->prio] > TURNS_KEEP : c->prio == np && c->waiting > own + 1;
         if (gives && (!v || c->prio > v->cls->prio ||
                       (c->prio == v->cls->prio && c->waiting > v->cls->waiting)))
             v = it;

@@ -50,12 +50,18 @@ struct turn *turns_next(struct turns *t);
 void turns_leave(struct turns *t, struct turn *it);
 void turns_done(struct turns *t, struct turn *it);
 
+/* A priority keeps this many places in a full line: its floor's start comes
+ * every READPLAN_SHARE starts, and a second one read meanwhile must not be
+ * handed back. */
+#define TURNS_KEEP 2
+
 /* turns_room: whether a newcomer of prio and tenant may wait in a full line:
- * yes when its priority has no place yet (each priority keeps one, for its
- * floor; the line is then one longer); or when a turn gives way to it, taken
- * out of the line into *victim: the newest of the lowest priority below
- * prio that holds two places or more, else of the class of prio that holds
- * the most places, if more than one more than the newcomer's. */
+ * yes while its priority holds fewer than TURNS_KEEP places (the line is
+ * then longer, by TURNS_KEEP per priority at most); or when a turn gives way
+ * to it, taken out of the line into *victim: the newest of the lowest
+ * priority below prio that holds more than TURNS_KEEP places, else of the
+ * class of prio that holds the most places, if more than one more than the
+ * newcomer's. */
 bool turns_room(struct turns *t, int prio, const char *tenant, struct turn **victim);
 
 #endif
