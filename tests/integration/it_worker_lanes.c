@@ -220,12 +220,15 @@ Test(worker_lanes, sweeper_enqueues_into_lanes_and_flushall_loses_nothing) {
 Test(worker_lanes, a_killed_worker_lanes_are_reclaimed) {
     wt_control("{\"path\": \"/hang\", \"delay_ms\": 4000}");
     int total = lt_mix("/hang", true, 2);
-    wt_start_worker(NULL);
+    /* every attempt to /hang times out: no row may run out of attempts, nor
+     * the circuit open, before the kill (this is about reclaim, not retries) */
+    const char *first[] = {"HERALD_MAX_ATTEMPTS=50", "HERALD_BREAKER_FAILURES=1000", NULL};
+    wt_start_worker(first);
     cr_assert(wt_wait_requests("/hang", 8, 30000), "never delivered");
     cr_assert_eq(wt_stop_worker(0, SIGKILL, 5000), 128 + SIGKILL);
     wt_control("{\"path\": \"/hang\", \"delay_ms\": 0}");
     /* a long sweeper grace: only XAUTOCLAIM (per lane) can bring them back */
-    const char *env[] = {"HERALD_SWEEP_GRACE_MS=600000", NULL};
+    const char *env[] = {"HERALD_SWEEP_GRACE_MS=600000", "HERALD_MAX_ATTEMPTS=50", NULL};
     wt_start_worker(env);
     cr_assert(it_eventually(lt_all_sent, &total, 60000), "entries of a killed worker lost");
     char *n = it_sql_value("SELECT count(*) FROM notifications WHERE status = 'sent'", NULL);
