@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/req.h"
 #include "common/metrics.h"
+#include "common/tenant.h"
 #include "common/util.h"
 #include "common/validate.h"
 
@@ -23,10 +24,6 @@
 #include <string.h>
 
 #define EVENTS_WAIT_MAX_S 30
-
-static const char *const events_types[] = {"notification.sent",    "notification.delivered",
-                                           "notification.failed",  "notification.cancelled",
-                                           "notification.expired", NULL};
 
 /* herald_events_page (schema/009) serves only ids below the horizon under
  * which nothing can still commit; an unknown after gives one row of NULLs. */
@@ -415,9 +412,8 @@ void events_h_list(struct api_req *r) {
     const char *wait_s = api_query(r, "wait");
     const char *type_known = NULL;
     if (type) {
-        for (int i = 0; events_types[i]; i++)
-            if (!strcmp(type, events_types[i]))
-                type_known = events_types[i];
+        int ev = tenant_event_parse(type);
+        type_known = ev < 0 ? NULL : tenant_event_name((enum tenant_event)ev);
         if (!type_known)
             val_errors_add(&errs, "type",
                            "must be notification.sent, notification.delivered, "
