@@ -175,6 +175,22 @@ static void tenant_patch_types(struct json_object *v, struct tenant_patch *p,
     }
 }
 
+/* tenant_patch_string: a string-or-null setting of a patch: when present,
+ * *has is set and *out is a copy (NULL for null); check's complaint about
+ * the string, if any, is reported under key. */
+static void tenant_patch_string(struct json_object *obj, const char *key,
+                                const char *(*check)(const char *s), bool *has, char **out,
+                                struct val_errors *errs) {
+    const char *s;
+    if (tenant_opt_string(obj, key, &s, errs) <= 0)
+        return;
+    const char *msg = s ? check(s) : NULL;
+    if (msg)
+        val_errors_add(errs, key, msg);
+    *has = true;
+    *out = s ? mem_strdup(s) : NULL;
+}
+
 int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
                            struct val_errors *errs) {
     size_t before = errs->len;
@@ -191,23 +207,10 @@ int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
             }
         }
     }
-    const char *s;
-    int r = tenant_opt_string(obj, "events_url", &s, errs);
-    if (r > 0) {
-        const char *msg = s ? tenant_check_events_url(s) : NULL;
-        if (msg)
-            val_errors_add(errs, "events_url", msg);
-        p->has_events_url = true;
-        p->events_url = s ? mem_strdup(s) : NULL;
-    }
-    r = tenant_opt_string(obj, "email_from", &s, errs);
-    if (r > 0) {
-        const char *msg = s ? tenant_check_email_from(s) : NULL;
-        if (msg)
-            val_errors_add(errs, "email_from", msg);
-        p->has_email_from = true;
-        p->email_from = s ? mem_strdup(s) : NULL;
-    }
+    tenant_patch_string(obj, "events_url", tenant_check_events_url, &p->has_events_url,
+                        &p->events_url, errs);
+    tenant_patch_string(obj, "email_from", tenant_check_email_from, &p->has_email_from,
+                        &p->email_from, errs);
     struct json_object *types;
     if (json_object_object_get_ex(obj, "event_types", &types)) {
         p->has_event_types = true;
