@@ -19,19 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* notifications_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
-static int notifications_idem_key(struct api_req *r, const char **key) {
+/* notifications_idem_key: the Idempotency-Key header (borrowed, NULL if
+ * absent); one that is not 1 to 255 printable ASCII characters is added to
+ * errs. */
+static const char *notifications_idem_key(struct api_req *r, struct val_errors *errs) {
     const char *k = api_req_header(r, "Idempotency-Key");
-    *key = k;
     if (!k)
-        return 0;
+        return NULL;
     size_t n = strlen(k);
-    if (n < 1 || n > 255)
-        return -1;
-    for (size_t i = 0; i < n; i++)
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
         if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] > 0x7e)
-            return -1;
-    return 0;
+            ok = false;
+    if (!ok)
+        val_errors_add(errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    return k;
 }
 
 static void notifications_row_view(const struct wr_row *row, struct notif_view *v) {
@@ -129,9 +131,7 @@ static void notifications_new_row(struct wr_row *row) {
 void notifications_create(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
-    const char *idem;
-    if (notifications_idem_key(r, &idem) < 0)
-        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    const char *idem = notifications_idem_key(r, &errs);
     int64_t now = util_now_ms();
     struct wr_row *row = mem_calloc(1, sizeof(*row));
     int rc = val_notification(obj, "", now, &row->in, &errs);
@@ -156,9 +156,7 @@ int64_t notifications_batch_cost(const struct api_req *r) {
 void notifications_batch(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
-    const char *idem;
-    if (notifications_idem_key(r, &idem) < 0)
-        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    const char *idem = notifications_idem_key(r, &errs);
     int64_t now = util_now_ms();
     struct notif_input *ins = NULL;
     size_t n = 0;
