@@ -113,7 +113,6 @@ void admin_h_dlq_list(struct api_req *r) {
     struct val_errors errs = {0};
     enum notif_channel ch = (enum notif_channel)notif_channel_parse(r->param);
     const char *tenant = api_query(r, "tenant");
-    const char *limit_s = api_query(r, "limit");
     const char *cursor = api_query(r, "cursor");
     bool tenant_ok = true;
     if (tenant) {
@@ -122,15 +121,8 @@ void admin_h_dlq_list(struct api_req *r) {
         if (!tenant_ok)
             val_errors_add(&errs, "tenant", "must be a tenant's name (1 to 64 characters)");
     }
-    int limit = ADMIN_DLQ_LIMIT_DEFAULT;
-    if (limit_s) {
-        char *end;
-        long v = strtol(limit_s, &end, 10);
-        if (!*limit_s || *end || v < 1 || v > ADMIN_DLQ_LIMIT_MAX)
-            val_errors_add(&errs, "limit", "must be an integer from 1 to 100");
-        else
-            limit = (int)v;
-    }
+    int limit = api_query_int(r, "limit", 1, ADMIN_DLQ_LIMIT_MAX, ADMIN_DLQ_LIMIT_DEFAULT,
+                              "must be an integer from 1 to 100", &errs);
     /* A cursor is bound to the channel and the tenant filter; with a bad
      * tenant there is no scope to check it against. */
     if (cursor && tenant_ok && !ops_dlq_cursor_ok(ch, tenant, cursor))

@@ -7,6 +7,7 @@
 #include "api/ratelimit.h"
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/db.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/validate.h"
@@ -15,6 +16,7 @@
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void api_req_free(struct api_req *r) {
@@ -36,6 +38,20 @@ void api_header(struct api_req *r, const char *name, const char *value) {
 
 const char *api_query(struct api_req *r, const char *name) {
     return query_get(&r->query, name);
+}
+
+int api_query_int(struct api_req *r, const char *name, int min, int max, int dflt,
+                  const char *message, struct val_errors *errs) {
+    const char *s = api_query(r, name);
+    if (!s)
+        return dflt;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > max) {
+        val_errors_add(errs, name, message);
+        return dflt;
+    }
+    return (int)v;
 }
 
 const char *api_req_header(struct api_req *r, const char *name) {
@@ -158,6 +174,16 @@ void api_reply_error(struct api_req *r, int status, const char *code, const char
     buf_putc(&b, '}');
     api_reply(r, status, b.data, b.len);
     buf_free(&b);
+}
+
+void api_reply_db_failed(struct api_req *r, const struct db_result *res) {
+    if (res->status == DB_ERROR) {
+        HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
+             res->message);
+        api_reply_error(r, 500, "internal_error", "internal error", NULL);
+    } else {
+        api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
+    }
 }
 
 char *api_errors_json(const struct val_errors *errs) {

@@ -92,6 +92,11 @@ void api_reply(struct api_req *r, int status, const char *body, size_t len);
  * {"field","message"} objects, or NULL. Frees r. */
 void api_reply_error(struct api_req *r, int status, const char *code, const char *message,
                      const char *details_json);
+/* api_reply_db_failed: the answer to a query that failed (res->status is not
+ * DB_OK): 500 after logging db.query_failed for a DB_ERROR, the statement's
+ * own fault; 503 when the database cannot be reached. Frees r. */
+struct db_result;
+void api_reply_db_failed(struct api_req *r, const struct db_result *res);
 /* api_header: adds a response header (copied) for the coming reply. */
 void api_header(struct api_req *r, const char *name, const char *value);
 /* api_rate_headers: sets the RateLimit-* headers from a rate-limit answer. */
@@ -102,6 +107,12 @@ void api_reply_rate_limited(struct api_req *r, const struct rl_result *res);
 
 /* api_query: a query parameter, decoded; borrowed; NULL if absent. */
 const char *api_query(struct api_req *r, const char *name);
+/* api_query_int: the query parameter name as a decimal integer from min to
+ * max; dflt when absent. Any other value adds message to errs under name
+ * and gives dflt. */
+struct val_errors;
+int api_query_int(struct api_req *r, const char *name, int min, int max, int dflt,
+                  const char *message, struct val_errors *errs);
 /* api_req_header: a request header; borrowed; NULL if absent. */
 const char *api_req_header(struct api_req *r, const char *name);
 

@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/req.h"
 #include "common/metrics.h"
+#include "common/tenant.h"
 #include "common/util.h"
 #include "common/validate.h"
 
@@ -23,10 +24,6 @@
 #include <string.h>
 
 #define EVENTS_WAIT_MAX_S 30
-
-static const char *const events_types[] = {"notification.sent",    "notification.delivered",
-                                           "notification.failed",  "notification.cancelled",
-                                           "notification.expired", NULL};
 
 /* herald_events_page (schema/009) serves only ids below the horizon under
  * which nothing can still commit; an unknown after gives one row of NULLs. */
@@ -161,18 +158,15 @@ static void ev_list(struct ev_wait *w) {
 static void ev_apply(struct ev_wait *w, const struct db_result *res) {
     w->querying = false;
     if (res->status != DB_OK) {
-        if (res->status == DB_ERROR)
-            HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = w->r->req_id}, "%s",
-                 res->message);
         if (w->listed && !w->expired) {
             /* a waiting poll keeps waiting: the recheck reads again */
+            if (res->status == DB_ERROR)
+                HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = w->r->req_id},
+                     "%s", res->message);
             w->woken = true;
             return;
         }
-        if (res->status == DB_ERROR)
-            api_reply_error(w->r, 500, "internal_error", "internal error", NULL);
-        else
-            api_reply_error(w->r, 503, "unavailable", "the database cannot be reached", NULL);
+        api_reply_db_failed(w->r, res);
         ev_free(w);
         return;
     }
@@ -411,13 +405,10 @@ void events_h_list(struct api_req *r) {
     struct val_errors errs = {0};
     const char *type = api_query(r, "type");
     const char *after = api_query(r, "after");
-    const char *limit_s = api_query(r, "limit");
-    const char *wait_s = api_query(r, "wait");
     const char *type_known = NULL;
     if (type) {
-        for (int i = 0; events_types[i]; i++)
-            if (!strcmp(type, events_types[i]))
-                type_known = events_types[i];
+        int ev = tenant_event_parse(type);
+        type_known = ev < 0 ? NULL : tenant_event_name((enum tenant_event)ev);
         if (!type_known)
             val_errors_add(&errs, "type",
                            "must be notification.sent, notification.delivered, "
@@ -425,23 +416,9 @@ void events_h_list(struct api_req *r) {
     }
     if (after && !util_uuid_valid(after))
         val_errors_add(&errs, "after", "is not the id of one of this tenant's kept events");
-    int limit = 20, wait = 0;
-    if (limit_s) {
-        char *end;
-        long v = strtol(limit_s, &end, 10);
-        if (!*limit_s || *end || v < 1 || v > 100)
-            val_errors_add(&errs, "limit", "must be an integer from 1 to 100");
-        else
-            limit = (int)v;
-    }
-    if (wait_s) {
-        char *end;
-        long v = strtol(wait_s, &end, 10);
-        if (!*wait_s || *end || v < 0 || v > EVENTS_WAIT_MAX_S)
-            val_errors_add(&errs, "wait", "must be an integer from 0 to 30 (seconds)");
-        else
-            wait = (int)v;
-    }
+    int limit = api_query_int(r, "limit", 1, 100, 20, "must be an integer from 1 to 100", &errs);
+    int wait = api_query_int(r, "wait", 0, EVENTS_WAIT_MAX_S, 0,
+                             "must be an integer from 0 to 30 (seconds)", &errs);
     if (errs.len) {
         api_reply_invalid(r, &errs);
         val_errors_free(&errs);

@@ -19,29 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void notifications_reply_db(struct api_req *r, const struct db_result *res) {
-    if (res->status == DB_ERROR) {
-        HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
-             res->message);
-        api_reply_error(r, 500, "internal_error", "internal error", NULL);
-    } else {
-        api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
-    }
-}
-
-/* notifications_idem_key: 0 and *key (borrowed, NULL if absent), or -1 if invalid. */
-static int notifications_idem_key(struct api_req *r, const char **key) {
+/* notifications_idem_key: the Idempotency-Key header (borrowed, NULL if
+ * absent); one that is not 1 to 255 printable ASCII characters is added to
+ * errs. */
+static const char *notifications_idem_key(struct api_req *r, struct val_errors *errs) {
     const char *k = api_req_header(r, "Idempotency-Key");
-    *key = k;
     if (!k)
-        return 0;
+        return NULL;
     size_t n = strlen(k);
-    if (n < 1 || n > 255)
-        return -1;
-    for (size_t i = 0; i < n; i++)
+    bool ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
         if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] > 0x7e)
-            return -1;
-    return 0;
+            ok = false;
+    if (!ok)
+        val_errors_add(errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    return k;
 }
 
 static void notifications_row_view(const struct wr_row *row, struct notif_view *v) {
@@ -139,9 +131,7 @@ static void notifications_new_row(struct wr_row *row) {
 void notifications_create(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
-    const char *idem;
-    if (notifications_idem_key(r, &idem) < 0)
-        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    const char *idem = notifications_idem_key(r, &errs);
     int64_t now = util_now_ms();
     struct wr_row *row = mem_calloc(1, sizeof(*row));
     int rc = val_notification(obj, "", now, &row->in, &errs);
@@ -166,9 +156,7 @@ int64_t notifications_batch_cost(const struct api_req *r) {
 void notifications_batch(struct api_req *r) {
     struct json_object *obj = r->json;
     struct val_errors errs = {0};
-    const char *idem;
-    if (notifications_idem_key(r, &idem) < 0)
-        val_errors_add(&errs, "Idempotency-Key", "must be 1 to 255 printable ASCII characters");
+    const char *idem = notifications_idem_key(r, &errs);
     int64_t now = util_now_ms();
     struct notif_input *ins = NULL;
     size_t n = 0;
@@ -193,16 +181,24 @@ void notifications_batch(struct api_req *r) {
 
 /* ---- reads ---- */
 
-static void notifications_one_done(void *arg, const struct db_result *res) {
-    struct api_req *r = arg;
+/* notifications_found: whether res holds the one row of the notification;
+ * if not, r is answered (and freed). */
+static bool notifications_found(struct api_req *r, const struct db_result *res) {
     if (res->status != DB_OK) {
-        notifications_reply_db(r, res);
-        return;
+        api_reply_db_failed(r, res);
+        return false;
     }
     if (PQntuples(res->res) != 1) {
         api_reply_error(r, 404, "not_found", "no such notification", NULL);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void notifications_one_done(void *arg, const struct db_result *res) {
+    struct api_req *r = arg;
+    if (!notifications_found(r, res))
+        return;
     struct notif_view v;
     notif_view_from_row(res->res, 0, 0, r->route->auth == API_AUTH_ADMIN, &v);
     struct buf b = {0};
@@ -211,17 +207,14 @@ static void notifications_one_done(void *arg, const struct db_result *res) {
     buf_free(&b);
 }
 
-static void notifications_fetch(struct api_req *r, bool admin) {
-    store_notif_get(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
-                    notifications_one_done, r);
+/* notifications_reader: whose notification r reads: its key's tenant's, or
+ * any tenant's on an admin route. */
+static int64_t notifications_reader(const struct api_req *r) {
+    return r->route->auth == API_AUTH_ADMIN ? STORE_ANY_TENANT : r->auth.tenant_id;
 }
 
 void notifications_get(struct api_req *r) {
-    notifications_fetch(r, false);
-}
-
-void notifications_admin_get(struct api_req *r) {
-    notifications_fetch(r, true);
+    store_notif_get(r->app->db, notifications_reader(r), r->param, notifications_one_done, r);
 }
 
 struct notifications_list_ctx {
@@ -234,7 +227,7 @@ static void notifications_list_done(void *arg, const struct db_result *res) {
     struct notifications_list_ctx *c = arg;
     struct api_req *r = c->r;
     if (res->status != DB_OK) {
-        notifications_reply_db(r, res);
+        api_reply_db_failed(r, res);
         mem_free(c);
         return;
     }
@@ -267,7 +260,6 @@ void notifications_list(struct api_req *r) {
     const char *status = api_query(r, "status");
     const char *channel = api_query(r, "channel");
     const char *recipient = api_query(r, "recipient");
-    const char *limit_s = api_query(r, "limit");
     const char *cursor = api_query(r, "cursor");
     if (status && !notif_status_valid(status))
         val_errors_add(&errs, "status",
@@ -277,15 +269,7 @@ void notifications_list(struct api_req *r) {
     if (recipient && (strlen(recipient) < 1 || strlen(recipient) > 4096 ||
                       !hjson_utf8_valid(recipient, strlen(recipient))))
         val_errors_add(&errs, "recipient", "must be 1 to 4096 bytes of UTF-8");
-    int limit = 20;
-    if (limit_s) {
-        char *end;
-        long v = strtol(limit_s, &end, 10);
-        if (!*limit_s || *end || v < 1 || v > 100)
-            val_errors_add(&errs, "limit", "must be an integer from 1 to 100");
-        else
-            limit = (int)v;
-    }
+    int limit = api_query_int(r, "limit", 1, 100, 20, "must be an integer from 1 to 100", &errs);
     struct notifications_list_ctx *c = mem_calloc(1, sizeof(*c));
     c->r = r;
     c->limit = limit;
@@ -316,14 +300,8 @@ void notifications_list(struct api_req *r) {
 
 static void notifications_cancel_why(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
-    if (res->status != DB_OK) {
-        notifications_reply_db(r, res);
+    if (!notifications_found(r, res))
         return;
-    }
-    if (PQntuples(res->res) != 1) {
-        api_reply_error(r, 404, "not_found", "no such notification", NULL);
-        return;
-    }
     const char *status = db_get(res->res, 0, SS_STATUS);
     char msg[96];
     if (strcmp(status, "pending") == 0)
@@ -336,7 +314,7 @@ static void notifications_cancel_why(void *arg, const struct db_result *res) {
 static void notifications_cancel_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notifications_reply_db(r, res);
+        api_reply_db_failed(r, res);
         return;
     }
     if (PQntuples(res->res) == 1) {
@@ -355,7 +333,7 @@ void notifications_cancel(struct api_req *r) {
 static void notifications_attempts_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
     if (res->status != DB_OK) {
-        notifications_reply_db(r, res);
+        api_reply_db_failed(r, res);
         return;
     }
     int n = PQntuples(res->res);
@@ -394,15 +372,6 @@ static void notifications_attempts_done(void *arg, const struct db_result *res) 
     buf_free(&b);
 }
 
-static void notifications_attempts_fetch(struct api_req *r, bool admin) {
-    store_attempts(r->app->db, admin ? STORE_ANY_TENANT : r->auth.tenant_id, r->param,
-                   notifications_attempts_done, r);
-}
-
 void notifications_attempts(struct api_req *r) {
-    notifications_attempts_fetch(r, false);
-}
-
-void notifications_admin_attempts(struct api_req *r) {
-    notifications_attempts_fetch(r, true);
+    store_attempts(r->app->db, notifications_reader(r), r->param, notifications_attempts_done, r);
 }

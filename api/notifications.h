@@ -14,13 +14,12 @@ void notifications_create(struct api_req *r);
  * started KiB) and its number of notifications once parsed. */
 int64_t notifications_batch_cost(const struct api_req *r);
 void notifications_batch(struct api_req *r);
+/* notifications_get, notifications_attempts: a notification of the key's
+ * tenant; on an admin route (API_AUTH_ADMIN) any tenant's, with a tenant
+ * field. */
 void notifications_get(struct api_req *r);
+void notifications_attempts(struct api_req *r);
 void notifications_list(struct api_req *r);
 void notifications_cancel(struct api_req *r);
-void notifications_attempts(struct api_req *r);
-
-/* The same routes for admins: any tenant's notification, with a tenant field. */
-void notifications_admin_get(struct api_req *r);
-void notifications_admin_attempts(struct api_req *r);
 
 #endif

@@ -16,14 +16,8 @@
 
 static void settings_h_done(void *arg, const struct db_result *res) {
     struct api_req *r = arg;
-    if (res->status == DB_ERROR) {
-        HLOG(HLOG_ERROR, "db.query_failed", &(struct hlog_ctx){.req_id = r->req_id}, "%s",
-             res->message);
-        api_reply_error(r, 500, "internal_error", "internal error", NULL);
-        return;
-    }
     if (res->status != DB_OK) {
-        api_reply_error(r, 503, "unavailable", "the database cannot be reached", NULL);
+        api_reply_db_failed(r, res);
         return;
     }
     if (PQntuples(res->res) != 1) {

@@ -93,14 +93,20 @@ static void store_tenant(int64_t tenant_id, char out[24]) {
     snprintf(out, 24, "%lld", (long long)tenant_id);
 }
 
-struct req *store_notif_get(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+/* store_by_id: sql on notification id of tenant_id ($1, $2); any_sql, when
+ * not NULL, on id alone ($1) for STORE_ANY_TENANT. */
+static struct req *store_by_id(db *d, int64_t tenant_id, const char *id, const char *sql,
+                               const char *any_sql, db_cb cb, void *arg) {
     char tid[24];
     store_tenant(tenant_id, tid);
     const char *params[] = {id, tid};
-    if (tenant_id == STORE_ANY_TENANT)
-        return db_query(d, store_get_any_sql, 1, params, cb, arg);
-    else
-        return db_query(d, store_get_sql, 2, params, cb, arg);
+    if (any_sql && tenant_id == STORE_ANY_TENANT)
+        return db_query(d, any_sql, 1, params, cb, arg);
+    return db_query(d, sql, 2, params, cb, arg);
+}
+
+struct req *store_notif_get(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
+    return store_by_id(d, tenant_id, id, store_get_sql, store_get_any_sql, cb, arg);
 }
 
 struct req *store_notif_page(db *d, const struct store_page *q, db_cb cb, void *arg) {
@@ -112,27 +118,15 @@ struct req *store_notif_page(db *d, const struct store_page *q, db_cb cb, void *
 }
 
 struct req *store_notif_cancel(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
-    char tid[24];
-    store_tenant(tenant_id, tid);
-    const char *params[] = {id, tid};
-    return db_query(d, store_cancel_sql, 2, params, cb, arg);
+    return store_by_id(d, tenant_id, id, store_cancel_sql, NULL, cb, arg);
 }
 
 struct req *store_notif_status(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
-    char tid[24];
-    store_tenant(tenant_id, tid);
-    const char *params[] = {id, tid};
-    return db_query(d, store_status_sql, 2, params, cb, arg);
+    return store_by_id(d, tenant_id, id, store_status_sql, NULL, cb, arg);
 }
 
 struct req *store_attempts(db *d, int64_t tenant_id, const char *id, db_cb cb, void *arg) {
-    char tid[24];
-    store_tenant(tenant_id, tid);
-    const char *params[] = {id, tid};
-    if (tenant_id == STORE_ANY_TENANT)
-        return db_query(d, store_attempts_any_sql, 1, params, cb, arg);
-    else
-        return db_query(d, store_attempts_sql, 2, params, cb, arg);
+    return store_by_id(d, tenant_id, id, store_attempts_sql, store_attempts_any_sql, cb, arg);
 }
 
 struct req *store_key(db *d, const char *key_id, db_cb cb, void *arg) {

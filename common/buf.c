@@ -97,6 +97,14 @@ void buf_json_str(struct buf *b, const char *s, size_t n) {
     buf_putc(b, '"');
 }
 
+void buf_json_member(struct buf *b, const char *key, const char *s) {
+    buf_printf(b, ",\"%s\":", key);
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
+}
+
 void buf_reset(struct buf *b) {
     b->len = 0;
     if (b->data)

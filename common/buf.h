@@ -18,6 +18,9 @@ void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* buf_json_str: appends s (n bytes) as a quoted JSON string, escaping as RFC 8259 needs. */
 void buf_json_str(struct buf *b, const char *s, size_t n);
+/* buf_json_member: appends ,"key": and then s (NUL-terminated) as a JSON
+ * string, or null when s is NULL. key is written as it is. */
+void buf_json_member(struct buf *b, const char *key, const char *s);
 void buf_reset(struct buf *b);
 /* buf_free: releases data; the struct may be reused. */
 void buf_free(struct buf *b);

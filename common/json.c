@@ -251,6 +251,23 @@ static void hjson_record_size(struct json_object *o, size_t size) {
     json_object_set_userdata(o, (void *)(uintptr_t)(size + 1), NULL);
 }
 
+/* hjson_more: after a member or an element: 1 past a ',' (another
+ * follows), 0 past close (the end), or -1 (reported). */
+static int hjson_more(struct hjson_parser *ps, char close) {
+    hjson_skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ',') {
+        ps->p++;
+        return 1;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    if (ps->p < ps->end && *ps->p == '/')
+        return hjson_fail(ps, "comments are not allowed");
+    return hjson_fail(ps, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
 static int hjson_object(struct hjson_parser *ps, int depth, struct json_object **out,
                         size_t *size) {
     if (depth > HJSON_MAX_DEPTH)
@@ -317,18 +334,11 @@ static int hjson_object(struct hjson_parser *ps, int depth, struct json_object *
             goto fail;
         }
         ps->top = saved_top;
-        hjson_skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
+        int more = hjson_more(ps, '}');
+        if (more < 0)
+            goto fail;
+        if (!more)
             break;
-        }
-        hjson_fail(ps, ps->p < ps->end && *ps->p == '/' ? "comments are not allowed"
-                                                        : "expected ',' or '}'");
-        goto fail;
     }
 done:
     ps->top = saved_top;
@@ -371,18 +381,11 @@ static int hjson_array(struct hjson_parser *ps, int depth, struct json_object **
             hjson_fail(ps, "out of memory");
             goto fail;
         }
-        hjson_skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == ']') {
-            ps->p++;
+        int more = hjson_more(ps, ']');
+        if (more < 0)
+            goto fail;
+        if (!more)
             break;
-        }
-        hjson_fail(ps, ps->p < ps->end && *ps->p == '/' ? "comments are not allowed"
-                                                        : "expected ',' or ']'");
-        goto fail;
     }
 done:
     hjson_record_size(arr, total);

@@ -1,6 +1,7 @@
 /* log: structured JSON-lines logging on stderr. */
 #include "common/log.h"
 #include "common/buf.h"
+#include "common/mem.h"
 #include "common/util.h"
 
 #include <stdarg.h>
@@ -22,10 +23,7 @@ bool hlog_enabled(enum hlog_level lvl) {
 }
 
 int hlog_parse_level(const char *s) {
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, hlog_names[i]) == 0)
-            return i;
-    return -1;
+    return util_name_index(hlog_names, HD_ARRAY_LEN(hlog_names), s);
 }
 
 static void hlog_kv(struct buf *b, const char *key, const char *val) {

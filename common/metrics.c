@@ -97,6 +97,12 @@ void metrics_define(metrics *m, const char *name, enum metrics_type type, const 
     hmap_put(m->families, name, f);
 }
 
+void metrics_define_all(metrics *m, const struct metrics_def *defs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        metrics_define(m, defs[i].name, defs[i].type, defs[i].help, defs[i].buckets,
+                       defs[i].nbuckets);
+}
+
 static struct metrics_series *metrics_series_get(metrics *m, const char *name, const char *labels,
                                                  struct metrics_family **fam) {
     struct metrics_family *f = hmap_get(m->families, name);

@@ -20,6 +20,19 @@ void metrics_free(metrics *m);
 void metrics_define(metrics *m, const char *name, enum metrics_type type, const char *help,
                     const double *buckets, size_t nbuckets);
 
+/* A family as metrics_define takes it, for a process's table of them. */
+struct metrics_def {
+    const char *name;
+    enum metrics_type type;
+    const char *help;
+    const double *buckets; /* histograms only; NULL otherwise */
+    size_t nbuckets;
+};
+
+/* metrics_define_all: metrics_define for each of the n defs (borrowed), in
+ * order. */
+void metrics_define_all(metrics *m, const struct metrics_def *defs, size_t n);
+
 /* labels: "" or a Prometheus label list without braces, e.g.
  * route="notifications.create",status="201" (values already escaped).
  * An undefined name is ignored. */

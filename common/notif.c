@@ -12,36 +12,27 @@
 static const char *const notif_channels[CH_COUNT] = {"email", "sms", "push", "webhook"};
 
 const char *notif_channel_name(enum notif_channel ch) {
-    return (unsigned)ch < CH_COUNT ? notif_channels[ch] : "unknown";
+    return util_name_at(notif_channels, CH_COUNT, (int)ch, "unknown");
 }
 
 int notif_channel_parse(const char *s) {
-    for (int i = 0; i < CH_COUNT; i++)
-        if (strcmp(s, notif_channels[i]) == 0)
-            return i;
-    return -1;
+    return util_name_index(notif_channels, CH_COUNT, s);
 }
 
 static const char *const notif_priorities[PRIO_COUNT] = {"high", "normal", "low"};
 
 const char *notif_priority_name(enum notif_priority p) {
-    return (unsigned)p < PRIO_COUNT ? notif_priorities[p] : "normal";
+    return util_name_at(notif_priorities, PRIO_COUNT, (int)p, "normal");
 }
 
 int notif_priority_parse(const char *s) {
-    for (int i = 0; i < PRIO_COUNT; i++)
-        if (strcmp(s, notif_priorities[i]) == 0)
-            return i;
-    return -1;
+    return util_name_index(notif_priorities, PRIO_COUNT, s);
 }
 
 bool notif_status_valid(const char *s) {
     static const char *const statuses[] = {"pending", "sent",      "delivered",
                                            "failed",  "cancelled", "expired"};
-    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-        if (strcmp(s, statuses[i]) == 0)
-            return true;
-    return false;
+    return util_name_index(statuses, HD_ARRAY_LEN(statuses), s) >= 0;
 }
 
 void notif_input_free(struct notif_input *in) {
@@ -65,31 +56,23 @@ static void notif_time(struct buf *b, const char *key, int64_t ms) {
     buf_printf(b, "\"%s\"", t);
 }
 
-static void notif_str(struct buf *b, const char *key, const char *s) {
-    buf_printf(b, ",\"%s\":", key);
-    if (s)
-        buf_json_str(b, s, strlen(s));
-    else
-        buf_puts(b, "null");
-}
-
 void notif_json(struct buf *b, const struct notif_view *v) {
     buf_puts(b, "{\"id\":");
     buf_json_str(b, v->id, strlen(v->id));
     if (v->tenant)
-        notif_str(b, "tenant", v->tenant);
-    notif_str(b, "channel", v->channel);
-    notif_str(b, "recipient", v->recipient);
-    notif_str(b, "subject", v->subject);
-    notif_str(b, "body", v->body);
-    notif_str(b, "html", v->html);
-    notif_str(b, "reply_to", v->reply_to);
+        buf_json_member(b, "tenant", v->tenant);
+    buf_json_member(b, "channel", v->channel);
+    buf_json_member(b, "recipient", v->recipient);
+    buf_json_member(b, "subject", v->subject);
+    buf_json_member(b, "body", v->body);
+    buf_json_member(b, "html", v->html);
+    buf_json_member(b, "reply_to", v->reply_to);
     buf_puts(b, ",\"metadata\":");
     buf_puts(b, v->metadata_json ? v->metadata_json : "null");
-    notif_str(b, "priority", v->priority ? v->priority : "normal");
-    notif_str(b, "status", v->status);
+    buf_json_member(b, "priority", v->priority ? v->priority : "normal");
+    buf_json_member(b, "status", v->status);
     buf_printf(b, ",\"attempts\":%d", v->attempts);
-    notif_str(b, "last_error", v->last_error);
+    buf_json_member(b, "last_error", v->last_error);
     notif_time(b, "send_at", v->send_at);
     notif_time(b, "expires_at", v->expires_at);
     notif_time(b, "created_at", v->created_at);

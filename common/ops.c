@@ -285,7 +285,10 @@ bool ops_dlq_cursor_ok(enum notif_channel ch, const char *tenant, const char *cu
     return cursor_decode(cursor, scope, &us, id) == 0;
 }
 
-static void ops_list_free(struct ops_list *l) {
+/* ops_list_answer: runs the caller's callback once, then frees l. */
+static void ops_list_answer(struct ops_list *l, enum ops_status st, const struct ops_dlq_page *page,
+                            const char *err) {
+    l->cb(l->arg, st, page, err);
     mem_free(l->tenant);
     mem_free(l);
 }
@@ -293,8 +296,7 @@ static void ops_list_free(struct ops_list *l) {
 static void ops_list_rows_done(void *arg, const struct db_result *res) {
     struct ops_list *l = arg;
     if (res->status != DB_OK) {
-        l->cb(l->arg, ops_db_status(res), NULL, res->message);
-        ops_list_free(l);
+        ops_list_answer(l, ops_db_status(res), NULL, res->message);
         return;
     }
     int n = PQntuples(res->res);
@@ -306,8 +308,7 @@ static void ops_list_rows_done(void *arg, const struct db_result *res) {
                       db_get(res->res, last, 0), l->scope, cur);
         page.next_cursor = cur;
     }
-    l->cb(l->arg, OPS_OK, &page, NULL);
-    ops_list_free(l);
+    ops_list_answer(l, OPS_OK, &page, NULL);
 }
 
 static void ops_list_rows(struct ops_list *l, const char *tenant_id) {
@@ -322,13 +323,11 @@ static void ops_list_rows(struct ops_list *l, const char *tenant_id) {
 static void ops_list_tenant_done(void *arg, const struct db_result *res) {
     struct ops_list *l = arg;
     if (res->status != DB_OK) {
-        l->cb(l->arg, ops_db_status(res), NULL, res->message);
-        ops_list_free(l);
+        ops_list_answer(l, ops_db_status(res), NULL, res->message);
         return;
     }
     if (PQntuples(res->res) != 1) {
-        l->cb(l->arg, OPS_UNKNOWN_TENANT, NULL, "no tenant has this name");
-        ops_list_free(l);
+        ops_list_answer(l, OPS_UNKNOWN_TENANT, NULL, "no tenant has this name");
         return;
     }
     char tid[24];

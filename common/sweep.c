@@ -258,17 +258,15 @@ static void sweep_orphan_query(sweep *s) {
 }
 
 int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms) {
-    int64_t grace_cutoff = now_ms - grace_ms;
-    if (lag == 0)
-        return grace_cutoff;
-    /* a backlog (or a lag Redis cannot tell): only rows enqueued before the
-     * last entry handed out can have lost theirs */
-    int64_t c = last_delivered_ms >= 0 ? last_delivered_ms - SWEEP_SKEW_MARGIN_MS : 0;
-    return c < grace_cutoff ? c : grace_cutoff;
+    /* one stream with its group: the rule is stream_orphan_cutoff's */
+    const struct stream_figures f = {
+        .g = {.stream = true, .group = true, .lag = lag, .last_delivered_ms = last_delivered_ms}};
+    const struct stream_info info = {.ok = true, .n = 1, .s = &f};
+    return stream_orphan_cutoff(&info, now_ms - grace_ms, SWEEP_SKEW_MARGIN_MS);
 }
 
 /* The channel's cutoff is the earliest of its streams' (stream_orphan_cutoff,
- * the same rule as sweep_cutoff_ms per stream). */
+ * which sweep_cutoff_ms applies to one stream). */
 static void sweep_info_cb(void *arg, const struct stream_info *info) {
     sweep *s = arg;
     if (!info->ok) {

@@ -43,8 +43,8 @@ void sweep_channels_mask(sweep *s, unsigned mask);
  * again. lag is the group's (-1: Redis cannot tell), last_delivered_ms the
  * time part of its last-delivered-id (-1: none). With no backlog, rows
  * older than the grace; with one, only rows enqueued before the last entry
- * handed out (less the clock skew margin) can have lost theirs. 0 or less:
- * skip the channel this cycle. */
+ * handed out (less the clock skew margin) can have lost theirs. -1: skip the
+ * channel this cycle. stream_orphan_cutoff's rule, for one stream. */
 int64_t sweep_cutoff_ms(long long lag, int64_t last_delivered_ms, int64_t now_ms, int grace_ms);
 
 /* sweep_stop: frees s now; the cycle in progress is cancelled (none of its

@@ -145,12 +145,18 @@ int tmpl_check(const char *src, size_t n, struct json_object *metadata, size_t *
     return tmpl_walk(src, n, metadata, false, NULL, bytes, chars, bad_name, bad_len);
 }
 
+/* tmpl_render_as: tmpl_render or, with html, tmpl_render_html. */
+static int tmpl_render_as(const char *src, size_t n, struct json_object *metadata, bool html,
+                          struct buf *out, char *bad_name, size_t bad_len) {
+    /* check first so a failure leaves out untouched */
+    if (tmpl_walk(src, n, metadata, html, NULL, NULL, NULL, bad_name, bad_len) != 0)
+        return -1;
+    return tmpl_walk(src, n, metadata, html, out, NULL, NULL, NULL, 0);
+}
+
 int tmpl_render(const char *src, size_t n, struct json_object *metadata, struct buf *out,
                 char *bad_name, size_t bad_len) {
-    /* check first so a failure leaves out untouched */
-    if (tmpl_walk(src, n, metadata, false, NULL, NULL, NULL, bad_name, bad_len) != 0)
-        return -1;
-    return tmpl_walk(src, n, metadata, false, out, NULL, NULL, NULL, 0);
+    return tmpl_render_as(src, n, metadata, false, out, bad_name, bad_len);
 }
 
 int tmpl_check_html(const char *src, size_t n, struct json_object *metadata, size_t *bytes,
@@ -160,7 +166,5 @@ int tmpl_check_html(const char *src, size_t n, struct json_object *metadata, siz
 
 int tmpl_render_html(const char *src, size_t n, struct json_object *metadata, struct buf *out,
                      char *bad_name, size_t bad_len) {
-    if (tmpl_walk(src, n, metadata, true, NULL, NULL, NULL, bad_name, bad_len) != 0)
-        return -1;
-    return tmpl_walk(src, n, metadata, true, out, NULL, NULL, NULL, 0);
+    return tmpl_render_as(src, n, metadata, true, out, bad_name, bad_len);
 }

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/recipient.h"
+#include "common/util.h"
 #include "common/validate.h"
 
 #include <json-c/json.h>
@@ -16,14 +17,11 @@ static const char *const tenant_events[EV_COUNT] = {"notification.sent", "notifi
                                                     "notification.expired"};
 
 const char *tenant_event_name(enum tenant_event e) {
-    return (unsigned)e < EV_COUNT ? tenant_events[e] : "unknown";
+    return util_name_at(tenant_events, EV_COUNT, (int)e, "unknown");
 }
 
 int tenant_event_parse(const char *s) {
-    for (int i = 0; i < EV_COUNT; i++)
-        if (strcmp(s, tenant_events[i]) == 0)
-            return i;
-    return -1;
+    return util_name_index(tenant_events, EV_COUNT, s);
 }
 
 void tenant_patch_free(struct tenant_patch *p) {
@@ -85,17 +83,25 @@ int tenant_types_parse(const char *list, unsigned *mask, char *bad, size_t badle
     return 0;
 }
 
-void tenant_types_literal(struct buf *out, unsigned mask) {
-    buf_putc(out, '{');
-    bool first = true;
+/* tenant_names_of: the names of mask's event types, comma-separated, in
+ * API.md's order; quoted as JSON strings or bare. */
+static void tenant_names_of(struct buf *b, unsigned mask, bool quoted) {
+    const char *sep = "";
     for (int i = 0; i < EV_COUNT; i++) {
         if (!(mask & (1u << i)))
             continue;
-        if (!first)
-            buf_putc(out, ',');
-        buf_puts(out, tenant_events[i]);
-        first = false;
+        buf_puts(b, sep);
+        if (quoted)
+            buf_printf(b, "\"%s\"", tenant_events[i]);
+        else
+            buf_puts(b, tenant_events[i]);
+        sep = ",";
     }
+}
+
+void tenant_types_literal(struct buf *out, unsigned mask) {
+    buf_putc(out, '{');
+    tenant_names_of(out, mask, false);
     buf_putc(out, '}');
 }
 
@@ -169,6 +175,22 @@ static void tenant_patch_types(struct json_object *v, struct tenant_patch *p,
     }
 }
 
+/* tenant_patch_string: a string-or-null setting of a patch: when present,
+ * *has is set and *out is a copy (NULL for null); check's complaint about
+ * the string, if any, is reported under key. */
+static void tenant_patch_string(struct json_object *obj, const char *key,
+                                const char *(*check)(const char *s), bool *has, char **out,
+                                struct val_errors *errs) {
+    const char *s;
+    if (tenant_opt_string(obj, key, &s, errs) <= 0)
+        return;
+    const char *msg = s ? check(s) : NULL;
+    if (msg)
+        val_errors_add(errs, key, msg);
+    *has = true;
+    *out = s ? mem_strdup(s) : NULL;
+}
+
 int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
                            struct val_errors *errs) {
     size_t before = errs->len;
@@ -185,23 +207,10 @@ int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
             }
         }
     }
-    const char *s;
-    int r = tenant_opt_string(obj, "events_url", &s, errs);
-    if (r > 0) {
-        const char *msg = s ? tenant_check_events_url(s) : NULL;
-        if (msg)
-            val_errors_add(errs, "events_url", msg);
-        p->has_events_url = true;
-        p->events_url = s ? mem_strdup(s) : NULL;
-    }
-    r = tenant_opt_string(obj, "email_from", &s, errs);
-    if (r > 0) {
-        const char *msg = s ? tenant_check_email_from(s) : NULL;
-        if (msg)
-            val_errors_add(errs, "email_from", msg);
-        p->has_email_from = true;
-        p->email_from = s ? mem_strdup(s) : NULL;
-    }
+    tenant_patch_string(obj, "events_url", tenant_check_events_url, &p->has_events_url,
+                        &p->events_url, errs);
+    tenant_patch_string(obj, "email_from", tenant_check_email_from, &p->has_email_from,
+                        &p->email_from, errs);
     struct json_object *types;
     if (json_object_object_get_ex(obj, "event_types", &types)) {
         p->has_event_types = true;
@@ -214,30 +223,14 @@ int tenant_patch_from_json(struct json_object *obj, struct tenant_patch *p,
     return 0;
 }
 
-static void tenant_json_str(struct buf *b, const char *key, const char *s) {
-    buf_printf(b, ",\"%s\":", key);
-    if (s)
-        buf_json_str(b, s, strlen(s));
-    else
-        buf_puts(b, "null");
-}
-
 void tenant_settings_json(struct buf *b, const char *name, const char *events_url,
                           unsigned event_types, const char *email_from) {
     buf_puts(b, "{\"name\":");
     buf_json_str(b, name, strlen(name));
-    tenant_json_str(b, "events_url", events_url);
+    buf_json_member(b, "events_url", events_url);
     buf_puts(b, ",\"event_types\":[");
-    bool first = true;
-    for (int i = 0; i < EV_COUNT; i++) {
-        if (!(event_types & (1u << i)))
-            continue;
-        if (!first)
-            buf_putc(b, ',');
-        buf_printf(b, "\"%s\"", tenant_events[i]);
-        first = false;
-    }
+    tenant_names_of(b, event_types, true);
     buf_putc(b, ']');
-    tenant_json_str(b, "email_from", email_from);
+    buf_json_member(b, "email_from", email_from);
     buf_putc(b, '}');
 }

@@ -1,4 +1,4 @@
-/* util: clocks, RFC 3339 times and UUIDv7 ids. */
+/* util: clocks, RFC 3339 times, UUIDv7 ids and lookups in tables of names. */
 #include "common/util.h"
 
 #include <ctype.h>
@@ -215,4 +215,15 @@ struct event_base *util_event_base(void) {
         event_config_free(cfg);
     }
     return b ? b : event_base_new();
+}
+
+const char *util_name_at(const char *const *names, size_t n, int i, const char *fallback) {
+    return i >= 0 && (size_t)i < n ? names[i] : fallback;
+}
+
+int util_name_index(const char *const *names, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (int)i;
+    return -1;
 }

@@ -1,4 +1,4 @@
-/* util: clocks, RFC 3339 times and UUIDv7 ids. */
+/* util: clocks, RFC 3339 times, UUIDv7 ids and lookups in tables of names. */
 #ifndef HERALD_COMMON_UTIL_H
 #define HERALD_COMMON_UTIL_H
 
@@ -33,6 +33,12 @@ int64_t util_uuid7_ms(const char *s);
 void util_random(void *buf, size_t n);
 /* util_rand_range: a uniform double in [lo, hi]. */
 double util_rand_range(double lo, double hi);
+
+/* util_name_at: names[i] from a table of n names (borrowed, like the
+ * result), or fallback when i is not below n. */
+const char *util_name_at(const char *const *names, size_t n, int i, const char *fallback);
+/* util_name_index: the index of s in a table of n names; -1 if absent. */
+int util_name_index(const char *const *names, size_t n, const char *s);
 
 struct event_base;
 /* util_event_base: the process's event loop. On epoll, the changes made to a

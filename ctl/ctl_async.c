@@ -83,6 +83,12 @@ void ctl_async_close(struct ctl_async *a) {
     memset(a, 0, sizeof(*a));
 }
 
+int ctl_async_redis_fail(const struct ctl *c, const struct ctl_async *a, const char *what,
+                         const char *err, const char *then) {
+    ctl_reach_redis_fail(&c->cfg, what, a->redis_err[0] ? a->redis_err : err, then);
+    return HD_EXIT_REDIS;
+}
+
 int ctl_write_out(const char *what, const char *s, size_t n) {
     if ((n && fwrite(s, 1, n, stdout) != n) || fflush(stdout) != 0) {
         ctl_err("%s: could not write to stdout", what);

@@ -41,6 +41,12 @@ void ctl_async_done(struct ctl_async *a);
 /* ctl_async_close: closes the clients and the loop; safe after a failed open. */
 void ctl_async_close(struct ctl_async *a);
 
+/* ctl_async_redis_fail: prints that Redis could not be reached for what
+ * (ctl_reach_redis_fail, with then): the reason is the connect's when a has
+ * one, else err (the operation's; borrowed). Returns HD_EXIT_REDIS. */
+int ctl_async_redis_fail(const struct ctl *c, const struct ctl_async *a, const char *what,
+                         const char *err, const char *then);
+
 /* ctl_write_out: writes b's n bytes to stdout and flushes; CTL_EXIT_OK, or
  * CTL_EXIT_FAIL after saying it could not. what names the command. */
 int ctl_write_out(const char *what, const char *s, size_t n);

@@ -2,7 +2,6 @@
  * or JSON. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_async.h"
-#include "ctl/ctl_reach.h"
 #include "common/buf.h"
 #include "common/circuits.h"
 #include "common/mem.h"
@@ -71,8 +70,7 @@ static int ctl_destinations(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (!a.redis_up) {
-        ctl_reach_redis_fail(&c->cfg, "destinations", a.redis_err, "circuits unknown");
-        rc = HD_EXIT_REDIS;
+        rc = ctl_async_redis_fail(c, &a, "destinations", a.redis_err, "circuits unknown");
         goto out;
     }
     run.a = &a;
@@ -82,8 +80,7 @@ static int ctl_destinations(struct ctl *c, int argc, char **argv) {
     if (rc)
         goto out;
     if (!run.redis_ok) {
-        ctl_reach_redis_fail(&c->cfg, "destinations", run.err, "circuits unknown");
-        rc = HD_EXIT_REDIS;
+        rc = ctl_async_redis_fail(c, &a, "destinations", run.err, "circuits unknown");
         goto out;
     }
     rc = ctl_write_out("destinations", run.out.data, run.out.len);

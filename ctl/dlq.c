@@ -396,9 +396,7 @@ static int ctl_dlq_replay(struct ctl *c, int argc, char **argv) {
         snprintf(then, sizeof(then),
                  "%lld replayed notification%s will be enqueued by the sweeper once it is back",
                  (long long)run.unenqueued, run.unenqueued == 1 ? "" : "s");
-        ctl_reach_redis_fail(&c->cfg, "dlq replay", a.redis_err[0] ? a.redis_err : run.redis_err,
-                             then);
-        rc = HD_EXIT_REDIS;
+        rc = ctl_async_redis_fail(c, &a, "dlq replay", run.redis_err, then);
     } else if (run.n_not_found) {
         rc = CTL_EXIT_FAIL;
     }

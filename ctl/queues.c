@@ -178,11 +178,9 @@ static int ctl_queues(struct ctl *c, int argc, char **argv) {
     rc = ctl_write_out("queues", b.data, b.len);
     if (rc)
         goto out;
-    if (!run.q.redis_ok) {
-        ctl_reach_redis_fail(&c->cfg, "queues", a.redis_err[0] ? a.redis_err : run.q.redis_err,
-                             "stream, in-flight, consumers and lag unknown");
-        rc = HD_EXIT_REDIS;
-    }
+    if (!run.q.redis_ok)
+        rc = ctl_async_redis_fail(c, &a, "queues", run.q.redis_err,
+                                  "stream, in-flight, consumers and lag unknown");
 
 out:
     buf_free(&b);

@@ -15,6 +15,33 @@ static const double wm_provider[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 static const double wm_e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,   5,
                                 10,   30,   60,  300,  900, 3600, 21600, 86400};
 
+static const struct metrics_def wm_defs[] = {
+    {"herald_deliveries_total", METRICS_COUNTER,
+     "Delivery attempts by channel and outcome (sent, retry, failed, deferred).", NULL, 0},
+    {"herald_delivery_duration_seconds", METRICS_HISTOGRAM,
+     "Time of the provider call of one attempt.", wm_provider, HD_ARRAY_LEN(wm_provider)},
+    {"herald_end_to_end_seconds", METRICS_HISTOGRAM, "Time from acceptance (created_at) to sent.",
+     wm_e2e, HD_ARRAY_LEN(wm_e2e)},
+    {"herald_retries_total", METRICS_COUNTER, "Attempts that will be retried.", NULL, 0},
+    {"herald_dead_letters_total", METRICS_COUNTER, "Notifications that failed for good.", NULL, 0},
+    {"herald_provider_auth_failures_total", METRICS_COUNTER,
+     "Attempts refused for Herald's own provider credentials.", NULL, 0},
+    {"herald_reclaimed_total", METRICS_COUNTER,
+     "Stream entries taken over from dead or stuck consumers.", NULL, 0},
+    {"herald_dwell_seconds", METRICS_HISTOGRAM,
+     "Time from when the attempt that succeeded became due (creation, send_at or "
+     "its retry time) to sent, by channel and priority.",
+     wm_e2e, HD_ARRAY_LEN(wm_e2e)},
+    {"herald_circuits_open", METRICS_GAUGE,
+     "Destinations whose circuit is open or half-open, as this worker knows them.", NULL, 0},
+    {"herald_in_flight", METRICS_GAUGE,
+     "Entries held by this worker, from read to acknowledgement.", NULL, 0},
+    {"herald_stream_length", METRICS_GAUGE, "Entries in the channel's stream.", NULL, 0},
+    {"herald_stream_lag", METRICS_GAUGE, "Entries not yet read by the consumer group.", NULL, 0},
+    {"herald_dependency_up", METRICS_GAUGE, "1 while the dependency is connected, by dep.", NULL,
+     0},
+};
+
 struct wmetrics {
     metrics *m;
     struct metrics_srv *srv;
@@ -78,38 +105,7 @@ wmetrics *wmetrics_start(struct event_base *base, eng *e, db *d, rds *r, enum no
     w->stream_length = w->lag = -1;
     snprintf(w->labels, sizeof(w->labels), "channel=\"%s\"", notif_channel_name(ch));
     metrics *m = w->m;
-    metrics_define(m, "herald_deliveries_total", METRICS_COUNTER,
-                   "Delivery attempts by channel and outcome (sent, retry, failed, deferred).",
-                   NULL, 0);
-    metrics_define(m, "herald_delivery_duration_seconds", METRICS_HISTOGRAM,
-                   "Time of the provider call of one attempt.", wm_provider,
-                   sizeof(wm_provider) / sizeof(double));
-    metrics_define(m, "herald_end_to_end_seconds", METRICS_HISTOGRAM,
-                   "Time from acceptance (created_at) to sent.", wm_e2e,
-                   sizeof(wm_e2e) / sizeof(double));
-    metrics_define(m, "herald_retries_total", METRICS_COUNTER, "Attempts that will be retried.",
-                   NULL, 0);
-    metrics_define(m, "herald_dead_letters_total", METRICS_COUNTER,
-                   "Notifications that failed for good.", NULL, 0);
-    metrics_define(m, "herald_provider_auth_failures_total", METRICS_COUNTER,
-                   "Attempts refused for Herald's own provider credentials.", NULL, 0);
-    metrics_define(m, "herald_reclaimed_total", METRICS_COUNTER,
-                   "Stream entries taken over from dead or stuck consumers.", NULL, 0);
-    metrics_define(m, "herald_dwell_seconds", METRICS_HISTOGRAM,
-                   "Time from when the attempt that succeeded became due (creation, send_at or "
-                   "its retry time) to sent, by channel and priority.",
-                   wm_e2e, sizeof(wm_e2e) / sizeof(double));
-    metrics_define(m, "herald_circuits_open", METRICS_GAUGE,
-                   "Destinations whose circuit is open or half-open, as this worker knows them.",
-                   NULL, 0);
-    metrics_define(m, "herald_in_flight", METRICS_GAUGE,
-                   "Entries held by this worker, from read to acknowledgement.", NULL, 0);
-    metrics_define(m, "herald_stream_length", METRICS_GAUGE, "Entries in the channel's stream.",
-                   NULL, 0);
-    metrics_define(m, "herald_stream_lag", METRICS_GAUGE,
-                   "Entries not yet read by the consumer group.", NULL, 0);
-    metrics_define(m, "herald_dependency_up", METRICS_GAUGE,
-                   "1 while the dependency is connected, by dep.", NULL, 0);
+    metrics_define_all(m, wm_defs, HD_ARRAY_LEN(wm_defs));
     metrics_on_render(m, wm_refresh, w);
     eng_set_metrics(e, m);
     w->poll = event_new(base, -1, EV_PERSIST, wm_poll, w);

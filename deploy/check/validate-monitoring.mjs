@@ -7,7 +7,8 @@
 //     and query uses, unique panel ids, panels inside the 24-column grid that
 //     do not overlap, and a PromQL expression in every query.
 //  2. Every metric the dashboard and the alert rules query is one Herald
-//     defines (metrics_define in api/, worker/, common/); the live test
+//     defines (metrics_define, or a struct metrics_def table, in api/,
+//     worker/, common/); the live test
 //     (tests/integration/it_monitoring.c) checks the same names against real
 //     /metrics pages.
 //  3. Every alert of deploy/prometheus/alerts.yml has a dashboard panel
@@ -117,6 +118,8 @@ function definedMetrics() {
         for (const f of fs.readdirSync(path.join(ROOT, dir)).filter((f) => f.endsWith(".c"))) {
             const src = fs.readFileSync(path.join(ROOT, dir, f), "utf8");
             for (const m of src.matchAll(/metrics_define\(\s*\w+,\s*"(herald_[a-z0-9_]+)"/g)) names.add(m[1]);
+            // a struct metrics_def table entry: {"herald_...", METRICS_...
+            for (const m of src.matchAll(/\{\s*"(herald_[a-z0-9_]+)",\s*METRICS_[A-Z]+/g)) names.add(m[1]);
         }
     }
     return names;
