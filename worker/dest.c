@@ -12,13 +12,26 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEST_AVG_START_MS 1000   /* a destination's expected transfer time before any is known */
-#define DEST_FIRST_READ_MS 50    /* how often the shared circuits are asked for until they came */
-#define DEST_UNKNOWN_WAIT_MS 500 /* a delivery before they came waits this long */
+#define DEST_AVG_START_MS 1000    /* a destination's expected transfer time before any is known */
+#define DEST_FIRST_READ_MS 50     /* how often the shared circuits are asked for until they came */
+#define DEST_UNKNOWN_WAIT_MS 500  /* a delivery before they came waits this long */
+#define DEST_PROBE_MARGIN_MS 2000 /* a probe key outlives its delivery's timeout by this */
+
+/* Who probes a half-open circuit, among the channel's workers: the one that
+ * set the key dest_probe_key names (SET NX, expiring), so a destination
+ * gets one probe per half-open period, not one per worker. */
+enum dest_probe_lock {
+    PL_NONE = 0, /* not asked */
+    PL_ASKING,   /* SET NX sent */
+    PL_MINE,     /* this worker probes */
+    PL_OTHERS,   /* another worker does, until probe_until_mono */
+};
 
 struct dest {
     char *name;
     struct brk b;
+    enum dest_probe_lock plock;
+    int64_t probe_until_mono;
     bool shared;          /* its open circuit has been seen in Redis */
     int64_t told_waiting; /* b.waiting when this worker last wrote the circuit */
     int64_t avg_ms;       /* recent transfer time (moving average) */
@@ -32,6 +45,7 @@ struct dests {
     xfer *x;
     struct brk_policy pol;
     int64_t probe_wait_ms;
+    int64_t probe_lease_ms; /* how long the probe key holds, if its worker dies */
     char key[BRK_KEY_LEN];
     hmap *by_name;
     struct event *refresh;
@@ -74,6 +88,72 @@ static void dest_log(dests *s, const struct dest *d, const char *event, const ch
          d->b.failures, (long long)d->b.open_ms);
 }
 
+static void dest_probe_key(const dests *s, const struct dest *d, char *out, size_t len) {
+    snprintf(out, len, "%s:probe:%s", s->key, d->name);
+}
+
+struct dest_ask {
+    dests *s;
+    char name[];
+};
+
+static void dest_probe_cb(void *arg, redisReply *reply, const char *err) {
+    (void)err;
+    struct dest_ask *a = arg;
+    struct dest *d = hmap_get(a->s->by_name, a->name);
+    if (d && d->plock == PL_ASKING) {
+        if (reply && reply->type == REDIS_REPLY_STATUS) {
+            d->plock = PL_MINE;
+        } else if (reply && reply->type == REDIS_REPLY_NIL) {
+            d->plock = PL_OTHERS;
+            d->probe_until_mono = util_mono_ms() + a->s->probe_wait_ms;
+        } else {
+            d->plock = PL_NONE; /* Redis failed: asked again on the next delivery */
+        }
+    }
+    mem_free(a);
+}
+
+/* dest_probe_ask: SET NX of the probe key; the answer sets d->plock. */
+static void dest_probe_ask(dests *s, struct dest *d) {
+    char key[BRK_KEY_LEN + 256], px[24];
+    dest_probe_key(s, d, key, sizeof(key));
+    snprintf(px, sizeof(px), "%lld", (long long)s->probe_lease_ms);
+    size_t n = strlen(d->name) + 1;
+    struct dest_ask *a = mem_alloc(sizeof(*a) + n);
+    a->s = s;
+    memcpy(a->name, d->name, n);
+    const char *argv[] = {"SET", key, "1", "NX", "PX", px};
+    d->plock = PL_ASKING;
+    req_scope_add_owning(&s->reqs, rds_command(s->wr, dest_probe_cb, a, 6, argv, NULL), a);
+}
+
+/* dest_probe_done: this worker's probe ended (or never started). The key
+ * goes when release; after a failed probe it stays until it expires, by when
+ * the others have read the circuit open again (they read it every refresh)
+ * and do not probe it in turn. */
+static void dest_probe_done(dests *s, struct dest *d, bool release) {
+    if (d->plock != PL_MINE)
+        return;
+    d->plock = PL_NONE;
+    if (!release || !s->wr || s->stopped)
+        return;
+    char key[BRK_KEY_LEN + 256];
+    dest_probe_key(s, d, key, sizeof(key));
+    const char *argv[] = {"DEL", key};
+    rds_command(s->wr, NULL, NULL, 2, argv, NULL);
+}
+
+/* dest_may_probe: whether this worker, whose circuit for d is half-open, is
+ * the channel's prober; if not yet known, it asks. */
+static bool dest_may_probe(dests *s, struct dest *d) {
+    if (!s->wr || s->stopped || d->plock == PL_MINE)
+        return !s->wr || d->plock == PL_MINE;
+    if (d->plock == PL_NONE || (d->plock == PL_OTHERS && util_mono_ms() >= d->probe_until_mono))
+        dest_probe_ask(s, d);
+    return false;
+}
+
 enum dest_admit dest_admit(dests *s, const char *host, int64_t *delay_ms) {
     if (!s->loaded) {
         /* a restarted worker must not deliver through a circuit its
@@ -88,6 +168,13 @@ enum dest_admit dest_admit(dests *s, const char *host, int64_t *delay_ms) {
     case BRK_WAIT:
         return DEST_HAND_BACK;
     case BRK_PROBE:
+        if (!dest_may_probe(s, d)) {
+            /* another worker probes, or the answer is on its way */
+            d->b.probing = false;
+            d->b.waiting++;
+            *delay_ms = s->probe_wait_ms > 0 ? s->probe_wait_ms : 1;
+            return DEST_HAND_BACK;
+        }
         HLOG(HLOG_INFO, "breaker.probe", &(struct hlog_ctx){.channel = notif_channel_name(s->ch)},
              "destination %s: half-open, one delivery probes it", d->name);
         return DEST_PROBE;
@@ -116,6 +203,8 @@ void dest_result(dests *s, const char *host, bool probe, bool failed, int64_t el
     struct dest *d = dest_get(s, host);
     d->avg_ms = (d->avg_ms * 7 + (elapsed_ms > 0 ? elapsed_ms : 0)) / 8;
     bool was_open = d->b.opened;
+    if (probe)
+        dest_probe_done(s, d, !failed);
     if (!brk_result(&d->b, &s->pol, failed, probe, util_now_ms()))
         return;
     if (!d->b.opened)
@@ -128,8 +217,10 @@ void dest_result(dests *s, const char *host, bool probe, bool failed, int64_t el
 
 void dest_cancel_probe(dests *s, const char *host, bool probe) {
     struct dest *d = probe ? hmap_get(s->by_name, host) : NULL;
-    if (d)
+    if (d) {
         d->b.probing = false;
+        dest_probe_done(s, d, true);
+    }
 }
 
 bool dest_failed(const char *host, const struct dlv_resp *resp) {
@@ -196,9 +287,11 @@ static void dest_merge_local(const char *key, void *val, void *arg) {
     if (d->b.opened && d->shared && !d->b.probing) {
         /* seen shared, now gone: another replica's probe closed it */
         d->b = (struct brk){0};
+        if (d->plock == PL_OTHERS)
+            d->plock = PL_NONE;
         d->shared = false;
     }
-    if (!d->b.opened && d->b.failures == 0 && d->horizon_mono < w->mono &&
+    if (!d->b.opened && d->b.failures == 0 && d->horizon_mono < w->mono && d->plock == PL_NONE &&
         xfer_host_load(w->s->x, key) == 0) {
         if (w->ngone == w->capgone) {
             w->capgone = w->capgone ? w->capgone * 2 : 16;
@@ -302,6 +395,9 @@ dests *dest_new(struct event_base *base, const struct cfg *c, enum notif_channel
     /* while the probe runs, others wait about as long as it may take */
     s->probe_wait_ms =
         c->delivery_timeout_ms < c->breaker_open_ms ? c->delivery_timeout_ms : c->breaker_open_ms;
+    s->probe_lease_ms = (int64_t)c->delivery_timeout_ms + DEST_PROBE_MARGIN_MS;
+    if (s->probe_lease_ms < 2LL * refresh_ms)
+        s->probe_lease_ms = 2LL * refresh_ms;
     brk_key(ch, s->key);
     s->by_name = hmap_new();
     s->refresh = event_new(base, -1, EV_PERSIST, dest_refresh_tick, s);

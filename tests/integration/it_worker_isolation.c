@@ -159,6 +159,42 @@ Test(worker_isolation, breaker_survives_worker_restart) {
     cr_assert(it_eventually(iso_closed, NULL, 30000), "the circuit stayed open");
 }
 
+/* iso_reopened: the failed probe opened the circuit again, for longer. */
+static bool iso_reopened(void *arg) {
+    (void)arg;
+    char *v = iso_circuit();
+    long long x, open_ms = 0;
+    bool ok = v && sscanf(v, "%lld %lld %lld %lld", &x, &x, &x, &open_ms) == 4 && open_ms == 8000;
+    mem_free(v);
+    return ok;
+}
+
+Test(worker_isolation, one_probe_for_all_of_a_channels_workers) {
+    wt_start_worker(brk_env);
+    char *ids[3];
+    iso_open_circuit(ids);
+    /* a second worker knows the open circuit from Redis; both hold work for it */
+    wt_start_worker(brk_env);
+    char *url = wt_url("/down");
+    char *more[6];
+    for (int i = 0; i < 6; i++)
+        more[i] = iso_enqueue(url);
+    mem_free(url);
+    cr_assert(it_eventually(iso_handed_back, more[5], 30000), "not held back while open");
+    int before = wt_count("/down");
+    /* half-open on both at once: one of them probes (it fails: 503) */
+    cr_assert(wt_wait_requests("/down", before + 1, 60000), "no probe");
+    cr_assert(it_eventually(iso_reopened, NULL, 30000), "the failed probe did not reopen it");
+    /* longer than the others need to read it open again, well inside the
+     * 8 s it stays open: a second probe would have come by now */
+    usleep(3000 * 1000);
+    cr_expect_eq(wt_count("/down"), before + 1, "probes in one half-open period");
+    for (int i = 0; i < 3; i++)
+        mem_free(ids[i]);
+    for (int i = 0; i < 6; i++)
+        mem_free(more[i]);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
