@@ -3,7 +3,7 @@
 # nothing else. When every package is already installed it exits without
 # touching apt, so a second run is fast and works offline.
 #
-# Usage: scripts/deps.sh
+# Usage: scripts/deps.sh [PACKAGE...]   (extra packages a script needs, e.g. nginx-light)
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +13,7 @@ PACKAGES=(
     postgresql redis-server
     curl python3
     clang-format clang-tidy
+    "$@"
 )
 
 missing=()

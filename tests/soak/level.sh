@@ -63,13 +63,13 @@ flock -n 9 || {
     exit 2
 }
 
-scripts/deps.sh >"$OUT/deps.log" 2>&1 || {
+scripts/deps.sh nginx-light >"$OUT/deps.log" 2>&1 || {
     cat "$OUT/deps.log" >&2
     exit 1
 }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x "$NGINX" ]] || {
-    echo "level.sh: nginx is not installed (apt-get install nginx-light)" >&2
+    echo "level.sh: nginx is missing although nginx-light was installed" >&2
     exit 1
 }
 SRC=$ROOT
