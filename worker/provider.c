@@ -32,22 +32,30 @@ int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
     return rc;
 }
 
-int prov_host_key(const char *url, char *out, size_t outlen) {
-    int rc = -1;
-    char *scheme = NULL, *host = NULL, *port = NULL;
+int prov_url_parse(const char *url, struct prov_url *p) {
+    *p = (struct prov_url){0};
     CURLU *u = curl_url();
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &p->scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &p->host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &p->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
     curl_url_cleanup(u);
+    return ok ? 0 : -1;
+}
+
+void prov_url_free(struct prov_url *p) {
+    curl_free(p->scheme);
+    curl_free(p->host);
+    curl_free(p->port);
+    *p = (struct prov_url){0};
+}
+
+int prov_host_key(const char *url, char *out, size_t outlen) {
+    struct prov_url p;
+    int rc = prov_url_parse(url, &p);
+    if (rc == 0)
+        snprintf(out, outlen, "%s://%s:%s", p.scheme, p.host, p.port);
+    prov_url_free(&p);
     return rc;
 }
 

@@ -21,6 +21,21 @@ struct json_object;
 int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
                 struct json_object **meta, struct dlv_result *res) HD_MUSTCHECK;
 
+/* A URL's parts as libcurl's URL parser reads them; each NUL-terminated,
+ * owned by the struct (free with prov_url_free). */
+struct prov_url {
+    char *scheme;
+    char *host; /* an IPv6 address in brackets */
+    char *port; /* the scheme's default when the URL names none */
+};
+
+/* prov_url_parse: splits url into p. Returns 0, or -1 when url cannot be
+ * parsed; either way the caller frees p with prov_url_free(). */
+int prov_url_parse(const char *url, struct prov_url *p) HD_MUSTCHECK;
+
+/* prov_url_free: frees p's parts (any may be NULL) and clears them. */
+void prov_url_free(struct prov_url *p);
+
 /* prov_host_key: "scheme://host:port" of url into out (outlen bytes).
  * Returns 0, or -1 when url cannot be parsed. */
 int prov_host_key(const char *url, char *out, size_t outlen);
