@@ -338,12 +338,10 @@ static void em_classify(void *state, const struct dlv_msg *m, const struct dlv_r
 }
 
 static void em_release(void *state, struct dlv_req *req) {
-    (void)state;
     struct em_priv *p = req->priv;
     if (p)
         curl_slist_free_all(p->rcpt);
-    mem_free(p);
-    req->priv = NULL;
+    prov_release_priv(state, req);
 }
 
 const struct dlv_ops dlv_email_ops = {

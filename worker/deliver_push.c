@@ -264,19 +264,14 @@ out:
         json_object_put(doc);
 }
 
-static void push_release(void *state, struct dlv_req *req) {
-    (void)state;
-    mem_free(req->priv);
-    req->priv = NULL;
-    /* the Authorization line is in req->headers, freed by the engine */
-}
-
 const struct dlv_ops dlv_push_ops = {
     .name = "push",
     .init = push_init,
     .prepare = push_prepare,
     .classify = push_classify,
-    .release = push_release,
+    /* priv is the token generation; the Authorization line is in
+     * req->headers, freed by the engine */
+    .release = prov_release_priv,
     .fini = push_fini,
     .attach = push_attach,
     .detach = push_detach,

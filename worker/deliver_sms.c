@@ -197,16 +197,10 @@ static void sms_classify(void *state, const struct dlv_msg *m, const struct dlv_
         json_object_put(doc);
 }
 
-static void sms_release(void *state, struct dlv_req *req) {
-    (void)state;
-    (void)req;
-}
-
 const struct dlv_ops dlv_sms_ops = {
     .name = "sms",
     .init = sms_init,
     .prepare = sms_prepare,
     .classify = sms_classify,
-    .release = sms_release,
     .fini = sms_fini,
 };

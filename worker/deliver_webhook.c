@@ -235,12 +235,10 @@ static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_r
 }
 
 static void wh_release(void *state, struct dlv_req *req) {
-    (void)state;
     struct wh_priv *p = req->priv;
     if (p)
         curl_free(p->host);
-    mem_free(p);
-    req->priv = NULL;
+    prov_release_priv(state, req);
 }
 
 const struct dlv_ops dlv_webhook_ops = {

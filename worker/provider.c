@@ -86,6 +86,12 @@ void prov_retry_after(const struct dlv_resp *resp, struct dlv_result *res) {
         res->retry_after_ms = retry_after_parse(ra, resp->now_ms);
 }
 
+void prov_release_priv(void *state, struct dlv_req *req) {
+    (void)state;
+    mem_free(req->priv);
+    req->priv = NULL;
+}
+
 void prov_clean(char *out, size_t outlen, const char *s, size_t n) {
     if (outlen == 0)
         return;

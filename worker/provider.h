@@ -53,6 +53,11 @@ bool prov_transport_failed(const struct dlv_resp *resp, const char *what, int ti
 /* prov_retry_after: sets res->retry_after_ms from resp's Retry-After, if any. */
 void prov_retry_after(const struct dlv_resp *resp, struct dlv_result *res);
 
+/* prov_release_priv: a dlv_ops release for a channel whose req->priv is one
+ * block from mem_alloc (or NULL): frees it and clears req->priv. A channel
+ * whose priv holds more frees that first, then calls this. */
+void prov_release_priv(void *state, struct dlv_req *req);
+
 /* prov_clean: copies at most n bytes of s (NULL: "") into out (outlen
  * bytes, NUL-terminated), printable ASCII kept and every other byte as '?',
  * so provider text is always valid UTF-8 and on one line. */
