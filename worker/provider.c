@@ -66,6 +66,16 @@ void prov_base_url(struct buf *out, const char *base) {
     buf_append(out, base, n);
 }
 
+void prov_post(struct dlv_req *req, const char *url) {
+    CURL *e = req->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+}
+
 bool prov_transport_failed(const struct dlv_resp *resp, const char *what, int timeout_ms,
                            struct dlv_result *res) {
     if (resp->code == CURLE_OK)
@@ -90,6 +100,15 @@ void prov_release_priv(void *state, struct dlv_req *req) {
     (void)state;
     mem_free(req->priv);
     req->priv = NULL;
+}
+
+void prov_ref(struct json_object *doc, const char *key, struct dlv_result *res) {
+    struct json_object *v;
+    if (doc && json_object_object_get_ex(doc, key, &v) &&
+        json_object_is_type(v, json_type_string) &&
+        (size_t)json_object_get_string_len(v) < sizeof(res->provider_ref))
+        prov_clean(res->provider_ref, sizeof(res->provider_ref), json_object_get_string(v),
+                   (size_t)json_object_get_string_len(v));
 }
 
 void prov_clean(char *out, size_t outlen, const char *s, size_t n) {

@@ -44,6 +44,10 @@ int prov_host_key(const char *url, char *out, size_t outlen);
  * trailing slashes, so that a path can follow. */
 void prov_base_url(struct buf *out, const char *base);
 
+/* prov_post: sets req->easy to POST req->body (req->body_len bytes) with
+ * req->headers to url (copied), over http or https only. */
+void prov_post(struct dlv_req *req, const char *url);
+
 /* prov_transport_failed: when resp carries no HTTP answer (connection
  * refused, timeout, TLS failure...), fills res as a retry naming the cause
  * ("<what>: timed out after N ms") and returns true; otherwise false. */
@@ -57,6 +61,10 @@ void prov_retry_after(const struct dlv_resp *resp, struct dlv_result *res);
  * block from mem_alloc (or NULL): frees it and clears req->priv. A channel
  * whose priv holds more frees that first, then calls this. */
 void prov_release_priv(void *state, struct dlv_req *req);
+
+/* prov_ref: sets res->provider_ref from doc's string member key (cleaned as
+ * prov_clean does) when doc has one that fits; doc may be NULL. */
+void prov_ref(struct json_object *doc, const char *key, struct dlv_result *res);
 
 /* prov_clean: copies at most n bytes of s (NULL: "") into out (outlen
  * bytes, NUL-terminated), printable ASCII kept and every other byte as '?',
