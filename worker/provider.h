@@ -1,6 +1,7 @@
-/* provider: what the channels share: rendering a message's templates, the
- * per-host key, base URLs, transport failures, Retry-After, and provider text
- * made safe to store as last_error. Pure helpers; never block. */
+/* provider: what the channels share: rendering a message's templates, URLs
+ * and the per-host key, the POST request, transport failures, Retry-After,
+ * the provider's reference and text made safe to store as last_error, and
+ * freeing per-attempt state. Pure helpers; never block. */
 #ifndef HERALD_WORKER_PROVIDER_H
 #define HERALD_WORKER_PROVIDER_H
 
