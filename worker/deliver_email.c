@@ -90,14 +90,10 @@ bool em_host_loopback(const char *host, const char *port, struct curl_slist **pi
 
 static int em_init(const struct cfg *c, void **state, char *err, size_t errlen) {
     struct em_state *s = mem_calloc(1, sizeof(*s));
-    char *scheme = NULL, *host = NULL, *port = NULL;
+    struct prov_url p;
     char why[128];
     int rc = -1;
-    CURLU *u = curl_url();
-    if (!u || curl_url_set(u, CURLUPART_URL, c->smtp_url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+    if (prov_url_parse(c->smtp_url, &p) < 0) {
         snprintf(err, errlen, "HERALD_SMTP_URL: not a valid smtp:// or smtps:// URL");
         goto out;
     }
@@ -116,16 +112,13 @@ static int em_init(const struct cfg *c, void **state, char *err, size_t errlen) 
      * one whose every address is loopback, and which is then reached at
      * exactly those addresses */
     s->use_ssl = CURLUSESSL_TRY;
-    if (s->user && !em_host_loopback(host, port, &s->pin))
+    if (s->user && !em_host_loopback(p.host, p.port, &s->pin))
         s->use_ssl = CURLUSESSL_ALL;
-    snprintf(s->host, sizeof(s->host), "%s://%s:%s", scheme, host, port);
+    snprintf(s->host, sizeof(s->host), "%s://%s:%s", p.scheme, p.host, p.port);
     s->timeout_ms = c->delivery_timeout_ms;
     rc = 0;
 out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
+    prov_url_free(&p);
     if (rc < 0)
         mem_free(s);
     else
@@ -345,12 +338,10 @@ static void em_classify(void *state, const struct dlv_msg *m, const struct dlv_r
 }
 
 static void em_release(void *state, struct dlv_req *req) {
-    (void)state;
     struct em_priv *p = req->priv;
     if (p)
         curl_slist_free_all(p->rcpt);
-    mem_free(p);
-    req->priv = NULL;
+    prov_release_priv(state, req);
 }
 
 const struct dlv_ops dlv_email_ops = {

@@ -160,13 +160,7 @@ static int push_prepare(void *state, const struct dlv_msg *m, struct dlv_req *re
     req->headers = curl_slist_append(req->headers, auth.data);
     req->headers = curl_slist_append(req->headers, "User-Agent: Herald/1");
     req->headers = curl_slist_append(req->headers, "Expect:");
-    CURL *e = req->easy;
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    prov_post(req, s->url);
     rc = 0;
 out:
     if (meta)
@@ -208,11 +202,7 @@ static void push_classify(void *state, const struct dlv_msg *m, const struct dlv
         json_object_object_get_ex(doc, "error", &error);
     if (status >= 200 && status < 300) {
         res->outcome = DLV_SENT;
-        if (doc && json_object_object_get_ex(doc, "name", &v) &&
-            json_object_is_type(v, json_type_string) &&
-            (size_t)json_object_get_string_len(v) < sizeof(res->provider_ref))
-            prov_clean(res->provider_ref, sizeof(res->provider_ref), json_object_get_string(v),
-                       (size_t)json_object_get_string_len(v));
+        prov_ref(doc, "name", res);
         goto out;
     }
 
@@ -264,19 +254,14 @@ out:
         json_object_put(doc);
 }
 
-static void push_release(void *state, struct dlv_req *req) {
-    (void)state;
-    mem_free(req->priv);
-    req->priv = NULL;
-    /* the Authorization line is in req->headers, freed by the engine */
-}
-
 const struct dlv_ops dlv_push_ops = {
     .name = "push",
     .init = push_init,
     .prepare = push_prepare,
     .classify = push_classify,
-    .release = push_release,
+    /* priv is the token generation; the Authorization line is in
+     * req->headers, freed by the engine */
+    .release = prov_release_priv,
     .fini = push_fini,
     .attach = push_attach,
     .detach = push_detach,

@@ -122,15 +122,10 @@ static int sms_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req
     req->headers = curl_slist_append(req->headers, "Accept: application/json");
     req->headers = curl_slist_append(req->headers, "User-Agent: Herald/1");
     req->headers = curl_slist_append(req->headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    prov_post(req, s->url);
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, s->sid);
     curl_easy_setopt(e, CURLOPT_PASSWORD, s->token);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     rc = 0;
 out:
     buf_free(&body);
@@ -176,11 +171,7 @@ static void sms_classify(void *state, const struct dlv_msg *m, const struct dlv_
         prov_retry_after(resp, res);
     } else if (status >= 200 && status < 300) {
         res->outcome = DLV_SENT;
-        if (doc && json_object_object_get_ex(doc, "sid", &v) &&
-            json_object_is_type(v, json_type_string) &&
-            (size_t)json_object_get_string_len(v) < sizeof(res->provider_ref))
-            prov_clean(res->provider_ref, sizeof(res->provider_ref), json_object_get_string(v),
-                       (size_t)json_object_get_string_len(v));
+        prov_ref(doc, "sid", res);
     } else if (status == 401 || status == 403) {
         /* Herald's account: retried without using up the notification's attempts */
         res->outcome = DLV_RETRY;
@@ -197,16 +188,10 @@ static void sms_classify(void *state, const struct dlv_msg *m, const struct dlv_
         json_object_put(doc);
 }
 
-static void sms_release(void *state, struct dlv_req *req) {
-    (void)state;
-    (void)req;
-}
-
 const struct dlv_ops dlv_sms_ops = {
     .name = "sms",
     .init = sms_init,
     .prepare = sms_prepare,
     .classify = sms_classify,
-    .release = sms_release,
     .fini = sms_fini,
 };

@@ -164,14 +164,9 @@ static int wh_prepare(void *state, const struct dlv_msg *m, struct dlv_req *req,
     req->body = buf_steal(&payload);
 
     CURL *e = req->easy;
-    curl_easy_setopt(e, CURLOPT_URL, m->recipient);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    prov_post(req, m->recipient);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PROXY, ""); /* never a proxy from the environment */
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, wh_opensocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, p);
     rc = 0;
@@ -235,12 +230,10 @@ static void wh_classify(void *state, const struct dlv_msg *m, const struct dlv_r
 }
 
 static void wh_release(void *state, struct dlv_req *req) {
-    (void)state;
     struct wh_priv *p = req->priv;
     if (p)
         curl_free(p->host);
-    mem_free(p);
-    req->priv = NULL;
+    prov_release_priv(state, req);
 }
 
 const struct dlv_ops dlv_webhook_ops = {

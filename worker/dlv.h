@@ -108,7 +108,8 @@ struct dlv_ops {
     /* classify: the transfer's answer as an outcome, per API.md's table. */
     void (*classify)(void *state, const struct dlv_msg *m, const struct dlv_req *req,
                      const struct dlv_resp *resp, struct dlv_result *res);
-    /* release: frees req->priv (may be NULL); the engine frees the rest. */
+    /* release (optional for a channel that never sets req->priv): frees
+     * req->priv (may be NULL); the engine frees the rest. */
     void (*release)(void *state, struct dlv_req *req);
     void (*fini)(void *state);
     /* attach (optional): the engine lends env before the first prepare.

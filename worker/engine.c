@@ -504,6 +504,15 @@ void eng_drain(eng *e, void (*done)(void *arg), void *arg) {
     eng_drain_check(e);
 }
 
+/* eng_quiet: cancels what the engine's parts have in flight, so that no
+ * claim, record, refresh or channel callback runs after it. */
+static void eng_quiet(eng *e) {
+    claim_abandon(e->claims);
+    rec_abandon(e->rec);
+    dest_stop(e->dests);
+    eng_detach(e);
+}
+
 void eng_abandon(eng *e) {
     if (e->abandoned)
         return;
@@ -518,10 +527,7 @@ void eng_abandon(eng *e) {
             if (j->wait_ev)
                 evtimer_del(j->wait_ev);
         }
-    claim_abandon(e->claims);
-    rec_abandon(e->rec);
-    dest_stop(e->dests);
-    eng_detach(e);
+    eng_quiet(e);
     evtimer_del(e->wake_ev);
 }
 
@@ -537,13 +543,10 @@ void eng_free(eng *e) {
     for (int s = 0; s < JS_STATE_COUNT; s++)
         while (e->jobs.head[s])
             eng_job_free(e, e->jobs.head[s]);
-    claim_abandon(e->claims);
+    eng_quiet(e);
     claim_free(e->claims);
-    rec_abandon(e->rec);
     rec_free(e->rec);
-    dest_stop(e->dests);
     dest_free(e->dests);
-    eng_detach(e);
     event_free(e->wake_ev);
     xfer_free(e->x);
     cons_free(e->k);

@@ -36,16 +36,25 @@ static bool netp_v4_private(uint32_t a) {
     return false;
 }
 
+/* the IPv4-mapped IPv6 prefix, ::ffff:0:0/96 */
+static const uint8_t netp_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* netp_v4_at: the IPv4 address in the 4 bytes at b (network order), in host order. */
+static uint32_t netp_v4_at(const uint8_t *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static bool netp_v4_link_local(uint32_t a) {
+    return (a & 0xffff0000u) == 0xa9fe0000u; /* 169.254/16 */
+}
+
 static bool netp_v6_private(const uint8_t *b) {
     static const uint8_t zero[16] = {0};
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
     if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
         return true; /* :: and ::1 */
-    if (memcmp(b, mapped, 12) == 0) {
-        uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
-        return netp_v4_private(a);
-    }
+    if (memcmp(b, netp_mapped, sizeof(netp_mapped)) == 0)
+        return netp_v4_private(netp_v4_at(b + 12));
     if (memcmp(b, nat64, 12) == 0)
         return true; /* 64:ff9b::/96 */
     if ((b[0] & 0xfe) == 0xfc)
@@ -57,35 +66,37 @@ static bool netp_v6_private(const uint8_t *b) {
     return false;
 }
 
-bool netp_addr_private(const struct sockaddr *sa, socklen_t len) {
+/* netp_addr: sa's address into b as 16 bytes, an IPv4 one in its
+ * IPv4-mapped form; returns AF_INET or AF_INET6, or 0 (b untouched) when sa
+ * is NULL, of another family, or shorter (len) than its family needs. */
+static int netp_addr(const struct sockaddr *sa, socklen_t len, uint8_t b[16]) {
     if (!sa)
-        return true;
+        return 0;
     if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return netp_v4_private(ntohl(in->sin_addr.s_addr));
+        memcpy(b, netp_mapped, sizeof(netp_mapped));
+        memcpy(b + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return AF_INET;
     }
     if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        return netp_v6_private(in6->sin6_addr.s6_addr);
+        memcpy(b, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return AF_INET6;
     }
-    return true;
+    return 0;
+}
+
+bool netp_addr_private(const struct sockaddr *sa, socklen_t len) {
+    uint8_t b[16];
+    /* an IPv4 address is checked through its mapped form, by the IPv4 table */
+    return netp_addr(sa, len, b) == 0 || netp_v6_private(b);
 }
 
 bool netp_addr_link_local(const struct sockaddr *sa, socklen_t len) {
-    if (!sa)
+    uint8_t b[16];
+    if (netp_addr(sa, len, b) == 0)
         return false;
-    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) & 0xffff0000u) == 0xa9fe0000u;
-    }
-    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        if (memcmp(b, mapped, sizeof(mapped)) == 0)
-            return b[12] == 169 && b[13] == 254;
-        return b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
-    }
-    return false;
+    if (memcmp(b, netp_mapped, sizeof(netp_mapped)) == 0)
+        return netp_v4_link_local(netp_v4_at(b + 12));
+    return b[0] == 0xfe && (b[1] & 0xc0) == 0x80; /* fe80::/10 */
 }
 
 enum netp_verdict netp_check(const struct netp_rules *r, const char *url_host,
@@ -100,14 +111,11 @@ enum netp_verdict netp_check(const struct netp_rules *r, const char *url_host,
 }
 
 void netp_addr_format(const struct sockaddr *sa, socklen_t len, char *out) {
+    uint8_t b[16];
+    int family = netp_addr(sa, len, b);
     snprintf(out, NETP_ADDR_LEN, "?");
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, out, NETP_ADDR_LEN);
-    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, out, NETP_ADDR_LEN);
-    }
+    if (family == AF_INET)
+        inet_ntop(AF_INET, b + 12, out, NETP_ADDR_LEN);
+    else if (family == AF_INET6)
+        inet_ntop(AF_INET6, b, out, NETP_ADDR_LEN);
 }

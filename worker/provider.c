@@ -32,22 +32,30 @@ int prov_render(const struct dlv_msg *m, struct buf *subject, struct buf *body,
     return rc;
 }
 
-int prov_host_key(const char *url, char *out, size_t outlen) {
-    int rc = -1;
-    char *scheme = NULL, *host = NULL, *port = NULL;
+int prov_url_parse(const char *url, struct prov_url *p) {
+    *p = (struct prov_url){0};
     CURLU *u = curl_url();
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &p->scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &p->host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &p->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
     curl_url_cleanup(u);
+    return ok ? 0 : -1;
+}
+
+void prov_url_free(struct prov_url *p) {
+    curl_free(p->scheme);
+    curl_free(p->host);
+    curl_free(p->port);
+    *p = (struct prov_url){0};
+}
+
+int prov_host_key(const char *url, char *out, size_t outlen) {
+    struct prov_url p;
+    int rc = prov_url_parse(url, &p);
+    if (rc == 0)
+        snprintf(out, outlen, "%s://%s:%s", p.scheme, p.host, p.port);
+    prov_url_free(&p);
     return rc;
 }
 
@@ -56,6 +64,16 @@ void prov_base_url(struct buf *out, const char *base) {
     while (n > 0 && base[n - 1] == '/')
         n--;
     buf_append(out, base, n);
+}
+
+void prov_post(struct dlv_req *req, const char *url) {
+    CURL *e = req->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 }
 
 bool prov_transport_failed(const struct dlv_resp *resp, const char *what, int timeout_ms,
@@ -76,6 +94,21 @@ void prov_retry_after(const struct dlv_resp *resp, struct dlv_result *res) {
     char ra[128];
     if (dlv_http_header(resp->headers, "Retry-After", ra, sizeof(ra)))
         res->retry_after_ms = retry_after_parse(ra, resp->now_ms);
+}
+
+void prov_release_priv(void *state, struct dlv_req *req) {
+    (void)state;
+    mem_free(req->priv);
+    req->priv = NULL;
+}
+
+void prov_ref(struct json_object *doc, const char *key, struct dlv_result *res) {
+    struct json_object *v;
+    if (doc && json_object_object_get_ex(doc, key, &v) &&
+        json_object_is_type(v, json_type_string) &&
+        (size_t)json_object_get_string_len(v) < sizeof(res->provider_ref))
+        prov_clean(res->provider_ref, sizeof(res->provider_ref), json_object_get_string(v),
+                   (size_t)json_object_get_string_len(v));
 }
 
 void prov_clean(char *out, size_t outlen, const char *s, size_t n) {

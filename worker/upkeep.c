@@ -124,17 +124,25 @@ static void upkeep_reap_cb(void *arg, redisReply *reply, const char *err) {
     }
 }
 
-static void upkeep_join_cb(void *arg, redisReply *reply, const char *err) {
-    cons *k = arg;
-    if (cons_done(k))
-        return;
+/* upkeep_warn_failed: logs event at warn, saying what, when a command on
+ * k's behalf failed (err, or an error reply, or none); else nothing. */
+static void upkeep_warn_failed(const cons *k, const redisReply *reply, const char *err,
+                               const char *event, const char *what) {
     if (!reply || reply->type == REDIS_REPLY_ERROR)
-        HLOG(HLOG_WARN, "stream.join_failed",
+        HLOG(HLOG_WARN, event,
              &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
                                 .err = err     ? err
                                        : reply ? reply->str
                                                : "no reply"},
-             "XGROUP CREATECONSUMER failed; the consumer appears with its first read");
+             "%s", what);
+}
+
+static void upkeep_join_cb(void *arg, redisReply *reply, const char *err) {
+    cons *k = arg;
+    if (cons_done(k))
+        return;
+    upkeep_warn_failed(k, reply, err, "stream.join_failed",
+                       "XGROUP CREATECONSUMER failed; the consumer appears with its first read");
 }
 
 void upkeep_join(cons *k) {
@@ -169,13 +177,8 @@ static void upkeep_ack_cb(void *arg, redisReply *reply, const char *err) {
     cons *k = arg;
     if (cons_done(k))
         return;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
-        HLOG(HLOG_WARN, "stream.ack_failed",
-             &(struct hlog_ctx){.channel = notif_channel_name(k->ch),
-                                .err = err     ? err
-                                       : reply ? reply->str
-                                               : "no reply"},
-             "acknowledging entries failed; they will be reclaimed and dropped later");
+    upkeep_warn_failed(k, reply, err, "stream.ack_failed",
+                       "acknowledging entries failed; they will be reclaimed and dropped later");
 }
 
 void upkeep_flush_cb(evutil_socket_t fd, short what, void *arg) {
