@@ -1,6 +1,6 @@
 /* it_ops: queue statistics and the dead-letter queue, through heraldctl and
  * the admin routes of herald-api, against real PostgreSQL and Redis. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
@@ -12,8 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 static char key_admin[128], key_user[128];
 
 /* Dead letters every test starts from: email 1..5 (acme 1, 3, 5; globex 2,
@@ -26,43 +25,6 @@ static char key_admin[128], key_user[128];
 #define LONG_ERROR                                                                                 \
     "550 5.1.1 <ada@example.com>: Recipient address rejected: User unknown in virtual mailbox "    \
     "table (and this error goes on for a while)"
-
-static char *url(const char *path) {
-    char *u = mem_alloc(strlen(path) + 64);
-    sprintf(u, "http://127.0.0.1:%d%s", api_port, path);
-    return u;
-}
-
-static void make_tenant(const char *tenant) {
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
-    char *secret = it_run_capture(ct, NULL, &code);
-    cr_assert_eq(code, 0, "tenants create %s failed", tenant);
-    mem_free(secret);
-}
-
-static void make_key(const char *tenant, bool admin, char *out, size_t n) {
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
-                        NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
-
-static void start_api(void) {
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[] = {listen, "HERALD_DB_TIMEOUT_MS=1000", "HERALD_REDIS_TIMEOUT_MS=300", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char *h = url("/healthz");
-    cr_assert(it_wait_http_ok(h, 20000), "herald-api did not start");
-    mem_free(h);
-}
 
 /* failed: inserts a dead letter of tenant (name) on channel, failed
  * `ago_ms` ms before a fixed instant, with attempts and one attempt row. */
@@ -102,21 +64,17 @@ static void setup(void) {
     it_require_stack();
     it_reset_db();
     it_redis_flush();
-    make_tenant("acme");
-    make_tenant("globex");
-    make_key("acme", true, key_admin, sizeof(key_admin));
-    make_key("acme", false, key_user, sizeof(key_user));
+    it_make_tenant("acme");
+    it_make_tenant("globex");
+    it_add_key("acme", true, key_admin, sizeof(key_admin));
+    it_add_key("acme", false, key_user, sizeof(key_user));
     seed();
-    start_api();
+    const char *env[] = {"HERALD_DB_TIMEOUT_MS=1000", "HERALD_REDIS_TIMEOUT_MS=300", NULL};
+    it_api_start_with(&api, env);
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-        api_pid = 0;
-    }
+    it_api_stop(&api);
     it_db_close();
 }
 
@@ -125,17 +83,6 @@ static void teardown(void) {
 static void restart_redis(void) {
     it_stack("redis-start");
     teardown();
-}
-
-static struct it_resp call(const char *method, const char *path, const char *key,
-                           const char *body) {
-    char auth[200], ct[] = "Content-Type: application/json";
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *hdrs[3] = {auth, body ? ct : NULL, NULL};
-    char *u = url(path);
-    struct it_resp r = it_http(method, u, hdrs, body, body ? strlen(body) : 0);
-    mem_free(u);
-    return r;
 }
 
 static struct json_object *json_of(const char *text) {
@@ -166,7 +113,7 @@ static int64_t jint(struct json_object *o, const char *key) {
 
 /* expect_422: a validation error whose details name field. */
 static void expect_422(const char *method, const char *path, const char *body, const char *field) {
-    struct it_resp r = call(method, path, key_admin, body);
+    struct it_resp r = it_api_call(&api, method, path, key_admin, body);
     cr_expect_eq(r.status, 422, "%s %s: %ld %s", method, path, r.status, r.body);
     struct json_object *o = json_of(r.body);
     struct json_object *e = jget(o, "error");
@@ -182,7 +129,7 @@ static void expect_422(const char *method, const char *path, const char *body, c
 
 static void expect_status(const char *method, const char *path, const char *key, const char *body,
                           long status, const char *code) {
-    struct it_resp r = call(method, path, key, body);
+    struct it_resp r = it_api_call(&api, method, path, key, body);
     cr_expect_eq(r.status, status, "%s %s: %ld %s", method, path, r.status, r.body);
     struct json_object *o = json_of(r.body);
     cr_expect_str_eq(jstr(jget(o, "error"), "code"), code);
@@ -329,7 +276,7 @@ Test(ops, ctl_dlq_list_table_and_json) {
 /* ---- GET /v1/admin/dlq/{channel} ---- */
 
 Test(ops, route_dlq_pages_and_filters) {
-    struct it_resp r = call("GET", "/v1/admin/dlq/email?limit=3", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/dlq/email?limit=3", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     char ids[10][40];
@@ -349,7 +296,7 @@ Test(ops, route_dlq_pages_and_filters) {
     json_object_put(o);
     it_resp_free(&r);
 
-    r = call("GET", path, key_admin, NULL);
+    r = it_api_call(&api, "GET", path, key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
@@ -361,7 +308,7 @@ Test(ops, route_dlq_pages_and_filters) {
     it_resp_free(&r);
 
     /* tenant filter, by name */
-    r = call("GET", "/v1/admin/dlq/email?tenant=acme&limit=2", key_admin, NULL);
+    r = it_api_call(&api, "GET", "/v1/admin/dlq/email?tenant=acme&limit=2", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
@@ -372,7 +319,7 @@ Test(ops, route_dlq_pages_and_filters) {
              jstr(o, "next_cursor"));
     json_object_put(o);
     it_resp_free(&r);
-    r = call("GET", path, key_admin, NULL);
+    r = it_api_call(&api, "GET", path, key_admin, NULL);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
     cr_assert_eq(n, 1);
@@ -380,7 +327,7 @@ Test(ops, route_dlq_pages_and_filters) {
     json_object_put(o);
     it_resp_free(&r);
 
-    r = call("GET", "/v1/admin/dlq/sms", key_admin, NULL);
+    r = it_api_call(&api, "GET", "/v1/admin/dlq/sms", key_admin, NULL);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
     cr_expect_eq(n, 1);
@@ -407,9 +354,9 @@ Test(ops, route_dlq_pages_and_filters) {
 /* ---- replay ---- */
 
 Test(ops, route_replay_by_id) {
-    struct it_resp r = call("POST", "/v1/admin/dlq/email/replay", key_admin,
-                            "{\"ids\":[\"" ID(1) "\",\"" ID(2) "\",\"" ID_UNKNOWN "\",\"" ID_SMS
-                                                               "\",\"" ID(1) "\"]}");
+    struct it_resp r = it_api_call(
+        &api, "POST", "/v1/admin/dlq/email/replay", key_admin,
+        "{\"ids\":[\"" ID(1) "\",\"" ID(2) "\",\"" ID_UNKNOWN "\",\"" ID_SMS "\",\"" ID(1) "\"]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     cr_expect_eq(jint(o, "replayed"), 2);
@@ -430,7 +377,8 @@ Test(ops, route_replay_by_id) {
     cr_expect_eq(in_stream_count("email", ID(3)), 0);
 
     /* again: nothing left to replay */
-    r = call("POST", "/v1/admin/dlq/email/replay", key_admin, "{\"ids\":[\"" ID(1) "\"]}");
+    r = it_api_call(&api, "POST", "/v1/admin/dlq/email/replay", key_admin,
+                    "{\"ids\":[\"" ID(1) "\"]}");
     cr_assert_eq(r.status, 200);
     cr_expect_str_eq(r.body, "{\"replayed\":0,\"not_found\":[\"" ID(1) "\"]}");
     it_resp_free(&r);
@@ -465,7 +413,8 @@ Test(ops, route_replay_by_id) {
 }
 
 Test(ops, route_replay_all) {
-    struct it_resp r = call("POST", "/v1/admin/dlq/email/replay", key_admin, "{\"all\":true}");
+    struct it_resp r =
+        it_api_call(&api, "POST", "/v1/admin/dlq/email/replay", key_admin, "{\"all\":true}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_expect_str_eq(r.body, "{\"replayed\":5,\"not_found\":[]}");
     it_resp_free(&r);
@@ -570,7 +519,7 @@ Test(ops, queues_figures) {
     freeReplyObject(
         it_redis_cmd("XREADGROUP GROUP herald it-consumer COUNT 1 STREAMS herald:stream:sms >"));
 
-    struct it_resp r = call("GET", "/v1/admin/queues", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/queues", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     check_figures(o);
@@ -608,7 +557,7 @@ Test(ops, queues_figures) {
 
 Test(ops, queues_without_redis, .fini = restart_redis) {
     it_stack("redis-stop");
-    struct it_resp r = call("GET", "/v1/admin/queues", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/queues", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     struct json_object *e = channel_of(o, "email");

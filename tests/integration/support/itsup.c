@@ -907,6 +907,17 @@ struct it_resp it_http(const char *method, const char *url, const char *const he
     return http_do(method, url, headers, body, body_len, IT_HTTP_TIMEOUT_MS);
 }
 
+double it_metric_value(const char *text, const char *series) {
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
+}
+
 char *it_header(const struct it_resp *resp, const char *name) {
     size_t nlen = strlen(name);
     const char *line = resp->headers;

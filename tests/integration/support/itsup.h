@@ -135,6 +135,9 @@ struct it_resp it_http(const char *method, const char *url, const char *const he
  * or NULL. Caller frees with mem_free(). */
 char *it_header(const struct it_resp *resp, const char *name);
 void it_resp_free(struct it_resp *resp);
+/* it_metric_value: the value of the series (name and labels, as written) in
+ * a Prometheus text exposition, or -1 when it has no such line. */
+double it_metric_value(const char *text, const char *series);
 
 /* it_wait_http_ok: polls GET url until it answers 200; false at timeout_ms. */
 bool it_wait_http_ok(const char *url, int timeout_ms);
