@@ -54,7 +54,7 @@ Test(worker_delivery, body_headers_and_signature) {
                                  id, NULL);
     cr_assert_str_eq(wt_str(body, "created_at"), created);
 
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1"
                         " AND outcome = 'success' AND status_code = 200",
                         id),
@@ -73,12 +73,7 @@ Test(worker_delivery, signs_with_both_secrets_during_rotation) {
     uint8_t key[32];
     memset(key, 7, sizeof(key));
     char fresh[80];
-    char *b64 = whsig_b64(key, sizeof(key));
-    snprintf(fresh, sizeof(fresh), "whsec_%s", b64);
-    mem_free(b64);
-    it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1,"
-                " secret_rotated_at = now()",
-                fresh, NULL);
+    wt_rotate_secret(key, fresh, sizeof(fresh));
     char *id = wt_enqueue("/rot", "x");
     wt_start_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000));
@@ -108,16 +103,11 @@ Test(worker_delivery, retries_500_then_sends_with_same_webhook_id) {
         cr_assert(json_object_object_get_ex(json_object_array_get_idx(reqs, i), "headers", &h));
         cr_assert_str_eq(wt_str(h, "webhook-id"), id);
     }
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
-    char *outcomes = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0),"
-                                  " ',' ORDER BY attempt) FROM delivery_attempts"
-                                  " WHERE notification_id = $1",
-                                  id, NULL);
-    cr_assert_str_eq(outcomes, "retry:500,retry:500,success:200");
+    cr_assert_eq(wt_attempts(id), 3);
+    wt_expect_outcomes(id, "retry:500,retry:500,success:200");
     char *err = wt_field(id, "coalesce(last_error, 'none')");
     cr_assert_str_eq(err, "none");
     mem_free(err);
-    mem_free(outcomes);
     json_object_put(reqs);
     mem_free(id);
 }
@@ -149,7 +139,7 @@ Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
     char *id = wt_enqueue("/down", "x");
     wt_start_worker(NULL);
     cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    cr_assert_eq(wt_attempts(id), 3);
     cr_assert_eq(wt_count("/down"), 3);
     cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id),
                  3);
@@ -158,16 +148,11 @@ Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
     char *failed_at = wt_field(id, "coalesce(failed_at::text, 'none')");
     cr_assert_str_neq(failed_at, "none");
     /* and in the dead-letter feed */
-    redisReply *r = it_redis_cmd("XRANGE herald:dlq:webhook - +");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "dlq entries: %zu",
-              r ? r->elements : 0);
-    redisReply *fields = r->element[0]->element[1];
-    bool found = false;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (!strcmp(fields->element[i]->str, "id") && !strcmp(fields->element[i + 1]->str, id))
-            found = true;
-    cr_assert(found);
+    redisReply *r = it_redis_cmd("XLEN herald:dlq:webhook");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "dlq entries: %lld",
+              r ? r->integer : 0);
     freeReplyObject(r);
+    cr_assert(wt_dlq_has("webhook", id));
     mem_free(failed_at);
     mem_free(err);
     mem_free(id);
@@ -178,7 +163,7 @@ Test(worker_delivery, gone_410_fails_at_once) {
     char *id = wt_enqueue("/gone", "x");
     wt_start_worker(NULL);
     cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     cr_assert_eq(wt_count("/gone"), 1);
     mem_free(id);
 }
@@ -271,7 +256,7 @@ Test(worker_delivery, cancelled_is_never_delivered) {
     cr_assert_eq(wt_count("/cancelled"), 0);
     char *st = wt_field(cancelled, "status");
     cr_assert_str_eq(st, "cancelled");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", cancelled), 0);
+    cr_assert_eq(wt_attempts(cancelled), 0);
     mem_free(st);
     mem_free(cancelled);
     mem_free(after);
@@ -285,20 +270,9 @@ Test(worker_delivery, private_address_refused) {
     cr_assert_eq(wt_count("/private"), 0);
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "127.0.0.1"), "last_error does not name the address: %s", err);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     mem_free(err);
     mem_free(id);
-}
-
-static double wm_value(const char *text, const char *series) {
-    const char *p = text;
-    size_t n = strlen(series);
-    while ((p = strstr(p, series)) != NULL) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -351,22 +325,26 @@ Test(worker_delivery, metrics_move) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
     struct it_resp r = it_http("GET", url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
-    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"),
-                 1, "%s", r.body);
-    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"retry\"}"),
-                 1);
-    cr_expect_eq(wm_value(r.body, "herald_retries_total{channel=\"webhook\"}"), 1);
-    cr_expect_eq(wm_value(r.body, "herald_end_to_end_seconds_count{channel=\"webhook\"}"), 1);
-    cr_expect_eq(wm_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"),
-                 2);
-    cr_expect_eq(wm_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
-    /* dwell runs from the retry's due time, so it is shorter than end to end */
     cr_expect_eq(
-        wm_value(r.body, "herald_dwell_seconds_count{channel=\"webhook\",priority=\"normal\"}"), 1);
-    cr_expect_leq(
-        wm_value(r.body, "herald_dwell_seconds_sum{channel=\"webhook\",priority=\"normal\"}"),
-        wm_value(r.body, "herald_end_to_end_seconds_sum{channel=\"webhook\"}"));
-    cr_expect_eq(wm_value(r.body, "herald_circuits_open{channel=\"webhook\"}"), 0);
+        it_metric_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"), 1,
+        "%s", r.body);
+    cr_expect_eq(
+        it_metric_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"retry\"}"),
+        1);
+    cr_expect_eq(it_metric_value(r.body, "herald_retries_total{channel=\"webhook\"}"), 1);
+    cr_expect_eq(it_metric_value(r.body, "herald_end_to_end_seconds_count{channel=\"webhook\"}"),
+                 1);
+    cr_expect_eq(
+        it_metric_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"), 2);
+    cr_expect_eq(it_metric_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    /* dwell runs from the retry's due time, so it is shorter than end to end */
+    cr_expect_eq(it_metric_value(
+                     r.body, "herald_dwell_seconds_count{channel=\"webhook\",priority=\"normal\"}"),
+                 1);
+    cr_expect_leq(it_metric_value(
+                      r.body, "herald_dwell_seconds_sum{channel=\"webhook\",priority=\"normal\"}"),
+                  it_metric_value(r.body, "herald_end_to_end_seconds_sum{channel=\"webhook\"}"));
+    cr_expect_eq(it_metric_value(r.body, "herald_circuits_open{channel=\"webhook\"}"), 0);
     it_resp_free(&r);
     mem_free(id);
 }

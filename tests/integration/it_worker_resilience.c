@@ -42,7 +42,7 @@ Test(worker_resilience, killed_worker_is_reclaimed_by_another) {
     cr_assert(wt_wait_status(id, "sent", 60000), "not delivered after the crash");
     cr_assert_geq(wt_count("/hang"), 2);
     /* the dead consumer's attempt was never recorded; the second one was */
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     /* and it came back through the consumer group, not the sweeper */
     char *log = it_log_path("herald-worker", b);
     FILE *f = fopen(log, "r");
@@ -237,7 +237,7 @@ Test(worker_resilience, host_limit_queues_then_hands_back) {
         cr_assert_geq(t1 - t0, 0.95, "two transfers to one host overlapped");
     }
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[i]), 1);
+        cr_assert_eq(wt_attempts(ids[i]), 1);
         mem_free(ids[i]);
     }
     json_object_put(reqs);
