@@ -46,7 +46,7 @@ import re
 import os
 import secrets
 import sys
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -78,12 +78,28 @@ def fcm_error(status, error_code=None, message=None):
 
 
 def next_rule(device):
-    with LOCK:
-        for key in (device, "*"):
-            queue = RULES.get(key)
-            if queue:
-                return queue.pop(0)
-    return None
+    return stub.next_answer(RULES, device)
+
+
+def reset():
+    """POST /_reset: forgets the rules and the tokens issued (LOCK held)."""
+    RULES.clear()
+    ISSUED.clear()
+    STATE.update({"expires_in": 3600, "token_responses": []})
+
+
+def control(rule):
+    """POST /_control: applies rule (LOCK held)."""
+    if "device" in rule:
+        RULES[rule["device"]] = list(rule.get("responses", []))
+    if "expires_in" in rule:
+        STATE["expires_in"] = int(rule["expires_in"])
+    if "token_responses" in rule:
+        STATE["token_responses"] = list(rule["token_responses"])
+    if rule.get("revoke"):
+        ISSUED.clear()
+    if "fixed_tokens" in rule:
+        STATE["fixed"] = set(rule["fixed_tokens"])
 
 
 class Handler(stub.Handler):
@@ -168,36 +184,9 @@ class Handler(stub.Handler):
     def _handle(self):
         url = urlsplit(self.path)
         raw = self._body()
-        if url.path == "/_health":
-            self._send(200, {"ok": True})
-        elif url.path == "/_requests" and self.command == "GET":
-            self._send(200, stub.stored(parse_qs(url.query).get("path", [None])[0]))
-        elif url.path == "/_reset" and self.command == "POST":
-            with LOCK:
-                stub.REQUESTS.clear()
-                RULES.clear()
-                ISSUED.clear()
-                STATE.update({"expires_in": 3600, "token_responses": []})
-            self._send(204)
-        elif url.path == "/_control" and self.command == "POST":
-            try:
-                rule = json.loads(raw or b"{}")
-                with LOCK:
-                    if "device" in rule:
-                        RULES[rule["device"]] = list(rule.get("responses", []))
-                    if "expires_in" in rule:
-                        STATE["expires_in"] = int(rule["expires_in"])
-                    if "token_responses" in rule:
-                        STATE["token_responses"] = list(rule["token_responses"])
-                    if rule.get("revoke"):
-                        ISSUED.clear()
-                    if "fixed_tokens" in rule:
-                        STATE["fixed"] = set(rule["fixed_tokens"])
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                self._send(400, {"error": str(e)})
-                return
-            self._send(204)
-        elif url.path == "/token" and self.command == "POST":
+        if self._control_routes(url, raw, reset, control):
+            return
+        if url.path == "/token" and self.command == "POST":
             self._token(raw)
         elif url.path.startswith("/v1/projects/") and url.path.endswith("/messages:send") \
                 and self.command == "POST":

@@ -38,7 +38,6 @@ Control routes:
 import base64
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import sys
@@ -62,12 +61,20 @@ BUILTIN = {
 
 
 def next_rule(to):
-    with LOCK:
-        for key in (to, "*"):
-            queue = RULES.get(key)
-            if queue:
-                return queue.pop(0)
-    return None
+    return stub.next_answer(RULES, to)
+
+
+def reset():
+    """POST /_reset: forgets the rules (LOCK held)."""
+    RULES.clear()
+
+
+def control(rule):
+    """POST /_control: applies rule (LOCK held)."""
+    if "to" in rule:
+        RULES[rule["to"]] = list(rule.get("responses", []))
+    if "credentials" in rule:
+        CREDS.update(rule["credentials"])
 
 
 def twilio_signature(token, url, form):
@@ -89,8 +96,7 @@ def send_callback(url, form, token):
 
 
 class Handler(stub.Handler):
-    def _send(self, status, obj=None, headers=None):
-        self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers)
+    REQUESTS_BY_PATH = False
 
     def _auth(self):
         h = self.headers.get("Authorization", "")
@@ -162,28 +168,9 @@ class Handler(stub.Handler):
     def _handle(self):
         url = urlsplit(self.path)
         raw = self._body()
-        if url.path == "/_health":
-            self._send(200, {"ok": True})
-        elif url.path == "/_requests" and self.command == "GET":
-            self._send(200, stub.stored())
-        elif url.path == "/_reset" and self.command == "POST":
-            with LOCK:
-                stub.REQUESTS.clear()
-                RULES.clear()
-            self._send(204)
-        elif url.path == "/_control" and self.command == "POST":
-            try:
-                rule = json.loads(raw or b"{}")
-                with LOCK:
-                    if "to" in rule:
-                        RULES[rule["to"]] = list(rule.get("responses", []))
-                    if "credentials" in rule:
-                        CREDS.update(rule["credentials"])
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                self._send(400, {"error": str(e)})
-                return
-            self._send(204)
-        elif url.path.endswith("/Messages.json") and self.command == "POST":
+        if self._control_routes(url, raw, reset, control):
+            return
+        if url.path.endswith("/Messages.json") and self.command == "POST":
             self._messages(url, raw)
         else:
             self._send(404, {"code": 20404, "message": "The requested resource was not found",
