@@ -829,23 +829,9 @@ class Soak:
             self.start_api("api-a")
             self.fault_note("api-a back")
         elif kind == "redis-restart":
-            self.redis_down = True
-            self.fault("redis restart", "stop (SIGTERM), 3 s down, start")
-            self.stack_cmd("redis-stop")
-            self.fault_note("redis stopped")
-            time.sleep(3.0)
-            self.stack_cmd("redis-start")
-            self.redis_down = False
-            self.fault_note("redis back")
+            self.restart_server("redis", "redis", "stop (SIGTERM)")
         elif kind == "pg-restart":
-            self.pg_down = True
-            self.fault("postgres restart", "fast shutdown, 3 s down, start")
-            self.stack_cmd("pg-stop")
-            self.fault_note("postgres stopped")
-            time.sleep(3.0)
-            self.stack_cmd("pg-start")
-            self.pg_down = False
-            self.fault_note("postgres back")
+            self.restart_server("pg", "postgres", "fast shutdown")
         elif kind == "webhook-500-on":
             for path in HOOK_PATHS:
                 st = http_post_json("http://127.0.0.1:%d/_control" % self.hook_port,
@@ -856,6 +842,19 @@ class Soak:
             self.fault("webhook 500", "every path for %.0f s" % self.hook_500_window)
         elif kind == "webhook-500-off":
             self.hook_500_off()
+
+    def restart_server(self, cmd, name, how):
+        """Restarts the stack's server cmd ("redis" or "pg"; name in the
+        report): stops it (how), leaves it down 3 s and starts it again, with
+        self.<cmd>_down true meanwhile."""
+        setattr(self, cmd + "_down", True)
+        self.fault(name + " restart", how + ", 3 s down, start")
+        self.stack_cmd(cmd + "-stop")
+        self.fault_note(name + " stopped")
+        time.sleep(3.0)
+        self.stack_cmd(cmd + "-start")
+        setattr(self, cmd + "_down", False)
+        self.fault_note(name + " back")
 
     def down_start(self):
         """The failing destination answers 503 from now until down_stop."""
