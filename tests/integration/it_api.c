@@ -161,9 +161,7 @@ Test(api, create_get_and_stored) {
     cr_expect_eq(g.status, 200);
     cr_expect_str_eq(g.body, r.body, "GET returns the created resource");
     /* committed before the 201 */
-    char *st = it_sql_value("select status from notifications where id = $1", id, NULL);
-    cr_expect_str_eq(st, "pending");
-    mem_free(st);
+    it_expect_value("pending", "select status from notifications where id = $1", id, NULL);
     /* and enqueued */
     cr_expect_eq(it_stream_len("email"), 1);
     json_object_put(o);
@@ -203,9 +201,7 @@ Test(api, validation_lists_every_field) {
     cr_expect(rec && body && x, "details: %s", r.body);
     json_object_put(o);
     it_resp_free(&r);
-    char *n = it_sql_value("select count(*) from notifications", NULL);
-    cr_expect_str_eq(n, "0");
-    mem_free(n);
+    it_expect_value("0", "select count(*) from notifications", NULL);
 }
 
 Test(api, missing_placeholder_is_422) {
@@ -241,9 +237,7 @@ Test(api, idempotent_replay_and_reuse) {
     struct it_resp d = call("POST", "/v1/notifications", key_b, EMAIL, k);
     cr_expect_eq(d.status, 201);
     cr_expect(!it_header(&d, "Idempotent-Replayed"));
-    char *n = it_sql_value("select count(*) from notifications", NULL);
-    cr_expect_str_eq(n, "2");
-    mem_free(n);
+    it_expect_value("2", "select count(*) from notifications", NULL);
     /* a value HTTP allows but the rule does not (not ASCII) is the handler's 422 */
     struct it_resp e =
         call("POST", "/v1/notifications", key_a, EMAIL, "Idempotency-Key: k\xc3\xa9");

@@ -86,10 +86,8 @@ Test(callbacks, delivered_with_good_signature) {
     char *st = status_of(id);
     cr_expect_str_eq(st, "delivered");
     mem_free(st);
-    char *at =
-        it_sql_value("select delivered_at is not null from notifications where id = $1", id, NULL);
-    cr_expect_str_eq(at, "t");
-    mem_free(at);
+    it_expect_value("t", "select delivered_at is not null from notifications where id = $1", id,
+                    NULL);
     /* delivered is final */
     cr_expect_eq(post("MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003", self), 204);
     st = status_of(id);
@@ -133,9 +131,8 @@ Test(callbacks, early_receipt_is_kept) {
     char self[96];
     snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
     cr_expect_eq(post("MessageSid=SM999&MessageStatus=delivered", self), 204);
-    char *st = it_sql_value("select status from sms_receipts where provider_ref = 'SM999'", NULL);
-    cr_expect_str_eq(st, "delivered");
-    mem_free(st);
+    it_expect_value("delivered", "select status from sms_receipts where provider_ref = 'SM999'",
+                    NULL);
 }
 
 /* issue 16: a receipt whose error text is long non-ASCII (cut by bytes it
@@ -158,15 +155,12 @@ Test(callbacks, test_issue_16_odd_error_text_is_stored) {
     cr_expect_str_eq(st, "failed");
     mem_free(st);
     /* 200 characters kept: the "x" and 199 whole e-acutes */
-    char *n = it_sql_value("select char_length(substring(last_error from ': (.*)$')) from "
-                           "notifications where id = $1",
-                           a, NULL);
-    cr_expect_str_eq(n, "200");
-    mem_free(n);
-    char *tail =
-        it_sql_value("select right(last_error, 1) from notifications where id = $1", a, NULL);
-    cr_expect_str_eq(tail, "\xc3\xa9");
-    mem_free(tail);
+    it_expect_value("200",
+                    "select char_length(substring(last_error from ': (.*)$')) from "
+                    "notifications where id = $1",
+                    a, NULL);
+    it_expect_value("\xc3\xa9", "select right(last_error, 1) from notifications where id = $1", a,
+                    NULL);
     /* raw bytes that are no UTF-8 */
     cr_expect_eq(post("MessageSid=SM201&MessageStatus=undelivered&ErrorMessage=%FF%FEbad", self),
                  204);

@@ -134,8 +134,7 @@ Test(channels_email, temporary_failure_at_rcpt_is_retried) {
 Test(channels_email, always_temporary_is_dead_lettered_after_max_attempts) {
     char *id = wt_enqueue_row("email", "tempfail@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_attempts(id), 3);
+    wt_expect_end(id, "failed", 3);
     wt_expect_outcomes(id, "retry:451,retry:451,failed:451");
     mem_free(id);
 }
@@ -143,8 +142,7 @@ Test(channels_email, always_temporary_is_dead_lettered_after_max_attempts) {
 Test(channels_email, rejected_recipient_fails_at_once) {
     char *id = wt_enqueue_row("email", "reject@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_attempts(id), 1);
+    wt_expect_end(id, "failed", 1);
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "550") && strstr(err, "recipient"), "last_error: %s", err);
     wt_expect_outcomes(id, "failed:550");
@@ -195,8 +193,7 @@ Test(channels_email, auth_failure_does_not_use_attempts) {
 
     /* the password is right again: sent, one attempt used */
     wt_control("{\"auth\": null, \"users\": {\"herald\": \"s3cr3t-pw-for-tests\"}}");
-    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    cr_assert_eq(wt_attempts(id), 1);
+    wt_expect_end(id, "sent", 1);
     struct json_object *all, *msg = only_message(&all);
     cr_assert_str_eq(wt_str(msg, "auth_user"), "herald");
     cr_assert_not(ct_log_has(pid, "s3cr3t-pw-for-tests"), "the password reached the log");
@@ -212,8 +209,7 @@ Test(channels_email, unreachable_server_is_retried) {
     char *id = wt_enqueue_row("email", "ada@example.org", "Hi", "x", NULL);
     const char *env[] = {url, NULL};
     ct_start_worker("email", env);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not dead-lettered");
-    cr_assert_eq(wt_attempts(id), 3);
+    wt_expect_end(id, "failed", 3);
     wt_expect_outcomes(id, "retry:0,retry:0,failed:0");
     mem_free(id);
 }

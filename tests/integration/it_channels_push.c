@@ -315,10 +315,8 @@ Test(channels_push, server_errors_are_retried_with_retry_after) {
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     wt_expect_outcomes(id, "retry:500,retry:503,success:200");
     struct json_object *sends = wt_requests(SEND_PATH);
-    double t1 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(sends, 1), "time"));
-    double t2 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(sends, 2), "time"));
+    double t1 = wt_time_of(sends, 1);
+    double t2 = wt_time_of(sends, 2);
     cr_assert_geq(t2 - t1, 1.95, "only %.3f s apart", t2 - t1);
     json_object_put(sends);
     mem_free(id);

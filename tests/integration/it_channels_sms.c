@@ -79,10 +79,8 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
     /* Retry-After: 2 s between the second and the third request */
     struct json_object *reqs = wt_requests(NULL);
     cr_assert_eq(json_object_array_length(reqs), 3);
-    double t1 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 1), "time"));
-    double t2 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 2), "time"));
+    double t1 = wt_time_of(reqs, 1);
+    double t2 = wt_time_of(reqs, 2);
     cr_assert_geq(t2 - t1, 1.95, "only %.3f s apart", t2 - t1);
     cr_assert_eq(wt_attempts(id), 3);
     json_object_put(reqs);
@@ -119,8 +117,7 @@ Test(channels_sms, bad_credentials_do_not_use_attempts) {
     cr_assert_str_eq(err, "20003: Authenticate");
     /* the provider accepts that token now: sent with one attempt used */
     wt_control("{\"credentials\": {\"token\": \"wrong-token-value\"}}");
-    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    cr_assert_eq(wt_attempts(id), 1);
+    wt_expect_end(id, "sent", 1);
     cr_assert_not(ct_log_has(pid, "wrong-token-value"), "the auth token reached the log");
     mem_free(err);
     mem_free(status);

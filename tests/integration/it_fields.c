@@ -68,10 +68,8 @@ Test(fields, priority_stored_and_checked) {
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = it_json(&r);
     cr_expect_str_eq(it_jstr(o, "priority"), "high");
-    char *stored =
-        it_sql_value("SELECT priority FROM notifications WHERE id = $1", it_jstr(o, "id"), NULL);
-    cr_expect_str_eq(stored, "high");
-    mem_free(stored);
+    it_expect_value("high", "SELECT priority FROM notifications WHERE id = $1", it_jstr(o, "id"),
+                    NULL);
     json_object_put(o);
     it_resp_free(&r);
 
@@ -272,10 +270,7 @@ Test(fields, tenant_settings_validated) {
     it_expect_error(&r, 401, "unauthorized", NULL);
     it_resp_free(&r);
     /* nothing changed */
-    char *url =
-        it_sql_value("SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'", NULL);
-    cr_expect_str_eq(url, "-");
-    mem_free(url);
+    it_expect_value("-", "SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'", NULL);
 }
 
 Test(fields, heraldctl_tenants_show_and_set) {

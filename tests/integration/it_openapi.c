@@ -189,16 +189,10 @@ Test(openapi, admin_page_replays_a_dead_letter) {
     const char *argv[] = {"node", OPENAPI_DIR "/admin_page.mjs", NULL};
     run("tests/openapi/admin_page.mjs", argv, env, SCRIPT_TIMEOUT_MS);
     /* the replay really happened: pending again, history kept */
-    char *status = it_sql_value("SELECT status FROM notifications WHERE id = $1", id, NULL);
-    cr_expect_str_eq(status, "pending");
-    mem_free(status);
-    char *n =
-        it_sql_value("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id, NULL);
-    cr_expect_str_eq(n, "2");
-    mem_free(n);
+    it_expect_value("pending", "SELECT status FROM notifications WHERE id = $1", id, NULL);
+    it_expect_value("2", "SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id,
+                    NULL);
     /* "replay all" took the others */
-    char *left = it_sql_value("SELECT count(*) FROM notifications WHERE status = 'failed'", NULL);
-    cr_expect_str_eq(left, "0");
-    mem_free(left);
+    it_expect_value("0", "SELECT count(*) FROM notifications WHERE status = 'failed'", NULL);
     mem_free(id);
 }

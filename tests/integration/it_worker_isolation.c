@@ -160,8 +160,7 @@ static void iso_times(const char *path, double *t, int n) {
     cr_assert_eq((int)json_object_array_length(reqs), n, "%s: %zu requests, want %d", path,
                  json_object_array_length(reqs), n);
     for (int i = 0; i < n; i++)
-        t[i] = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, (size_t)i), "time"));
+        t[i] = wt_time_of(reqs, (size_t)i);
     json_object_put(reqs);
     qsort(t, (size_t)n, sizeof(double), cmp_double);
 }

@@ -230,10 +230,8 @@ Test(worker_resilience, host_limit_queues_then_hands_back) {
     size_t n = json_object_array_length(reqs);
     cr_assert_eq(n, 3, "%zu requests", n);
     for (size_t i = 1; i < n; i++) {
-        double t0 = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, i - 1), "time"));
-        double t1 = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, i), "time"));
+        double t0 = wt_time_of(reqs, i - 1);
+        double t1 = wt_time_of(reqs, i);
         cr_assert_geq(t1 - t0, 0.95, "two transfers to one host overlapped");
     }
     for (int i = 0; i < 3; i++) {

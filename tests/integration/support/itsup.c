@@ -221,6 +221,18 @@ char *it_sql_value(const char *sql, ...) {
     return v;
 }
 
+void it_expect_value(const char *want, const char *sql, ...) {
+    va_list ap;
+    va_start(ap, sql);
+    PGresult *r = sql_va(sql, ap);
+    va_end(ap);
+    const char *got =
+        PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : NULL;
+    bool same = want && got ? strcmp(want, got) == 0 : want == got;
+    cr_expect(same, "%s: got %s, want %s", sql, got ? got : "(null)", want ? want : "(null)");
+    PQclear(r);
+}
+
 void it_reset_db(void) {
     it_sql_exec("DO $$\n"
                 "DECLARE tables text;\n"

@@ -53,6 +53,9 @@ void it_sql_exec(const char *sql, ...) __attribute__((sentinel));
 /* it_sql_value: the first column of the first row as a string, or NULL when
  * there is no row or the value is NULL. Caller frees with mem_free(). */
 char *it_sql_value(const char *sql, ...) __attribute__((sentinel));
+/* it_expect_value: a Criterion expectation that it_sql_value(sql, ...) is
+ * want (NULL: SQL NULL or no row); a failure names sql and both values. */
+void it_expect_value(const char *want, const char *sql, ...) __attribute__((sentinel));
 
 /* it_reset_db: truncates every table in schema public except
  * schema_migrations (RESTART IDENTITY CASCADE), so each test starts empty. */

@@ -70,6 +70,11 @@ struct json_object *wt_requests(const char *path) {
     return a;
 }
 
+double wt_time_of(struct json_object *reqs, size_t i) {
+    return json_object_get_double(
+        json_object_object_get(json_object_array_get_idx(reqs, i), "time"));
+}
+
 int wt_count(const char *path) {
     struct json_object *a = wt_requests(path);
     int n = (int)json_object_array_length(a);
@@ -277,6 +282,11 @@ void wt_expect_outcomes(const char *id, const char *want) {
     char *got = wt_outcomes(id);
     cr_assert_str_eq(got, want, "attempts of %s", id);
     mem_free(got);
+}
+
+void wt_expect_end(const char *id, const char *status, int attempts) {
+    cr_assert(wt_wait_status(id, status, 30000), "%s is not %s", id, status);
+    cr_assert_eq(wt_attempts(id), attempts, "attempts of %s", id);
 }
 
 int wt_attempts(const char *id) {

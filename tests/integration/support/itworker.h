@@ -49,6 +49,9 @@ void wt_control(const char *json);
 /* wt_requests: what the receiver got on path (NULL: every path), a json-c
  * array; caller releases with json_object_put. */
 struct json_object *wt_requests(const char *path);
+/* wt_time_of: when the receiver got request i of reqs (wt_requests'
+ * answer), in Unix seconds. */
+double wt_time_of(struct json_object *reqs, size_t i);
 int wt_count(const char *path);
 /* wt_str: o's string member key, borrowed from o; NULL when absent. */
 const char *wt_str(struct json_object *o, const char *key);
@@ -95,6 +98,9 @@ char *wt_outcomes(const char *id);
 void wt_expect_outcomes(const char *id, const char *want);
 /* wt_attempts: the attempts column of the row id; -1 for no row. */
 int wt_attempts(const char *id);
+/* wt_expect_end: asserts that id reaches status within 30 s, having used
+ * attempts attempts. */
+void wt_expect_end(const char *id, const char *status, int attempts);
 /* wt_log_count: how many lines of the process's log (it_log_path(name,
  * pid)) contain needle. */
 int wt_log_count(const char *name, pid_t pid, const char *needle);
