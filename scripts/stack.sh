@@ -130,6 +130,23 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# start_port NAME: prints "EXPLICIT PORT" for a server about to start: the
+# port the environment variable NAME asks for (EXPLICIT 1), else the one
+# DIR/env stored unless something else listens there now (EXPLICIT 0; PORT
+# empty: pick a free one).
+start_port() {
+    local name=$1 want
+    if [[ -n "${!name:-}" ]]; then
+        echo "1 ${!name}"
+        return
+    fi
+    want=$(stored_port "$name")
+    if [[ -n "$want" ]] && port_in_use "$want"; then
+        want=""
+    fi
+    echo "0 $want"
+}
+
 # free_port: a loopback port nobody listens on right now. The kernel picks it
 # (bind to port 0); without python3 we probe random high ports instead. Either
 # way another process may take it before we bind, so starts retry.
@@ -370,14 +387,7 @@ cmd_start() {
             note "PostgreSQL already runs on port $PG_PORT; ignoring PGPORT_HERALD=$PGPORT_HERALD"
         fi
     else
-        explicit=0
-        want=$(stored_port PGPORT_HERALD)
-        if [[ -n "${PGPORT_HERALD:-}" ]]; then
-            want=$PGPORT_HERALD
-            explicit=1
-        elif [[ -n "$want" ]] && port_in_use "$want"; then
-            want=""
-        fi
+        read -r explicit want <<<"$(start_port PGPORT_HERALD)"
         pg_start_on "$want" "$explicit"
     fi
     pg_ensure_db
@@ -386,14 +396,7 @@ cmd_start() {
         REDIS_PORT=$(stored_port REDIS_PORT_HERALD)
         [[ -n "$REDIS_PORT" ]] || die "Redis runs but DIR/env lost its port; run stop first"
     else
-        explicit=0
-        want=$(stored_port REDIS_PORT_HERALD)
-        if [[ -n "${REDIS_PORT_HERALD:-}" ]]; then
-            want=$REDIS_PORT_HERALD
-            explicit=1
-        elif [[ -n "$want" ]] && port_in_use "$want"; then
-            want=""
-        fi
+        read -r explicit want <<<"$(start_port REDIS_PORT_HERALD)"
         redis_start_on "$want" "$explicit"
     fi
 
