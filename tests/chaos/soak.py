@@ -171,20 +171,10 @@ def wait_line(path, pattern, timeout):
     return None
 
 
-def http_get(url, timeout=2.0):
-    """(status, body bytes) or (None, error text)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (OSError, http.client.HTTPException) as e:
-        return None, str(e)
-
-
-def http_get_auth(url, key, timeout=2.0):
-    """(status, body bytes) or (None, error text), with a bearer key."""
-    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + key})
+def http_get(url, timeout=2.0, key=None):
+    """(status, body bytes) or (None, error text); with a bearer key when given."""
+    headers = {} if key is None else {"Authorization": "Bearer " + key}
+    req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read()
@@ -883,8 +873,8 @@ class Soak:
         if now - getattr(self, "circuits_polled", 0) < 1.0 or "api-b" not in self.api_ports:
             return
         self.circuits_polled = now
-        st, body = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
-                                 % self.api_ports["api-b"], self.key, timeout=2.0)
+        st, body = http_get("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                            % self.api_ports["api-b"], timeout=2.0, key=self.key)
         if st != 200:
             return
         try:
@@ -1493,8 +1483,8 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     seen_open = [t for t, state, on in s.down_seen if on and state in ("open", "half-open")]
     ck("the failing destination's circuit opened (GET /v1/admin/destinations)", seen_open,
        "never seen open in %d polls" % sum(1 for _, _, on in s.down_seen if on))
-    st_d, body_d = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
-                                 % s.api_ports["api-b"], s.key, timeout=10.0)
+    st_d, body_d = http_get("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                            % s.api_ports["api-b"], timeout=10.0, key=s.key)
     still_open = st_d != 200 or (":%d" % s.down_port).encode() in (body_d or b"")
     ck("its circuit closed again once it recovered", not still_open,
        "HTTP %s %s" % (st_d, (body_d or b"")[:200]))
