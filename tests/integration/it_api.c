@@ -31,9 +31,7 @@ static void start_api(const char *const extra[]) {
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key_a, sizeof(key_a));
     it_make_key("globex", false, key_b, sizeof(key_b));
     start_api(NULL);

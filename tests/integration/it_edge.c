@@ -34,9 +34,7 @@ static void start_api(const char *const extra[]) {
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key, sizeof(key));
     it_make_key("ops", true, admin_key, sizeof(admin_key));
     api.pid = 0;

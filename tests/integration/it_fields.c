@@ -14,9 +14,7 @@ static struct it_api api;
 static char key_a[128], key_b[128];
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key_a, sizeof(key_a));
     it_make_key("globex", false, key_b, sizeof(key_b));
     it_api_start(&api, NULL);

@@ -8,9 +8,7 @@ static pid_t api_pid;
 static int api_port;
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     memset(&wt, 0, sizeof(wt));
     wt_start_receiver();
 }

@@ -67,14 +67,14 @@ static char *oc_post(const char *body) {
     return out;
 }
 
-/* oc_stats: GET /v1/admin/stats with key; the status, and the body parsed into *out. */
-static long oc_stats(const char *key, struct json_object **out) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/admin/stats", oc_port);
+/* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
+static long oc_get_path(const char *key, const char *path, struct json_object **o) {
+    char url[256], auth[200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", oc_port, path);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
     const char *h[] = {auth, NULL};
     struct it_resp r = it_http("GET", url, h, NULL, 0);
-    *out = json_tokener_parse(r.body);
+    *o = r.body ? json_tokener_parse(r.body) : NULL;
     long st = r.status;
     it_resp_free(&r);
     return st;
@@ -130,7 +130,7 @@ static const struct oc_want oc_wants[] = {
 static bool oc_figures_arrived(void *arg) {
     (void)arg;
     struct json_object *o;
-    if (oc_stats(oc_admin, &o) != 200)
+    if (oc_get_path(oc_admin, "/v1/admin/stats", &o) != 200)
         return false;
     bool ok = o != NULL;
     struct json_object *chs = oc_get(o, "channels");
@@ -148,19 +148,6 @@ static bool oc_figures_arrived(void *arg) {
 }
 
 #define OC_DEST "https://down.example:443"
-
-/* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
-static long oc_get_path(const char *key, const char *path, struct json_object **o) {
-    char url[256], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", oc_port, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, NULL};
-    struct it_resp r = it_http("GET", url, h, NULL, 0);
-    *o = r.body ? json_tokener_parse(r.body) : NULL;
-    long st = r.status;
-    it_resp_free(&r);
-    return st;
-}
 
 /* oc_destinations_route: GET /v1/admin/destinations lists an open circuit
  * (as a worker writes it), filters by channel, refuses a bad one. */
@@ -236,7 +223,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     cr_assert(it_eventually(oc_figures_arrived, NULL, 20000),
               "the hour's figures never matched what happened");
     struct json_object *o;
-    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/stats", &o), 200);
     cr_expect_eq(json_object_get_int(oc_get(o, "bucket_seconds")), 10);
     struct json_object *wh = oc_channel(oc_get(o, "channels"), "webhook");
     cr_expect_eq(json_object_array_length(oc_get(wh, "sent")), 360, "an hour of buckets");
@@ -252,7 +239,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     json_object_put(o);
 
     /* admin only */
-    cr_expect_eq(oc_stats(oc_key, &o), 403);
+    cr_expect_eq(oc_get_path(oc_key, "/v1/admin/stats", &o), 403);
     json_object_put(o);
 
     /* the destinations held back: a circuit the workers share in Redis */
@@ -289,7 +276,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
 
     /* Redis down: the series are null, the reasons still come */
     wt_redis_stop();
-    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/stats", &o), 200);
     cr_expect(json_object_is_type(oc_get(oc_channel(oc_get(o, "channels"), "webhook"), "sent"),
                                   json_type_null));
     cr_expect(json_object_is_type(oc_get(o, "failure_reasons"), json_type_array));

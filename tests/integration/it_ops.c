@@ -61,9 +61,7 @@ static void seed(void) {
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_tenant("acme");
     it_make_tenant("globex");
     it_add_key("acme", true, key_admin, sizeof(key_admin));
@@ -138,17 +136,35 @@ static void expect_status(const char *method, const char *path, const char *key,
 }
 
 /* ctl: runs heraldctl with the arguments up to a NULL; stdout, *code the status. */
-static char *ctl(int *code, ...) __attribute__((sentinel));
-static char *ctl(int *code, ...) {
+static char *ctl_va(int *code, va_list ap) {
     const char *argv[16] = {"heraldctl"};
     int n = 1;
-    va_list ap;
-    va_start(ap, code);
     for (const char *a; n < 15 && (a = va_arg(ap, const char *)) != NULL;)
         argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     return it_run_capture(argv, NULL, code);
+}
+
+static char *ctl(int *code, ...) __attribute__((sentinel));
+static char *ctl(int *code, ...) {
+    va_list ap;
+    va_start(ap, code);
+    char *out = ctl_va(code, ap);
+    va_end(ap);
+    return out;
+}
+
+/* expect_usage_error: heraldctl with the arguments up to a NULL exits 2;
+ * why says what is wrong with them. */
+static void expect_usage_error(const char *why, ...) __attribute__((sentinel));
+static void expect_usage_error(const char *why, ...) {
+    int code;
+    va_list ap;
+    va_start(ap, why);
+    char *out = ctl_va(&code, ap);
+    va_end(ap);
+    cr_expect_eq(code, 2, "%s: exit %d", why, code);
+    mem_free(out);
 }
 
 static char *sql1(const char *sql, const char *param) {
@@ -255,18 +271,11 @@ Test(ops, ctl_dlq_list_table_and_json) {
     mem_free(out);
 
     /* bad usage and unknown names */
-    out = ctl(&code, "dlq", "list", "--channel", "sms", "--cursor", cursor, NULL);
-    cr_expect_eq(code, 2, "a cursor of another channel");
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", "--channel", "fax", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", NULL);
-    cr_expect_eq(code, 2, "--channel is required");
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", "--channel", "email", "--limit", "0", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
+    expect_usage_error("a cursor of another channel", "dlq", "list", "--channel", "sms", "--cursor",
+                       cursor, NULL);
+    expect_usage_error("an unknown channel", "dlq", "list", "--channel", "fax", NULL);
+    expect_usage_error("--channel is required", "dlq", "list", NULL);
+    expect_usage_error("--limit 0", "dlq", "list", "--channel", "email", "--limit", "0", NULL);
     out = ctl(&code, "dlq", "list", "--channel", "email", "--tenant", "nobody", NULL);
     cr_expect_eq(code, 1, "unknown tenant");
     cr_expect_str_eq(out, "");
@@ -433,18 +442,14 @@ Test(ops, route_replay_all) {
 
 Test(ops, ctl_replay_dry_run_ids_and_all) {
     int code;
-    char *out = ctl(&code, "dlq", "replay", "--channel", "email", "--id", ID(1), "--all", NULL);
-    cr_expect_eq(code, 2, "--id and --all together");
-    mem_free(out);
-    out = ctl(&code, "dlq", "replay", "--channel", "email", NULL);
-    cr_expect_eq(code, 2, "neither --id nor --all");
-    mem_free(out);
-    out = ctl(&code, "dlq", "replay", "--channel", "email", "--id", "not-a-uuid", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
+    expect_usage_error("--id and --all together", "dlq", "replay", "--channel", "email", "--id",
+                       ID(1), "--all", NULL);
+    expect_usage_error("neither --id nor --all", "dlq", "replay", "--channel", "email", NULL);
+    expect_usage_error("an id that is no UUID", "dlq", "replay", "--channel", "email", "--id",
+                       "not-a-uuid", NULL);
 
     /* --dry-run counts and changes nothing */
-    out = ctl(&code, "dlq", "replay", "--channel", "email", "--all", "--dry-run", NULL);
+    char *out = ctl(&code, "dlq", "replay", "--channel", "email", "--all", "--dry-run", NULL);
     cr_assert_eq(code, 0, "%s", out);
     cr_expect_str_eq(out, "would replay 5 dead letters (email)\n");
     mem_free(out);

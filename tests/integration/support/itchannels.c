@@ -8,10 +8,8 @@
 
 /* ct_setup: an empty database and Redis and the tenant "acme"; no stand-in yet. */
 void ct_setup(void) {
-    it_require_stack();
     memset(&wt, 0, sizeof(wt));
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     wt_tenant();
 }
 

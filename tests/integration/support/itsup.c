@@ -247,6 +247,12 @@ void it_reset_db(void) {
                 NULL);
 }
 
+void it_fresh_stack(void) {
+    it_require_stack();
+    it_reset_db();
+    it_redis_flush();
+}
+
 /* ---- Redis ------------------------------------------------------------ */
 
 struct redis_addr {

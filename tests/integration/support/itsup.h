@@ -60,6 +60,9 @@ void it_expect_value(const char *want, const char *sql, ...) __attribute__((sent
 /* it_reset_db: truncates every table in schema public except
  * schema_migrations (RESTART IDENTITY CASCADE), so each test starts empty. */
 void it_reset_db(void);
+/* it_fresh_stack: it_require_stack, it_reset_db and it_redis_flush: a test
+ * that starts from empty servers. */
+void it_fresh_stack(void);
 
 /* it_redis_connect: a new synchronous connection to the test Redis (database
  * from the URL selected), or NULL when it cannot connect within 1 s. Caller

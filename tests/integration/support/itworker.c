@@ -350,10 +350,8 @@ int wt_verify_with_npm(const char *path, const char *secret) {
 }
 
 void wt_setup(void) {
-    it_require_stack();
     memset(&wt, 0, sizeof(wt));
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     wt_tenant();
     wt_start_receiver();
 }
