@@ -50,6 +50,7 @@ from collections import Counter, defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECEIVERS = os.path.join(ROOT, "tests", "receivers")
+STANDIN = os.path.join(ROOT, "tests", "chaos", "standin.py")
 STACK_SH = os.path.join(ROOT, "scripts", "stack.sh")
 CHANNELS = ["webhook", "email", "sms", "push"]
 HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
@@ -381,32 +382,24 @@ class Soak:
                 self.skipped[ch] = "herald-worker --channel %s is not available" % ch
         if "webhook" in self.skipped:
             raise Fatal("the webhook channel is required: %s" % self.skipped["webhook"])
-        py = sys.executable or "python3"
-        standin = os.path.join(ROOT, "tests", "chaos", "standin.py")
 
         # each stand-in runs through standin.py (a deeper listen backlog; for the
         # webhook receiver, a record of its answers)
         self.hook_log = os.path.join(self.recv_dir, "webhook.jsonl")
         self.hook_status = os.path.join(self.recv_dir, "webhook-status.jsonl")
-        p = self.start("recv-webhook", "receiver",
-                       [py, standin, "--answers", self.hook_status,
-                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.hook_log])
-        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-        if not m:
-            raise Fatal("the webhook receiver did not start:\n" + p.tail())
-        self.hook_port = int(m.group(1))
+        self.hook_port = self.start_standin("recv-webhook", "the webhook receiver",
+                                            ["--answers", self.hook_status,
+                                             os.path.join(RECEIVERS, "webhook_receiver.py"), "0",
+                                             self.hook_log])
         self.channels.append("webhook")
 
         # the failing destination: another webhook stand-in, 503 on DOWN_PATH
         self.down_log = os.path.join(self.recv_dir, "webhook-down.jsonl")
         self.down_status = os.path.join(self.recv_dir, "webhook-down-status.jsonl")
-        p = self.start("recv-webhook-down", "receiver",
-                       [py, standin, "--answers", self.down_status,
-                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.down_log])
-        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-        if not m:
-            raise Fatal("the failing webhook receiver did not start:\n" + p.tail())
-        self.down_port = int(m.group(1))
+        self.down_port = self.start_standin("recv-webhook-down", "the failing webhook receiver",
+                                            ["--answers", self.down_status,
+                                             os.path.join(RECEIVERS, "webhook_receiver.py"), "0",
+                                             self.down_log])
         self.down_dest = "http://127.0.0.1:%d" % self.down_port
         self.down_on = False
         self.down_seen = []  # (seconds after submission began, state) of its circuit
@@ -414,8 +407,8 @@ class Soak:
         if "email" not in self.skipped:
             self.mail_dir = os.path.join(self.recv_dir, "mail")
             p = self.start("recv-email", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "smtp_server.py"), "0", "0",
-                            self.mail_dir])
+                           [sys.executable or "python3", STANDIN,
+                            os.path.join(RECEIVERS, "smtp_server.py"), "0", "0", self.mail_dir])
             m1 = wait_line(p.log, r"smtp on 127\.0\.0\.1:(\d+)", 15)
             m2 = wait_line(p.log, r"control on 127\.0\.0\.1:(\d+)", 15)
             if not (m1 and m2):
@@ -425,30 +418,31 @@ class Soak:
 
         if "sms" not in self.skipped:
             self.sms_log = os.path.join(self.recv_dir, "sms.jsonl")
-            p = self.start("recv-sms", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "sms_provider.py"), "0",
-                            self.sms_log,
-                            "--callbacks"])
-            m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-            if not m:
-                raise Fatal("the SMS stand-in did not start:\n" + p.tail())
-            self.sms_port = int(m.group(1))
+            self.sms_port = self.start_standin("recv-sms", "the SMS stand-in",
+                                               [os.path.join(RECEIVERS, "sms_provider.py"), "0",
+                                                self.sms_log, "--callbacks"])
             self.channels.append("sms")
 
         if "push" not in self.skipped:
             self.fcm_log = os.path.join(self.recv_dir, "push.jsonl")
-            p = self.start("recv-push", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "fcm_provider.py"), "0",
-                            self.fcm_log])
-            m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-            if not m:
-                raise Fatal("the FCM stand-in did not start:\n" + p.tail())
-            self.fcm_port = int(m.group(1))
+            self.fcm_port = self.start_standin("recv-push", "the FCM stand-in",
+                                               [os.path.join(RECEIVERS, "fcm_provider.py"), "0",
+                                                self.fcm_log])
             self.channels.append("push")
 
         for ch, why in self.skipped.items():
             say("channel %s skipped: %s" % (ch, why))
         say("channels: %s" % ", ".join(self.channels))
+
+    def start_standin(self, name, what, args):
+        """Starts a stand-in that prints "listening on 127.0.0.1:PORT" through
+        standin.py with args (its options, the script, the script's
+        arguments); returns PORT. what names it when it does not start."""
+        p = self.start(name, "receiver", [sys.executable or "python3", STANDIN] + args)
+        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
+        if not m:
+            raise Fatal("%s did not start:\n%s" % (what, p.tail()))
+        return int(m.group(1))
 
     def start_api(self, name):
         for _ in range(5):
