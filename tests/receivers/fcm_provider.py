@@ -46,7 +46,7 @@ import re
 import os
 import secrets
 import sys
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +103,9 @@ def control(rule):
 
 
 class Handler(stub.Handler):
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
+
     def _send(self, status, obj=None, headers=None):
         self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers,
                     "application/json; charset=UTF-8")
@@ -181,11 +184,7 @@ class Handler(stub.Handler):
         self._record(raw, status)
         self._send(status, answer, headers)
 
-    def _handle(self):
-        url = urlsplit(self.path)
-        raw = self._body()
-        if self._control_routes(url, raw, reset, control):
-            return
+    def _route(self, url, raw):
         if url.path == "/token" and self.command == "POST":
             self._token(raw)
         elif url.path.startswith("/v1/projects/") and url.path.endswith("/messages:send") \
@@ -193,9 +192,6 @@ class Handler(stub.Handler):
             self._send_message(url, raw)
         else:
             self._send(404, fcm_error(404, "", "Not found"))
-
-    do_GET = _handle
-    do_POST = _handle
 
 
 def main():

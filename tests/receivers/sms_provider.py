@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 import urllib.request
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +96,8 @@ def send_callback(url, form, token):
 
 
 class Handler(stub.Handler):
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
     REQUESTS_BY_PATH = False
 
     def _auth(self):
@@ -165,19 +167,12 @@ class Handler(stub.Handler):
                      "error_code": None, "error_message": None,
                      "uri": "/2010-04-01/Accounts/%s/Messages/%s.json" % (user, sid)}, {}
 
-    def _handle(self):
-        url = urlsplit(self.path)
-        raw = self._body()
-        if self._control_routes(url, raw, reset, control):
-            return
+    def _route(self, url, raw):
         if url.path.endswith("/Messages.json") and self.command == "POST":
             self._messages(url, raw)
         else:
             self._send(404, {"code": 20404, "message": "The requested resource was not found",
                              "status": 404})
-
-    do_GET = _handle
-    do_POST = _handle
 
 
 def main():

@@ -92,13 +92,34 @@ class Handler(BaseHTTPRequestHandler):
         """Answers status with obj as JSON (None: no body)."""
         self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers)
 
-    def _control_routes(self, url, raw, reset, control):
+    def _reset(self):
+        """POST /_reset, after the stored requests are forgotten: forgets the
+        stand-in's own state (LOCK held). Subclasses with rules override it."""
+
+    def _control(self, rule):
+        """POST /_control: applies rule, the JSON body (LOCK held); raises
+        ValueError, KeyError, TypeError or AttributeError for a bad one."""
+        raise KeyError("this stand-in takes no rules")
+
+    def _route(self, url, raw):
+        """Answers a request other than the control routes; raw is its body."""
+        self._send(404)
+
+    def _handle(self):
+        url = urlsplit(self.path)
+        raw = self._body()
+        if not self._control_routes(url, raw):
+            self._route(url, raw)
+
+    do_GET = _handle
+    do_POST = _handle
+
+    def _control_routes(self, url, raw):
         """Answers the routes every stand-in has and returns True; returns False
         for any other url. GET /_health; GET /_requests, the stored requests
         (?path=P: only P's, when REQUESTS_BY_PATH); POST /_reset forgets them
-        and calls reset(); POST /_control calls control(rule) with the JSON
-        body, 400 when it raises ValueError, KeyError, TypeError or
-        AttributeError. reset and control run holding LOCK."""
+        and calls _reset; POST /_control calls _control with the JSON body,
+        400 when it raises ValueError, KeyError, TypeError or AttributeError."""
         if url.path == "/_health":
             self._send(200, {"ok": True})
         elif url.path == "/_requests" and self.command == "GET":
@@ -107,13 +128,13 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/_reset" and self.command == "POST":
             with LOCK:
                 REQUESTS.clear()
-                reset()
+                self._reset()
             self._send(204)
         elif url.path == "/_control" and self.command == "POST":
             try:
                 rule = json.loads(raw or b"{}")
                 with LOCK:
-                    control(rule)
+                    self._control(rule)
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 self._send(400, {"error": str(e)})
                 return True

@@ -27,7 +27,6 @@ Control routes:
 import os
 import sys
 import time
-from urllib.parse import urlsplit
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,11 +67,10 @@ def control(rule):
 
 
 class Handler(stub.Handler):
-    def _handle(self):
-        url = urlsplit(self.path)
-        body = self._body()
-        if self._control_routes(url, body, reset, control):
-            return
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
+
+    def _route(self, url, body):
         stub.record(stub.entry(self, body))
         status, headers, delay = rule_for(url.path)
         if delay > 0:
@@ -82,11 +80,9 @@ class Handler(stub.Handler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    do_GET = _handle
-    do_POST = _handle
-    do_PUT = _handle
-    do_DELETE = _handle
-    do_PATCH = _handle
+    do_PUT = stub.Handler._handle
+    do_DELETE = stub.Handler._handle
+    do_PATCH = stub.Handler._handle
 
 
 def main():
