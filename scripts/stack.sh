@@ -444,16 +444,19 @@ cmd_destroy() {
     note "removed $DIR"
 }
 
+# start_again NAME VAR START_ON: starts the server NAME (for messages) with
+# START_ON on the port DIR/env recorded in VAR.
+start_again() {
+    local name=$1 var=$2 start_on=$3 port
+    port=$(stored_port "$var")
+    [[ -n "$port" ]] || die "no $name port recorded in $ENV_FILE"
+    "$start_on" "$port" 1
+    note "$name started on 127.0.0.1:$port"
+}
+
 cmd_redis_start() {
     need_stack
-    if redis_running; then
-        return 0
-    fi
-    local port
-    port=$(stored_port REDIS_PORT_HERALD)
-    [[ -n "$port" ]] || die "no Redis port recorded in $ENV_FILE"
-    redis_start_on "$port" 1
-    note "Redis started on 127.0.0.1:$port"
+    redis_running || start_again Redis REDIS_PORT_HERALD redis_start_on
 }
 
 cmd_redis_flush() {
@@ -465,14 +468,7 @@ cmd_redis_flush() {
 
 cmd_pg_start() {
     need_stack
-    if pg_running; then
-        return 0
-    fi
-    local port
-    port=$(stored_port PGPORT_HERALD)
-    [[ -n "$port" ]] || die "no PostgreSQL port recorded in $ENV_FILE"
-    pg_start_on "$port" 1
-    note "PostgreSQL started on 127.0.0.1:$port"
+    pg_running || start_again PostgreSQL PGPORT_HERALD pg_start_on
 }
 
 resolve_dir
