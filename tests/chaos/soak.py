@@ -172,6 +172,19 @@ def wait_line(path, pattern, timeout):
     return None
 
 
+def json_lines(path):
+    """The JSON values of the file path, one a line (UTF-8); lines that are no
+    JSON are skipped, and a missing file has none."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
 def http_get(url, timeout=2.0, key=None):
     """(status, body bytes) or (None, error text); with a bearer key when given."""
     headers = {} if key is None else {"Authorization": "Bearer " + key}
@@ -980,14 +993,8 @@ class Soak:
         for log, status, port in ((self.hook_log, self.hook_status, self.hook_port),
                                   (self.down_log, self.down_status, self.down_port)):
             answers = defaultdict(list)  # webhook-id -> [status...]
-            if os.path.exists(status):
-                with open(status) as f:
-                    for line in f:
-                        try:
-                            a = json.loads(line)
-                        except ValueError:
-                            continue
-                        answers[a.get("id")].append(a.get("status"))
+            for a in json_lines(status):
+                answers[a.get("id")].append(a.get("status"))
             oks = {k: sum(1 for s in v if 200 <= (s or 0) < 300) for k, v in answers.items()}
             seen = Counter()
             if not os.path.exists(log):
@@ -1009,56 +1016,38 @@ class Soak:
                                 "to": "127.0.0.1:%d%s" % (port, e.get("path")),
                                 "time": e.get("time")})
         if "email" in self.channels:
-            path = os.path.join(self.mail_dir, "messages.jsonl")
-            if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    for line in f:
-                        try:
-                            e = json.loads(line)
-                        except ValueError:
-                            continue
-                        raw = e.get("message", "")
-                        m = re.search(r"^Message-ID:\s*<([^@>]+)@", raw, re.M | re.I)
-                        marker = marker_in(raw)
-                        if not marker:
-                            try:
-                                msg = email.message_from_string(raw, policy=email.policy.default)
-                                marker = marker_in(str(msg.get("subject", "")) + " " +
-                                                   msg.get_content())
-                            except Exception:
-                                marker = None
-                        out.append({"channel": "email", "id": m.group(1) if m else None,
-                                    "marker": marker, "ok": True,
-                                    "to": ",".join(e.get("rcpt_to") or []),
-                                    "time": e.get("time")})
-        if "sms" in self.channels and os.path.exists(self.sms_log):
-            with open(self.sms_log, encoding="utf-8") as f:
-                for line in f:
+            for e in json_lines(os.path.join(self.mail_dir, "messages.jsonl")):
+                raw = e.get("message", "")
+                m = re.search(r"^Message-ID:\s*<([^@>]+)@", raw, re.M | re.I)
+                marker = marker_in(raw)
+                if not marker:
                     try:
-                        e = json.loads(line)
-                    except ValueError:
-                        continue
-                    form = e.get("form") or {}
-                    out.append({"channel": "sms", "id": None, "marker": marker_in(form.get("Body")),
-                                "ok": 200 <= int(e.get("status") or 0) < 300,
-                                "to": form.get("To"), "time": e.get("time")})
-        if "push" in self.channels and os.path.exists(self.fcm_log):
-            with open(self.fcm_log, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        e = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not str(e.get("path", "")).endswith("messages:send"):
-                        continue  # token requests
-                    try:
-                        token = json.loads(e.get("body") or "{}")["message"]["token"]
-                    except (ValueError, KeyError, TypeError):
-                        token = None
-                    out.append({"channel": "push", "id": None,
-                                "marker": marker_in(e.get("body")),
-                                "ok": 200 <= int(e.get("status") or 0) < 300,
-                                "to": token, "time": e.get("time")})
+                        msg = email.message_from_string(raw, policy=email.policy.default)
+                        marker = marker_in(str(msg.get("subject", "")) + " " + msg.get_content())
+                    except Exception:
+                        marker = None
+                out.append({"channel": "email", "id": m.group(1) if m else None,
+                            "marker": marker, "ok": True,
+                            "to": ",".join(e.get("rcpt_to") or []),
+                            "time": e.get("time")})
+        if "sms" in self.channels:
+            for e in json_lines(self.sms_log):
+                form = e.get("form") or {}
+                out.append({"channel": "sms", "id": None, "marker": marker_in(form.get("Body")),
+                            "ok": 200 <= int(e.get("status") or 0) < 300,
+                            "to": form.get("To"), "time": e.get("time")})
+        if "push" in self.channels:
+            for e in json_lines(self.fcm_log):
+                if not str(e.get("path", "")).endswith("messages:send"):
+                    continue  # token requests
+                try:
+                    token = json.loads(e.get("body") or "{}")["message"]["token"]
+                except (ValueError, KeyError, TypeError):
+                    token = None
+                out.append({"channel": "push", "id": None,
+                            "marker": marker_in(e.get("body")),
+                            "ok": 200 <= int(e.get("status") or 0) < 300,
+                            "to": token, "time": e.get("time")})
         return out
 
     def save_smtp_sessions(self):
@@ -1461,14 +1450,7 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
        "none sent there" if not down_ids else "%d, e.g. %s" % (len(down_bad), "; ".join(
            "%s %s attempts=%d" % (i, db[i]["status"], db[i]["attempts"])
            for i in down_bad[:5])))
-    down_answers = []
-    if os.path.exists(s.down_status):
-        with open(s.down_status) as f:
-            for line in f:
-                try:
-                    down_answers.append(json.loads(line))
-                except ValueError:
-                    pass
+    down_answers = list(json_lines(s.down_status))
     t0w, t1w = getattr(s, "down_t0_wall", 0), getattr(s, "down_t1_wall", 0)
     down_window = [a for a in down_answers if t0w <= (a.get("time") or 0) <= t1w]
     down_ok_early = [a for a in down_window if 200 <= (a.get("status") or 0) < 300]
