@@ -92,9 +92,8 @@ bool wt_wait_status(const char *id, const char *status, int timeout_ms);
 bool wt_wait_requests(const char *path, int n, int timeout_ms);
 /* wt_int: the first value of sql with one parameter, as an int; -1 for none. */
 int wt_int(const char *sql, const char *param);
-/* wt_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
-char *wt_outcomes(const char *id);
-/* wt_expect_outcomes: asserts that wt_outcomes(id) is want. */
+/* wt_expect_outcomes: asserts that id's attempts had the outcomes want,
+ * "outcome:status_code,..." in order (a status code of 0 for none). */
 void wt_expect_outcomes(const char *id, const char *want);
 /* wt_attempts: the attempts column of the row id; -1 for no row. */
 int wt_attempts(const char *id);
