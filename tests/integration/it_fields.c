@@ -81,17 +81,25 @@ Test(fields, priority_stored_and_checked) {
     it_resp_free(&r);
 }
 
+/* post_sms_at: an SMS of key_a's tenant with expires_at, and send_at unless NULL. */
+static struct it_resp post_sms_at(const char *send_at, const char *expires_at) {
+    char body[512], send[80] = "";
+    if (send_at)
+        snprintf(send, sizeof(send), "\"send_at\":\"%s\",", send_at);
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
+             "%s\"expires_at\":\"%s\"}",
+             send, expires_at);
+    return post(key_a, body);
+}
+
 Test(fields, expires_at_rules) {
-    char soon[40], past[40], far[40], later[40], body[512];
+    char soon[40], past[40], far[40], later[40];
     rfc3339(300, soon);
     rfc3339(-60, past);
     rfc3339(31L * 24 * 3600, far);
     rfc3339(600, later);
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"expires_at\":\"%s\"}",
-             soon);
-    struct it_resp r = post(key_a, body);
+    struct it_resp r = post_sms_at(NULL, soon);
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = it_json(&r);
     cr_expect_not_null(it_jstr(o, "expires_at"));
@@ -102,27 +110,15 @@ Test(fields, expires_at_rules) {
 
     const char *bad[] = {past, far, "tomorrow"};
     for (size_t i = 0; i < 3; i++) {
-        snprintf(body, sizeof(body),
-                 "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-                 "\"expires_at\":\"%s\"}",
-                 bad[i]);
-        r = post(key_a, body);
+        r = post_sms_at(NULL, bad[i]);
         it_expect_error(&r, 422, "validation_failed", "expires_at");
         it_resp_free(&r);
     }
     /* not after send_at */
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"send_at\":\"%s\",\"expires_at\":\"%s\"}",
-             later, soon);
-    r = post(key_a, body);
+    r = post_sms_at(later, soon);
     it_expect_error(&r, 422, "validation_failed", "expires_at");
     it_resp_free(&r);
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"send_at\":\"%s\",\"expires_at\":\"%s\"}",
-             soon, later);
-    r = post(key_a, body);
+    r = post_sms_at(soon, later);
     cr_expect_eq(r.status, 201, "%s", r.body);
     it_resp_free(&r);
 }
