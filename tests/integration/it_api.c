@@ -22,12 +22,7 @@ static char *url(const char *path) {
 
 /* start_api: herald-api with it_api_start's timers, a short sweep grace, and extra. */
 static void start_api(const char *const extra[]) {
-    const char *env[16] = {"HERALD_SWEEP_GRACE_MS=300"};
-    int n = 1;
-    for (int i = 0; extra && extra[i] && n < 15; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    it_api_start(&api, env);
+    it_api_start_plus(&api, "HERALD_SWEEP_GRACE_MS=300", extra);
 }
 
 static void setup(void) {

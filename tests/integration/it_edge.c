@@ -24,12 +24,7 @@ static int api_port;
 static char key[128], admin_key[128];
 
 static void start_api(const char *const extra[]) {
-    const char *env[16] = {"HERALD_HTTP_READ_TIMEOUT_MS=3000"};
-    int n = 1;
-    for (int i = 0; extra && extra[i] && n < 15; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    it_api_start(&api, env);
+    it_api_start_plus(&api, "HERALD_HTTP_READ_TIMEOUT_MS=3000", extra);
     api_port = api.port;
 }
 

@@ -62,6 +62,17 @@ void it_api_start(struct it_api *a, const char *const extra[]) {
     it_api_start_with(a, env);
 }
 
+void it_api_start_plus(struct it_api *a, const char *setting, const char *const extra[]) {
+    const char *env[22] = {setting};
+    int n = 1;
+    for (int i = 0; extra && extra[i]; i++) {
+        cr_assert_lt(n, 21, "too many extra variables");
+        env[n++] = extra[i];
+    }
+    env[n] = NULL;
+    it_api_start(a, env);
+}
+
 void it_api_stop(struct it_api *a) {
     if (a->pid <= 0)
         return;

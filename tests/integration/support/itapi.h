@@ -34,6 +34,8 @@ void it_api_start(struct it_api *a, const char *const extra[]);
 /* it_api_start_with: the same with only env ("K=V", NULL-terminated, may be
  * NULL) besides HERALD_LISTEN: herald-api's own defaults for the rest. */
 void it_api_start_with(struct it_api *a, const char *const env[]);
+/* it_api_start_plus: it_api_start with setting ("K=V") ahead of extra. */
+void it_api_start_plus(struct it_api *a, const char *setting, const char *const extra[]);
 /* it_api_stop: SIGTERM, then expects a clean exit within 20 s. */
 void it_api_stop(struct it_api *a);
 
