@@ -2,50 +2,27 @@
  * their counts to Redis (common/stats), GET /v1/admin/stats returns the hour's series and the
  * failure reasons, and the page draws them in headless Chromium (tests/openapi/oncall_page.mjs,
  * screenshot in $HERALD_TEST_STACK_DIR/artifacts/oncall.png). */
+#include "support/itapi.h"
 #include "support/itworker.h"
 
 #define OC_SCRIPT_TIMEOUT_MS (3 * 60 * 1000)
 #define OC_SETUP_TIMEOUT_MS (15 * 60 * 1000)
 
-static pid_t oc_api;
-static int oc_port;
+static struct it_api oc;
 static char oc_admin[128], oc_key[128];
-
-/* oc_make_key: a key of tenant acme (made by wt_setup). */
-static void oc_make_key(bool admin, char *out, size_t n) {
-    int code;
-    const char *argv[] = {
-        "heraldctl", "keys", "create", "--tenant", "acme", admin ? "--admin" : NULL, NULL};
-    char *key = it_run_capture(argv, NULL, &code);
-    cr_assert_eq(code, 0, "keys create failed");
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
 
 static void oc_setup(void) {
     wt_setup();
-    oc_make_key(true, oc_admin, sizeof(oc_admin));
-    oc_make_key(false, oc_key, sizeof(oc_key));
-    oc_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", oc_port);
-    const char *env[] = {listen, "HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    oc_api = it_spawn(argv, env);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", oc_port);
-    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    it_add_key("acme", true, oc_admin, sizeof(oc_admin));
+    it_add_key("acme", false, oc_key, sizeof(oc_key));
+    const char *env[] = {"HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
+    it_api_start_with(&oc, env);
     const char *wenv[] = {"HERALD_STATS_INTERVAL_MS=100", NULL};
     wt_start_worker(wenv);
 }
 
 static void oc_teardown(void) {
-    if (oc_api > 0) {
-        it_kill(oc_api, SIGTERM);
-        cr_expect_eq(it_wait_exit(oc_api, 20000), 0, "herald-api did not exit cleanly");
-        oc_api = 0;
-    }
+    it_api_stop(&oc);
     wt_teardown();
 }
 
@@ -53,11 +30,7 @@ TestSuite(oncall, .init = oc_setup, .fini = oc_teardown, .timeout = 1200);
 
 /* oc_post: POST /v1/notifications as tenant acme; returns the id (mem_free). */
 static char *oc_post(const char *body) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", oc_port);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", oc_key);
-    const char *h[] = {auth, "Content-Type: application/json", NULL};
-    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    struct it_resp r = it_api_call(&oc, "POST", "/v1/notifications", oc_key, body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     struct json_object *o = json_tokener_parse(r.body), *id;
     cr_assert(o && json_object_object_get_ex(o, "id", &id));
@@ -69,11 +42,7 @@ static char *oc_post(const char *body) {
 
 /* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
 static long oc_get_path(const char *key, const char *path, struct json_object **o) {
-    char url[256], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", oc_port, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, NULL};
-    struct it_resp r = it_http("GET", url, h, NULL, 0);
+    struct it_resp r = it_api_call(&oc, "GET", path, key, NULL);
     *o = r.body ? json_tokener_parse(r.body) : NULL;
     long st = r.status;
     it_resp_free(&r);
@@ -250,7 +219,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     pid_t pid = it_spawn(setup, NULL);
     cr_assert_eq(it_wait_exit(pid, OC_SETUP_TIMEOUT_MS), 0, "tests/openapi/setup.sh failed");
     char e_base[96], e_admin[200], e_id[96], e_art[1024];
-    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=http://127.0.0.1:%d", oc_port);
+    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=http://127.0.0.1:%d", oc.port);
     snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", oc_admin);
     snprintf(e_id, sizeof(e_id), "HERALD_TEST_SENT_ID=%s", ok);
     snprintf(e_art, sizeof(e_art), "HERALD_TEST_ARTIFACTS=%s/artifacts",
