@@ -2,6 +2,7 @@
  * signatures checked by the Standard Webhooks reference verifier (npm
  * standardwebhooks), destinations named by a hostname that resolves to a
  * private address, and SQL metacharacters in every field. */
+#include "support/itapi.h"
 #include "support/itworker.h"
 
 TestSuite(security, .init = wt_setup, .fini = wt_teardown, .timeout = 180);
@@ -42,39 +43,21 @@ Test(security, hostname_resolving_to_loopback_is_refused) {
 }
 
 Test(security, sql_metacharacters_are_data) {
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", "acme", NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    key[strcspn(key, "\n")] = '\0';
-    int port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", port);
-    const char *env[] = {listen, NULL};
-    const char *argv[] = {"herald-api", NULL};
-    pid_t api = it_spawn(argv, env);
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
-    cr_assert(it_wait_http_ok(url, 20000));
-    char auth[200];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, "Content-Type: application/json", NULL};
+    char key[128];
+    it_add_key("acme", false, key, sizeof(key));
+    struct it_api api;
+    it_api_start_with(&api, NULL);
     const char *body = "{\"channel\":\"email\",\"recipient\":\"o'hara@example.com\","
                        "\"subject\":\"'); DROP TABLE notifications; --\","
                        "\"body\":\"\\\\x00 ' OR 1=1 --\",\"metadata\":{\"k\":\"$1 $$ '\"}}";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", port);
-    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    struct it_resp r = it_api_call(&api, "POST", "/v1/notifications", key, body);
     cr_expect_eq(r.status, 201, "%s", r.body);
     it_resp_free(&r);
     it_expect_value("'); DROP TABLE notifications; --", "select subject from notifications", NULL);
-    snprintf(url, sizeof(url),
-             "http://127.0.0.1:%d/v1/notifications?recipient=%%27%%20OR%%201%%3D1%%20--", port);
-    const char *g[] = {auth, NULL};
-    r = it_http("GET", url, g, NULL, 0);
+    r = it_api_call(&api, "GET", "/v1/notifications?recipient=%27%20OR%201%3D1%20--", key, NULL);
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "{\"data\":[],\"next_cursor\":null}");
     it_resp_free(&r);
-    it_kill(api, SIGTERM);
-    it_wait_exit(api, 20000);
-    mem_free(key);
+    it_kill(api.pid, SIGTERM);
+    it_wait_exit(api.pid, 20000);
 }
