@@ -16,13 +16,7 @@ static char key[160];
 
 static void ev_setup(void) {
     wt_setup();
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", "acme", NULL};
-    char *k = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0, "keys create failed");
-    k[strcspn(k, "\n")] = '\0';
-    snprintf(key, sizeof(key), "%s", k);
-    mem_free(k);
+    it_add_key("acme", false, key, sizeof(key));
     const char *env[] = {"HERALD_EVENTS_RECHECK_MS=50", NULL};
     it_api_start(&api, env);
 }
