@@ -147,6 +147,32 @@ start_port() {
     echo "0 $want"
 }
 
+# start_on NAME TRY UNDO LOG PREFERRED EXPLICIT: starts the server NAME with
+# `TRY PORT` on PREFERRED if given, else on a free port, and sets STARTED_PORT.
+# After a failed try it runs UNDO; when the port was not explicitly requested
+# it retries on fresh ports (another process may have grabbed it), up to five
+# tries. Dies showing the end of LOG when the server does not start.
+start_on() {
+    local name=$1 try=$2 undo=$3 log=$4 port=$5 explicit=$6 i
+    for ((i = 0; i < 5; i++)); do
+        if [[ -z "$port" ]]; then
+            port=$(free_port)
+        fi
+        if "$try" "$port"; then
+            STARTED_PORT=$port
+            return 0
+        fi
+        "$undo"
+        if [[ "$explicit" == 1 ]]; then
+            break
+        fi
+        note "$name failed to start on port $port, trying another"
+        port=""
+    done
+    tail -n 20 "$log" >&2 || true
+    die "$name did not start (log: $log)"
+}
+
 # free_port: a loopback port nobody listens on right now. The kernel picks it
 # (bind to port 0); without python3 we probe random high ports instead. Either
 # way another process may take it before we bind, so starts retry.
@@ -232,27 +258,10 @@ pg_try_start() {
     as_pg "$PGBIN/pg_ctl" start -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 >/dev/null 2>&1
 }
 
-# pg_start_on PREFERRED EXPLICIT: starts PostgreSQL on PREFERRED if given; when
-# the port was not explicitly requested and the start fails, retries on fresh
-# ports (another process may have grabbed it).
+# pg_start_on PREFERRED EXPLICIT: start_on for PostgreSQL; sets PG_PORT.
 pg_start_on() {
-    local port=$1 explicit=$2 i
-    for ((i = 0; i < 5; i++)); do
-        if [[ -z "$port" ]]; then
-            port=$(free_port)
-        fi
-        if pg_try_start "$port"; then
-            PG_PORT=$port
-            return 0
-        fi
-        if [[ "$explicit" == 1 ]]; then
-            break
-        fi
-        note "PostgreSQL failed to start on port $port, trying another"
-        port=""
-    done
-    tail -n 20 "$PGLOG" >&2 || true
-    die "PostgreSQL did not start (log: $PGLOG)"
+    start_on PostgreSQL pg_try_start : "$PGLOG" "$1" "$2"
+    PG_PORT=$STARTED_PORT
 }
 
 pg_running_port() {
@@ -322,27 +331,12 @@ redis_try_start() {
     return 1
 }
 
+# redis_start_on PREFERRED EXPLICIT: start_on for Redis; sets REDIS_PORT.
 redis_start_on() {
-    local port=$1 explicit=$2 i
     command -v redis-server >/dev/null || die "redis-server not found (run scripts/deps.sh)"
     mkdir -p "$RDIR" "$LOGDIR"
-    for ((i = 0; i < 5; i++)); do
-        if [[ -z "$port" ]]; then
-            port=$(free_port)
-        fi
-        if redis_try_start "$port"; then
-            REDIS_PORT=$port
-            return 0
-        fi
-        redis_kill
-        if [[ "$explicit" == 1 ]]; then
-            break
-        fi
-        note "Redis failed to start on port $port, trying another"
-        port=""
-    done
-    tail -n 20 "$RLOG" >&2 || true
-    die "Redis did not start (log: $RLOG)"
+    start_on Redis redis_try_start redis_kill "$RLOG" "$1" "$2"
+    REDIS_PORT=$STARTED_PORT
 }
 
 # redis_kill: SIGTERM (Redis flushes the AOF and exits), SIGKILL after 10 s.
