@@ -398,21 +398,13 @@ class Soak:
 
         # each stand-in runs through standin.py (a deeper listen backlog; for the
         # webhook receiver, a record of its answers)
-        self.hook_log = os.path.join(self.recv_dir, "webhook.jsonl")
-        self.hook_status = os.path.join(self.recv_dir, "webhook-status.jsonl")
-        self.hook_port = self.start_standin("recv-webhook", "the webhook receiver",
-                                            ["--answers", self.hook_status,
-                                             os.path.join(RECEIVERS, "webhook_receiver.py"), "0",
-                                             self.hook_log])
+        self.hook_log, self.hook_status, self.hook_port = self.start_webhook_receiver(
+            "recv-webhook", "the webhook receiver", "webhook")
         self.channels.append("webhook")
 
         # the failing destination: another webhook stand-in, 503 on DOWN_PATH
-        self.down_log = os.path.join(self.recv_dir, "webhook-down.jsonl")
-        self.down_status = os.path.join(self.recv_dir, "webhook-down-status.jsonl")
-        self.down_port = self.start_standin("recv-webhook-down", "the failing webhook receiver",
-                                            ["--answers", self.down_status,
-                                             os.path.join(RECEIVERS, "webhook_receiver.py"), "0",
-                                             self.down_log])
+        self.down_log, self.down_status, self.down_port = self.start_webhook_receiver(
+            "recv-webhook-down", "the failing webhook receiver", "webhook-down")
         self.down_dest = "http://127.0.0.1:%d" % self.down_port
         self.down_on = False
         self.down_seen = []  # (seconds after submission began, state) of its circuit
@@ -456,6 +448,17 @@ class Soak:
         if not m:
             raise Fatal("%s did not start:\n%s" % (what, p.tail()))
         return int(m.group(1))
+
+    def start_webhook_receiver(self, name, what, stem):
+        """start_standin for a webhook receiver that logs its requests to
+        STEM.jsonl and standin.py its answers to STEM-status.jsonl, in the
+        receivers' folder; returns (requests file, answers file, port)."""
+        log = os.path.join(self.recv_dir, stem + ".jsonl")
+        status = os.path.join(self.recv_dir, stem + "-status.jsonl")
+        port = self.start_standin(name, what, ["--answers", status,
+                                               os.path.join(RECEIVERS, "webhook_receiver.py"),
+                                               "0", log])
+        return log, status, port
 
     def start_api(self, name):
         for _ in range(5):
