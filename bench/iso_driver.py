@@ -52,6 +52,22 @@ def sql(q):
                           text=True).stdout.strip()
 
 
+def uuid_array(id_list):
+    """id_list as an SQL uuid[] literal."""
+    return "'{" + ",".join(id_list) + "}'::uuid[]"
+
+
+def wait_all_sent(arr, bound_s, every_s):
+    """Polls every every_s seconds, at most bound_s, until each row of arr
+    (a uuid_array) is sent."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        if int(sql(f"SELECT count(*) FROM notifications WHERE id = ANY({arr})"
+                   " AND status <> 'sent'")) == 0:
+            return
+        time.sleep(every_s)
+
+
 # the noisy tenant's burst, in batches of 500 (or queued already: ISO_IDS)
 noisy_ids = []
 QUEUED = PHASE != "queue" and bool(IDS_FILE)
@@ -83,13 +99,9 @@ while time.monotonic() - t0 < QUIET_S:
     time.sleep(max(0.0, t0 + k * 0.1 - time.monotonic()))
 
 # wait (bounded) until the quiet ones are all sent
-deadline = time.monotonic() + BOUND_S
-ids = "'{" + ",".join(quiet_ids) + "}'::uuid[]"
-while quiet_ids and time.monotonic() < deadline:
-    if int(sql(f"SELECT count(*) FROM notifications WHERE id = ANY({ids})"
-               " AND status <> 'sent'")) == 0:
-        break
-    time.sleep(0.5)
+ids = uuid_array(quiet_ids)
+if quiet_ids:
+    wait_all_sent(ids, BOUND_S, 0.5)
 
 row = sql("SELECT count(*) FILTER (WHERE status = 'sent'),"
           " coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY"
@@ -109,7 +121,7 @@ unsent = len(quiet_ids) - sent
 
 
 def by_status(id_list):
-    arr = "'{" + ",".join(id_list) + "}'::uuid[]"
+    arr = uuid_array(id_list)
     out = {}
     for line in sql(f"SELECT status, count(*) FROM notifications WHERE id = ANY({arr})"
                     " GROUP BY status").splitlines():
@@ -121,13 +133,8 @@ def by_status(id_list):
 # the backlog's throughput: wait (bounded) until every noisy one is sent
 backlog = {}
 if DRAIN:
-    nids = "'{" + ",".join(noisy_ids) + "}'::uuid[]"
-    deadline = time.monotonic() + DRAIN_BOUND_S
-    while time.monotonic() < deadline:
-        if int(sql(f"SELECT count(*) FROM notifications WHERE id = ANY({nids})"
-                   " AND status <> 'sent'")) == 0:
-            break
-        time.sleep(2.0)
+    nids = uuid_array(noisy_ids)
+    wait_all_sent(nids, DRAIN_BOUND_S, 2.0)
     row = sql("SELECT count(*) FILTER (WHERE status = 'sent'),"
               " coalesce(extract(epoch FROM max(sent_at) - min(sent_at)), 0)"
               f" FROM notifications WHERE id = ANY({nids})").split("|")

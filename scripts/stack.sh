@@ -130,6 +130,49 @@ port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# start_port NAME: prints "EXPLICIT PORT" for a server about to start: the
+# port the environment variable NAME asks for (EXPLICIT 1), else the one
+# DIR/env stored unless something else listens there now (EXPLICIT 0; PORT
+# empty: pick a free one).
+start_port() {
+    local name=$1 want
+    if [[ -n "${!name:-}" ]]; then
+        echo "1 ${!name}"
+        return
+    fi
+    want=$(stored_port "$name")
+    if [[ -n "$want" ]] && port_in_use "$want"; then
+        want=""
+    fi
+    echo "0 $want"
+}
+
+# start_on NAME TRY UNDO LOG PREFERRED EXPLICIT: starts the server NAME with
+# `TRY PORT` on PREFERRED if given, else on a free port, and sets STARTED_PORT.
+# After a failed try it runs UNDO; when the port was not explicitly requested
+# it retries on fresh ports (another process may have grabbed it), up to five
+# tries. Dies showing the end of LOG when the server does not start.
+start_on() {
+    local name=$1 try=$2 undo=$3 log=$4 port=$5 explicit=$6 i
+    for ((i = 0; i < 5; i++)); do
+        if [[ -z "$port" ]]; then
+            port=$(free_port)
+        fi
+        if "$try" "$port"; then
+            STARTED_PORT=$port
+            return 0
+        fi
+        "$undo"
+        if [[ "$explicit" == 1 ]]; then
+            break
+        fi
+        note "$name failed to start on port $port, trying another"
+        port=""
+    done
+    tail -n 20 "$log" >&2 || true
+    die "$name did not start (log: $log)"
+}
+
 # free_port: a loopback port nobody listens on right now. The kernel picks it
 # (bind to port 0); without python3 we probe random high ports instead. Either
 # way another process may take it before we bind, so starts retry.
@@ -215,27 +258,10 @@ pg_try_start() {
     as_pg "$PGBIN/pg_ctl" start -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 >/dev/null 2>&1
 }
 
-# pg_start_on PREFERRED EXPLICIT: starts PostgreSQL on PREFERRED if given; when
-# the port was not explicitly requested and the start fails, retries on fresh
-# ports (another process may have grabbed it).
+# pg_start_on PREFERRED EXPLICIT: start_on for PostgreSQL; sets PG_PORT.
 pg_start_on() {
-    local port=$1 explicit=$2 i
-    for ((i = 0; i < 5; i++)); do
-        if [[ -z "$port" ]]; then
-            port=$(free_port)
-        fi
-        if pg_try_start "$port"; then
-            PG_PORT=$port
-            return 0
-        fi
-        if [[ "$explicit" == 1 ]]; then
-            break
-        fi
-        note "PostgreSQL failed to start on port $port, trying another"
-        port=""
-    done
-    tail -n 20 "$PGLOG" >&2 || true
-    die "PostgreSQL did not start (log: $PGLOG)"
+    start_on PostgreSQL pg_try_start : "$PGLOG" "$1" "$2"
+    PG_PORT=$STARTED_PORT
 }
 
 pg_running_port() {
@@ -305,27 +331,12 @@ redis_try_start() {
     return 1
 }
 
+# redis_start_on PREFERRED EXPLICIT: start_on for Redis; sets REDIS_PORT.
 redis_start_on() {
-    local port=$1 explicit=$2 i
     command -v redis-server >/dev/null || die "redis-server not found (run scripts/deps.sh)"
     mkdir -p "$RDIR" "$LOGDIR"
-    for ((i = 0; i < 5; i++)); do
-        if [[ -z "$port" ]]; then
-            port=$(free_port)
-        fi
-        if redis_try_start "$port"; then
-            REDIS_PORT=$port
-            return 0
-        fi
-        redis_kill
-        if [[ "$explicit" == 1 ]]; then
-            break
-        fi
-        note "Redis failed to start on port $port, trying another"
-        port=""
-    done
-    tail -n 20 "$RLOG" >&2 || true
-    die "Redis did not start (log: $RLOG)"
+    start_on Redis redis_try_start redis_kill "$RLOG" "$1" "$2"
+    REDIS_PORT=$STARTED_PORT
 }
 
 # redis_kill: SIGTERM (Redis flushes the AOF and exits), SIGKILL after 10 s.
@@ -370,14 +381,7 @@ cmd_start() {
             note "PostgreSQL already runs on port $PG_PORT; ignoring PGPORT_HERALD=$PGPORT_HERALD"
         fi
     else
-        explicit=0
-        want=$(stored_port PGPORT_HERALD)
-        if [[ -n "${PGPORT_HERALD:-}" ]]; then
-            want=$PGPORT_HERALD
-            explicit=1
-        elif [[ -n "$want" ]] && port_in_use "$want"; then
-            want=""
-        fi
+        read -r explicit want <<<"$(start_port PGPORT_HERALD)"
         pg_start_on "$want" "$explicit"
     fi
     pg_ensure_db
@@ -386,14 +390,7 @@ cmd_start() {
         REDIS_PORT=$(stored_port REDIS_PORT_HERALD)
         [[ -n "$REDIS_PORT" ]] || die "Redis runs but DIR/env lost its port; run stop first"
     else
-        explicit=0
-        want=$(stored_port REDIS_PORT_HERALD)
-        if [[ -n "${REDIS_PORT_HERALD:-}" ]]; then
-            want=$REDIS_PORT_HERALD
-            explicit=1
-        elif [[ -n "$want" ]] && port_in_use "$want"; then
-            want=""
-        fi
+        read -r explicit want <<<"$(start_port REDIS_PORT_HERALD)"
         redis_start_on "$want" "$explicit"
     fi
 
@@ -441,16 +438,19 @@ cmd_destroy() {
     note "removed $DIR"
 }
 
+# start_again NAME VAR START_ON: starts the server NAME (for messages) with
+# START_ON on the port DIR/env recorded in VAR.
+start_again() {
+    local name=$1 var=$2 start_on=$3 port
+    port=$(stored_port "$var")
+    [[ -n "$port" ]] || die "no $name port recorded in $ENV_FILE"
+    "$start_on" "$port" 1
+    note "$name started on 127.0.0.1:$port"
+}
+
 cmd_redis_start() {
     need_stack
-    if redis_running; then
-        return 0
-    fi
-    local port
-    port=$(stored_port REDIS_PORT_HERALD)
-    [[ -n "$port" ]] || die "no Redis port recorded in $ENV_FILE"
-    redis_start_on "$port" 1
-    note "Redis started on 127.0.0.1:$port"
+    redis_running || start_again Redis REDIS_PORT_HERALD redis_start_on
 }
 
 cmd_redis_flush() {
@@ -462,14 +462,7 @@ cmd_redis_flush() {
 
 cmd_pg_start() {
     need_stack
-    if pg_running; then
-        return 0
-    fi
-    local port
-    port=$(stored_port PGPORT_HERALD)
-    [[ -n "$port" ]] || die "no PostgreSQL port recorded in $ENV_FILE"
-    pg_start_on "$port" 1
-    note "PostgreSQL started on 127.0.0.1:$port"
+    pg_running || start_again PostgreSQL PGPORT_HERALD pg_start_on
 }
 
 resolve_dir

@@ -50,6 +50,7 @@ from collections import Counter, defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECEIVERS = os.path.join(ROOT, "tests", "receivers")
+STANDIN = os.path.join(ROOT, "tests", "chaos", "standin.py")
 STACK_SH = os.path.join(ROOT, "scripts", "stack.sh")
 CHANNELS = ["webhook", "email", "sms", "push"]
 HOOK_PATHS = ["/hooks/%d" % i for i in range(4)]
@@ -171,20 +172,23 @@ def wait_line(path, pattern, timeout):
     return None
 
 
-def http_get(url, timeout=2.0):
-    """(status, body bytes) or (None, error text)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except (OSError, http.client.HTTPException) as e:
-        return None, str(e)
+def json_lines(path):
+    """The JSON values of the file path, one a line (UTF-8); lines that are no
+    JSON are skipped, and a missing file has none."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
 
 
-def http_get_auth(url, key, timeout=2.0):
-    """(status, body bytes) or (None, error text), with a bearer key."""
-    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + key})
+def http_get(url, timeout=2.0, key=None):
+    """(status, body bytes) or (None, error text); with a bearer key when given."""
+    headers = {} if key is None else {"Authorization": "Bearer " + key}
+    req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read()
@@ -391,32 +395,16 @@ class Soak:
                 self.skipped[ch] = "herald-worker --channel %s is not available" % ch
         if "webhook" in self.skipped:
             raise Fatal("the webhook channel is required: %s" % self.skipped["webhook"])
-        py = sys.executable or "python3"
-        standin = os.path.join(ROOT, "tests", "chaos", "standin.py")
 
         # each stand-in runs through standin.py (a deeper listen backlog; for the
         # webhook receiver, a record of its answers)
-        self.hook_log = os.path.join(self.recv_dir, "webhook.jsonl")
-        self.hook_status = os.path.join(self.recv_dir, "webhook-status.jsonl")
-        p = self.start("recv-webhook", "receiver",
-                       [py, standin, "--answers", self.hook_status,
-                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.hook_log])
-        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-        if not m:
-            raise Fatal("the webhook receiver did not start:\n" + p.tail())
-        self.hook_port = int(m.group(1))
+        self.hook_log, self.hook_status, self.hook_port = self.start_webhook_receiver(
+            "recv-webhook", "the webhook receiver", "webhook")
         self.channels.append("webhook")
 
         # the failing destination: another webhook stand-in, 503 on DOWN_PATH
-        self.down_log = os.path.join(self.recv_dir, "webhook-down.jsonl")
-        self.down_status = os.path.join(self.recv_dir, "webhook-down-status.jsonl")
-        p = self.start("recv-webhook-down", "receiver",
-                       [py, standin, "--answers", self.down_status,
-                        os.path.join(RECEIVERS, "webhook_receiver.py"), "0", self.down_log])
-        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-        if not m:
-            raise Fatal("the failing webhook receiver did not start:\n" + p.tail())
-        self.down_port = int(m.group(1))
+        self.down_log, self.down_status, self.down_port = self.start_webhook_receiver(
+            "recv-webhook-down", "the failing webhook receiver", "webhook-down")
         self.down_dest = "http://127.0.0.1:%d" % self.down_port
         self.down_on = False
         self.down_seen = []  # (seconds after submission began, state) of its circuit
@@ -424,8 +412,8 @@ class Soak:
         if "email" not in self.skipped:
             self.mail_dir = os.path.join(self.recv_dir, "mail")
             p = self.start("recv-email", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "smtp_server.py"), "0", "0",
-                            self.mail_dir])
+                           [sys.executable or "python3", STANDIN,
+                            os.path.join(RECEIVERS, "smtp_server.py"), "0", "0", self.mail_dir])
             m1 = wait_line(p.log, r"smtp on 127\.0\.0\.1:(\d+)", 15)
             m2 = wait_line(p.log, r"control on 127\.0\.0\.1:(\d+)", 15)
             if not (m1 and m2):
@@ -435,30 +423,42 @@ class Soak:
 
         if "sms" not in self.skipped:
             self.sms_log = os.path.join(self.recv_dir, "sms.jsonl")
-            p = self.start("recv-sms", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "sms_provider.py"), "0",
-                            self.sms_log,
-                            "--callbacks"])
-            m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-            if not m:
-                raise Fatal("the SMS stand-in did not start:\n" + p.tail())
-            self.sms_port = int(m.group(1))
+            self.sms_port = self.start_standin("recv-sms", "the SMS stand-in",
+                                               [os.path.join(RECEIVERS, "sms_provider.py"), "0",
+                                                self.sms_log, "--callbacks"])
             self.channels.append("sms")
 
         if "push" not in self.skipped:
             self.fcm_log = os.path.join(self.recv_dir, "push.jsonl")
-            p = self.start("recv-push", "receiver",
-                           [py, standin, os.path.join(RECEIVERS, "fcm_provider.py"), "0",
-                            self.fcm_log])
-            m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
-            if not m:
-                raise Fatal("the FCM stand-in did not start:\n" + p.tail())
-            self.fcm_port = int(m.group(1))
+            self.fcm_port = self.start_standin("recv-push", "the FCM stand-in",
+                                               [os.path.join(RECEIVERS, "fcm_provider.py"), "0",
+                                                self.fcm_log])
             self.channels.append("push")
 
         for ch, why in self.skipped.items():
             say("channel %s skipped: %s" % (ch, why))
         say("channels: %s" % ", ".join(self.channels))
+
+    def start_standin(self, name, what, args):
+        """Starts a stand-in that prints "listening on 127.0.0.1:PORT" through
+        standin.py with args (its options, the script, the script's
+        arguments); returns PORT. what names it when it does not start."""
+        p = self.start(name, "receiver", [sys.executable or "python3", STANDIN] + args)
+        m = wait_line(p.log, r"listening on 127\.0\.0\.1:(\d+)", 15)
+        if not m:
+            raise Fatal("%s did not start:\n%s" % (what, p.tail()))
+        return int(m.group(1))
+
+    def start_webhook_receiver(self, name, what, stem):
+        """start_standin for a webhook receiver that logs its requests to
+        STEM.jsonl and standin.py its answers to STEM-status.jsonl, in the
+        receivers' folder; returns (requests file, answers file, port)."""
+        log = os.path.join(self.recv_dir, stem + ".jsonl")
+        status = os.path.join(self.recv_dir, stem + "-status.jsonl")
+        port = self.start_standin(name, what, ["--answers", status,
+                                               os.path.join(RECEIVERS, "webhook_receiver.py"),
+                                               "0", log])
+        return log, status, port
 
     def start_api(self, name):
         for _ in range(5):
@@ -829,23 +829,9 @@ class Soak:
             self.start_api("api-a")
             self.fault_note("api-a back")
         elif kind == "redis-restart":
-            self.redis_down = True
-            self.fault("redis restart", "stop (SIGTERM), 3 s down, start")
-            self.stack_cmd("redis-stop")
-            self.fault_note("redis stopped")
-            time.sleep(3.0)
-            self.stack_cmd("redis-start")
-            self.redis_down = False
-            self.fault_note("redis back")
+            self.restart_server("redis", "redis", "stop (SIGTERM)")
         elif kind == "pg-restart":
-            self.pg_down = True
-            self.fault("postgres restart", "fast shutdown, 3 s down, start")
-            self.stack_cmd("pg-stop")
-            self.fault_note("postgres stopped")
-            time.sleep(3.0)
-            self.stack_cmd("pg-start")
-            self.pg_down = False
-            self.fault_note("postgres back")
+            self.restart_server("pg", "postgres", "fast shutdown")
         elif kind == "webhook-500-on":
             for path in HOOK_PATHS:
                 st = http_post_json("http://127.0.0.1:%d/_control" % self.hook_port,
@@ -856,6 +842,19 @@ class Soak:
             self.fault("webhook 500", "every path for %.0f s" % self.hook_500_window)
         elif kind == "webhook-500-off":
             self.hook_500_off()
+
+    def restart_server(self, cmd, name, how):
+        """Restarts the stack's server cmd ("redis" or "pg"; name in the
+        report): stops it (how), leaves it down 3 s and starts it again, with
+        self.<cmd>_down true meanwhile."""
+        setattr(self, cmd + "_down", True)
+        self.fault(name + " restart", how + ", 3 s down, start")
+        self.stack_cmd(cmd + "-stop")
+        self.fault_note(name + " stopped")
+        time.sleep(3.0)
+        self.stack_cmd(cmd + "-start")
+        setattr(self, cmd + "_down", False)
+        self.fault_note(name + " back")
 
     def down_start(self):
         """The failing destination answers 503 from now until down_stop."""
@@ -884,8 +883,8 @@ class Soak:
         if now - getattr(self, "circuits_polled", 0) < 1.0 or "api-b" not in self.api_ports:
             return
         self.circuits_polled = now
-        st, body = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
-                                 % self.api_ports["api-b"], self.key, timeout=2.0)
+        st, body = http_get("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                            % self.api_ports["api-b"], timeout=2.0, key=self.key)
         if st != 200:
             return
         try:
@@ -997,14 +996,8 @@ class Soak:
         for log, status, port in ((self.hook_log, self.hook_status, self.hook_port),
                                   (self.down_log, self.down_status, self.down_port)):
             answers = defaultdict(list)  # webhook-id -> [status...]
-            if os.path.exists(status):
-                with open(status) as f:
-                    for line in f:
-                        try:
-                            a = json.loads(line)
-                        except ValueError:
-                            continue
-                        answers[a.get("id")].append(a.get("status"))
+            for a in json_lines(status):
+                answers[a.get("id")].append(a.get("status"))
             oks = {k: sum(1 for s in v if 200 <= (s or 0) < 300) for k, v in answers.items()}
             seen = Counter()
             if not os.path.exists(log):
@@ -1026,56 +1019,38 @@ class Soak:
                                 "to": "127.0.0.1:%d%s" % (port, e.get("path")),
                                 "time": e.get("time")})
         if "email" in self.channels:
-            path = os.path.join(self.mail_dir, "messages.jsonl")
-            if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    for line in f:
-                        try:
-                            e = json.loads(line)
-                        except ValueError:
-                            continue
-                        raw = e.get("message", "")
-                        m = re.search(r"^Message-ID:\s*<([^@>]+)@", raw, re.M | re.I)
-                        marker = marker_in(raw)
-                        if not marker:
-                            try:
-                                msg = email.message_from_string(raw, policy=email.policy.default)
-                                marker = marker_in(str(msg.get("subject", "")) + " " +
-                                                   msg.get_content())
-                            except Exception:
-                                marker = None
-                        out.append({"channel": "email", "id": m.group(1) if m else None,
-                                    "marker": marker, "ok": True,
-                                    "to": ",".join(e.get("rcpt_to") or []),
-                                    "time": e.get("time")})
-        if "sms" in self.channels and os.path.exists(self.sms_log):
-            with open(self.sms_log, encoding="utf-8") as f:
-                for line in f:
+            for e in json_lines(os.path.join(self.mail_dir, "messages.jsonl")):
+                raw = e.get("message", "")
+                m = re.search(r"^Message-ID:\s*<([^@>]+)@", raw, re.M | re.I)
+                marker = marker_in(raw)
+                if not marker:
                     try:
-                        e = json.loads(line)
-                    except ValueError:
-                        continue
-                    form = e.get("form") or {}
-                    out.append({"channel": "sms", "id": None, "marker": marker_in(form.get("Body")),
-                                "ok": 200 <= int(e.get("status") or 0) < 300,
-                                "to": form.get("To"), "time": e.get("time")})
-        if "push" in self.channels and os.path.exists(self.fcm_log):
-            with open(self.fcm_log, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        e = json.loads(line)
-                    except ValueError:
-                        continue
-                    if not str(e.get("path", "")).endswith("messages:send"):
-                        continue  # token requests
-                    try:
-                        token = json.loads(e.get("body") or "{}")["message"]["token"]
-                    except (ValueError, KeyError, TypeError):
-                        token = None
-                    out.append({"channel": "push", "id": None,
-                                "marker": marker_in(e.get("body")),
-                                "ok": 200 <= int(e.get("status") or 0) < 300,
-                                "to": token, "time": e.get("time")})
+                        msg = email.message_from_string(raw, policy=email.policy.default)
+                        marker = marker_in(str(msg.get("subject", "")) + " " + msg.get_content())
+                    except Exception:
+                        marker = None
+                out.append({"channel": "email", "id": m.group(1) if m else None,
+                            "marker": marker, "ok": True,
+                            "to": ",".join(e.get("rcpt_to") or []),
+                            "time": e.get("time")})
+        if "sms" in self.channels:
+            for e in json_lines(self.sms_log):
+                form = e.get("form") or {}
+                out.append({"channel": "sms", "id": None, "marker": marker_in(form.get("Body")),
+                            "ok": 200 <= int(e.get("status") or 0) < 300,
+                            "to": form.get("To"), "time": e.get("time")})
+        if "push" in self.channels:
+            for e in json_lines(self.fcm_log):
+                if not str(e.get("path", "")).endswith("messages:send"):
+                    continue  # token requests
+                try:
+                    token = json.loads(e.get("body") or "{}")["message"]["token"]
+                except (ValueError, KeyError, TypeError):
+                    token = None
+                out.append({"channel": "push", "id": None,
+                            "marker": marker_in(e.get("body")),
+                            "ok": 200 <= int(e.get("status") or 0) < 300,
+                            "to": token, "time": e.get("time")})
         return out
 
     def save_smtp_sessions(self):
@@ -1478,14 +1453,7 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
        "none sent there" if not down_ids else "%d, e.g. %s" % (len(down_bad), "; ".join(
            "%s %s attempts=%d" % (i, db[i]["status"], db[i]["attempts"])
            for i in down_bad[:5])))
-    down_answers = []
-    if os.path.exists(s.down_status):
-        with open(s.down_status) as f:
-            for line in f:
-                try:
-                    down_answers.append(json.loads(line))
-                except ValueError:
-                    pass
+    down_answers = list(json_lines(s.down_status))
     t0w, t1w = getattr(s, "down_t0_wall", 0), getattr(s, "down_t1_wall", 0)
     down_window = [a for a in down_answers if t0w <= (a.get("time") or 0) <= t1w]
     down_ok_early = [a for a in down_window if 200 <= (a.get("status") or 0) < 300]
@@ -1494,8 +1462,8 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     seen_open = [t for t, state, on in s.down_seen if on and state in ("open", "half-open")]
     ck("the failing destination's circuit opened (GET /v1/admin/destinations)", seen_open,
        "never seen open in %d polls" % sum(1 for _, _, on in s.down_seen if on))
-    st_d, body_d = http_get_auth("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
-                                 % s.api_ports["api-b"], s.key, timeout=10.0)
+    st_d, body_d = http_get("http://127.0.0.1:%d/v1/admin/destinations?channel=webhook"
+                            % s.api_ports["api-b"], timeout=10.0, key=s.key)
     still_open = st_d != 200 or (":%d" % s.down_port).encode() in (body_d or b"")
     ck("its circuit closed again once it recovered", not still_open,
        "HTTP %s %s" % (st_d, (body_d or b"")[:200]))

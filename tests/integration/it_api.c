@@ -1,5 +1,5 @@
 /* it_api: the notification routes of herald-api against real PostgreSQL and Redis. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
@@ -11,68 +11,29 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 static char key_a[128], key_b[128];
 
 static char *url(const char *path) {
     char *u = mem_alloc(strlen(path) + 64);
-    sprintf(u, "http://127.0.0.1:%d%s", api_port, path);
+    sprintf(u, "http://127.0.0.1:%d%s", api.port, path);
     return u;
 }
 
-static void make_key(const char *tenant, bool admin, char *out, size_t n) {
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
-    char *secret = it_run_capture(ct, NULL, &code);
-    cr_assert_eq(code, 0, "tenants create %s failed", tenant);
-    mem_free(secret);
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
-                        NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
-
+/* start_api: herald-api with it_api_start's timers, a short sweep grace, and extra. */
 static void start_api(const char *const extra[]) {
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[16] = {listen,
-                           "HERALD_AUTH_CACHE_MS=200",
-                           "HERALD_DB_TIMEOUT_MS=1000",
-                           "HERALD_REDIS_TIMEOUT_MS=300",
-                           "HERALD_SWEEP_INTERVAL_MS=100",
-                           "HERALD_SWEEP_GRACE_MS=300"};
-    int n = 6;
-    for (int i = 0; extra && extra[i] && n < 15; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char *h = url("/healthz");
-    cr_assert(it_wait_http_ok(h, 20000), "herald-api did not start");
-    mem_free(h);
+    it_api_start_plus(&api, "HERALD_SWEEP_GRACE_MS=300", extra);
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
-    make_key("acme", false, key_a, sizeof(key_a));
-    make_key("globex", false, key_b, sizeof(key_b));
+    it_fresh_stack();
+    it_make_key("acme", false, key_a, sizeof(key_a));
+    it_make_key("globex", false, key_b, sizeof(key_b));
     start_api(NULL);
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-        api_pid = 0;
-    }
+    it_api_stop(&api);
 }
 
 /* call: method on path with key (NULL: no auth) and optional body / extra header. */
@@ -95,23 +56,10 @@ static struct it_resp call(const char *method, const char *path, const char *key
     return r;
 }
 
-static struct json_object *json_of(const struct it_resp *r) {
-    struct json_object *o = json_tokener_parse(r->body);
-    cr_assert_not_null(o, "not JSON: %s", r->body);
-    return o;
-}
-
-static const char *jstr(struct json_object *o, const char *key) {
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static const char *err_code(struct json_object *o) {
     struct json_object *e;
     cr_assert(json_object_object_get_ex(o, "error", &e));
-    return jstr(e, "code");
+    return it_jstr(e, "code");
 }
 
 /* Conditions for it_eventually. */
@@ -159,17 +107,17 @@ static bool api_refuses(void *arg) {
 
 static void expect_error(struct it_resp *r, long status, const char *code) {
     cr_expect_eq(r->status, status, "expected %ld, got %ld: %s", status, r->status, r->body);
-    struct json_object *o = json_of(r);
+    struct json_object *o = it_json(r);
     cr_expect_str_eq(err_code(o), code);
-    cr_expect_not_null(jstr(o, "request_id"));
+    cr_expect_not_null(it_jstr(o, "request_id"));
     json_object_put(o);
 }
 
 static char *create(const char *key, const char *body) {
     struct it_resp r = call("POST", "/v1/notifications", key, body, NULL);
     cr_assert_eq(r.status, 201, "create: %ld %s", r.status, r.body);
-    struct json_object *o = json_of(&r);
-    char *id = mem_strdup(jstr(o, "id"));
+    struct json_object *o = it_json(&r);
+    char *id = mem_strdup(it_jstr(o, "id"));
     json_object_put(o);
     it_resp_free(&r);
     return id;
@@ -195,10 +143,10 @@ Test(api, create_get_and_stored) {
     char *rid = it_header(&r, "X-Request-Id");
     cr_assert_not_null(rid);
     mem_free(rid);
-    struct json_object *o = json_of(&r);
-    cr_expect_str_eq(jstr(o, "status"), "pending");
-    cr_expect_str_eq(jstr(o, "body"), "Hello {{name}}");
-    const char *id = jstr(o, "id");
+    struct json_object *o = it_json(&r);
+    cr_expect_str_eq(it_jstr(o, "status"), "pending");
+    cr_expect_str_eq(it_jstr(o, "body"), "Hello {{name}}");
+    const char *id = it_jstr(o, "id");
     cr_expect_eq(id[14], '7', "UUID version 7: %s", id);
     char path[128];
     snprintf(path, sizeof(path), "/v1/notifications/%s", id);
@@ -206,9 +154,7 @@ Test(api, create_get_and_stored) {
     cr_expect_eq(g.status, 200);
     cr_expect_str_eq(g.body, r.body, "GET returns the created resource");
     /* committed before the 201 */
-    char *st = it_sql_value("select status from notifications where id = $1", id, NULL);
-    cr_expect_str_eq(st, "pending");
-    mem_free(st);
+    it_expect_value("pending", "select status from notifications where id = $1", id, NULL);
     /* and enqueued */
     cr_expect_eq(it_stream_len("email"), 1);
     json_object_put(o);
@@ -235,12 +181,12 @@ Test(api, validation_lists_every_field) {
         call("POST", "/v1/notifications", key_a,
              "{\"channel\":\"sms\",\"recipient\":\"12345\",\"body\":\"\",\"x\":1}", NULL);
     expect_error(&r, 422, "validation_failed");
-    struct json_object *o = json_of(&r), *e, *d;
+    struct json_object *o = it_json(&r), *e, *d;
     json_object_object_get_ex(o, "error", &e);
     cr_assert(json_object_object_get_ex(e, "details", &d));
     bool rec = false, body = false, x = false;
     for (size_t i = 0; i < json_object_array_length(d); i++) {
-        const char *f = jstr(json_object_array_get_idx(d, i), "field");
+        const char *f = it_jstr(json_object_array_get_idx(d, i), "field");
         rec = rec || !strcmp(f, "recipient");
         body = body || !strcmp(f, "body");
         x = x || !strcmp(f, "x");
@@ -248,9 +194,7 @@ Test(api, validation_lists_every_field) {
     cr_expect(rec && body && x, "details: %s", r.body);
     json_object_put(o);
     it_resp_free(&r);
-    char *n = it_sql_value("select count(*) from notifications", NULL);
-    cr_expect_str_eq(n, "0");
-    mem_free(n);
+    it_expect_value("0", "select count(*) from notifications", NULL);
 }
 
 Test(api, missing_placeholder_is_422) {
@@ -286,9 +230,7 @@ Test(api, idempotent_replay_and_reuse) {
     struct it_resp d = call("POST", "/v1/notifications", key_b, EMAIL, k);
     cr_expect_eq(d.status, 201);
     cr_expect(!it_header(&d, "Idempotent-Replayed"));
-    char *n = it_sql_value("select count(*) from notifications", NULL);
-    cr_expect_str_eq(n, "2");
-    mem_free(n);
+    it_expect_value("2", "select count(*) from notifications", NULL);
     /* a value HTTP allows but the rule does not (not ASCII) is the handler's 422 */
     struct it_resp e =
         call("POST", "/v1/notifications", key_a, EMAIL, "Idempotency-Key: k\xc3\xa9");
@@ -318,7 +260,7 @@ Test(api, batch_all_or_nothing) {
     const char *good = "{\"notifications\":[" EMAIL "," EMAIL "," EMAIL "]}";
     r = call("POST", "/v1/notifications/batch", key_a, good, NULL);
     cr_assert_eq(r.status, 201, "%s", r.body);
-    struct json_object *o = json_of(&r), *data;
+    struct json_object *o = it_json(&r), *data;
     cr_assert(json_object_object_get_ex(o, "data", &data));
     cr_expect_eq(json_object_array_length(data), 3);
     n = it_sql_value("select count(*) from notifications", NULL);
@@ -345,15 +287,15 @@ Test(api, pagination_three_pages_with_concurrent_inserts) {
         struct it_resp r = call("GET", path, key_a, NULL, NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         pages++;
-        struct json_object *o = json_of(&r), *data;
+        struct json_object *o = it_json(&r), *data;
         json_object_object_get_ex(o, "data", &data);
         for (size_t i = 0; i < json_object_array_length(data); i++) {
             cr_assert_lt(nseen, 64);
-            seen[nseen++] = mem_strdup(jstr(json_object_array_get_idx(data, i), "id"));
+            seen[nseen++] = mem_strdup(it_jstr(json_object_array_get_idx(data, i), "id"));
         }
         /* inserts between page reads land before the first page */
         mem_free(create(key_a, EMAIL));
-        const char *next = jstr(o, "next_cursor");
+        const char *next = it_jstr(o, "next_cursor");
         if (!next) {
             json_object_put(o);
             it_resp_free(&r);
@@ -379,7 +321,7 @@ Test(api, list_filters_and_bad_parameters) {
     mem_free(create(key_a, "{\"channel\":\"sms\",\"recipient\":\"+14155550100\",\"body\":\"x\"}"));
     struct it_resp r = call("GET", "/v1/notifications?channel=sms", key_a, NULL, NULL);
     cr_expect_eq(r.status, 200);
-    struct json_object *o = json_of(&r), *data;
+    struct json_object *o = it_json(&r), *data;
     json_object_object_get_ex(o, "data", &data);
     cr_expect_eq(json_object_array_length(data), 1);
     json_object_put(o);
@@ -400,10 +342,10 @@ Test(api, list_filters_and_bad_parameters) {
     for (int i = 0; i < 3; i++)
         mem_free(create(key_a, EMAIL));
     r = call("GET", "/v1/notifications?limit=1", key_a, NULL, NULL);
-    o = json_of(&r);
+    o = it_json(&r);
     char path[256];
     snprintf(path, sizeof(path), "/v1/notifications?limit=1&channel=email&cursor=%s",
-             jstr(o, "next_cursor"));
+             it_jstr(o, "next_cursor"));
     struct it_resp r2 = call("GET", path, key_a, NULL, NULL);
     expect_error(&r2, 422, "validation_failed");
     json_object_put(o);
@@ -543,8 +485,8 @@ Test(api, redis_down_still_accepts_then_enqueues) {
     it_stack("redis-stop");
     struct it_resp r = call("POST", "/v1/notifications", key_a, EMAIL, NULL);
     cr_assert_eq(r.status, 201, "%s", r.body);
-    struct json_object *o = json_of(&r);
-    char *id = mem_strdup(jstr(o, "id"));
+    struct json_object *o = it_json(&r);
+    char *id = mem_strdup(it_jstr(o, "id"));
     json_object_put(o);
     it_resp_free(&r);
     r = call("GET", "/readyz", NULL, NULL, NULL);
@@ -669,17 +611,6 @@ Test(api, rate_limit_leases_tokens_in_chunks) {
     cr_expect(n >= 1 && n <= 2, "40 requests took %ld round trips to Redis (chunks of 50)", n);
 }
 
-static double metric_value(const char *text, const char *series) {
-    const char *p = text;
-    size_t n = strlen(series);
-    while ((p = strstr(p, series)) != NULL) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
-}
-
 Test(api, metrics_move) {
     struct it_resp m0 = call("GET", "/metrics", NULL, NULL, NULL);
     cr_assert_eq(m0.status, 200);
@@ -690,16 +621,16 @@ Test(api, metrics_move) {
     mem_free(create(key_a, EMAIL));
     struct it_resp m1 = call("GET", "/metrics", NULL, NULL, NULL);
     double accepted =
-        metric_value(m1.body, "herald_notifications_accepted_total{channel=\"email\"}");
+        it_metric_value(m1.body, "herald_notifications_accepted_total{channel=\"email\"}");
     cr_expect_eq(accepted, 2, "accepted: %f\n%s", accepted, m1.body);
-    double reqs = metric_value(
+    double reqs = it_metric_value(
         m1.body, "herald_http_requests_total{route=\"notifications.create\",status=\"201\"}");
     cr_expect_eq(reqs, 2);
     cr_expect(strstr(m1.body, "herald_http_request_duration_seconds_bucket{route=\"notifications."
                               "create\",le=\"+Inf\"} 2"),
               "%s", m1.body);
-    cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
-    cr_expect_eq(metric_value(m1.body, "herald_dependency_up{dep=\"redis\"}"), 1);
+    cr_expect_eq(it_metric_value(m1.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    cr_expect_eq(it_metric_value(m1.body, "herald_dependency_up{dep=\"redis\"}"), 1);
     it_resp_free(&m0);
     it_resp_free(&m1);
 }
@@ -750,7 +681,7 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
     }
     struct child_wait cw = {.pid = child};
     cr_assert(it_eventually(child_connected, &cw, 10000), "the child never connected");
-    it_kill(api_pid, SIGTERM);
+    it_kill(api.pid, SIGTERM);
     cr_expect(it_eventually(api_refuses, u, 10000), "the listener stays open after SIGTERM");
     struct it_resp r = it_http("GET", u, NULL, NULL, 0);
     cr_expect_eq(r.status, 0, "new connections are refused after SIGTERM, got %ld", r.status);
@@ -759,8 +690,8 @@ Test(api, sigterm_stops_accepting_and_answers_in_flight) {
     if (!cw.exited)
         cr_expect_eq(waitpid(child, &st, 0), child);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the in-flight request got its answer");
-    cr_expect_eq(it_wait_exit(api_pid, 20000), 0);
-    api_pid = 0;
+    cr_expect_eq(it_wait_exit(api.pid, 20000), 0);
+    api.pid = 0;
     it_stack("pg-start");
     it_db_close();
     mem_free(u);
@@ -776,9 +707,9 @@ Test(api, test_issue_5_sigterm_with_redis_replies_pending) {
     kill(rp, SIGSTOP); /* Redis hangs: the XADDs below stay unanswered */
     for (int i = 0; i < 5; i++)
         mem_free(create(key_a, EMAIL));
-    it_kill(api_pid, SIGTERM);
-    int st = it_wait_exit(api_pid, 20000);
-    api_pid = 0;
+    it_kill(api.pid, SIGTERM);
+    int st = it_wait_exit(api.pid, 20000);
+    api.pid = 0;
     kill(rp, SIGCONT);
     cr_expect_eq(st, 0, "herald-api exited with %d", st);
 }

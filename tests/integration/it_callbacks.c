@@ -1,5 +1,5 @@
 /* it_callbacks: signed SMS delivery receipts on POST /v1/callbacks/sms. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "api/form.h"
 #include "common/mem.h"
 
@@ -10,21 +10,14 @@
 
 #define TOKEN "test-auth-token"
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 static char tenant_id[32];
 
 static void start_api(const char *public_url) {
-    api_port = it_free_port();
-    char listen[64], pub[128];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
+    char pub[128];
     snprintf(pub, sizeof(pub), "HERALD_PUBLIC_URL=%s", public_url ? public_url : "");
-    const char *env[] = {listen, "HERALD_SMS_AUTH_TOKEN=" TOKEN, public_url ? pub : NULL, NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000));
+    const char *env[] = {"HERALD_SMS_AUTH_TOKEN=" TOKEN, public_url ? pub : NULL, NULL};
+    it_api_start_with(&api, env);
 }
 
 static void setup(void) {
@@ -34,13 +27,13 @@ static void setup(void) {
     char *t = it_sql_value("select id from tenants where name = 'acme'", NULL);
     snprintf(tenant_id, sizeof(tenant_id), "%s", t);
     mem_free(t);
-    api_pid = 0;
+    api.pid = 0;
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        it_wait_exit(api_pid, 20000);
+    if (api.pid > 0) {
+        it_kill(api.pid, SIGTERM);
+        it_wait_exit(api.pid, 20000);
     }
 }
 
@@ -62,7 +55,7 @@ static long post(const char *body, const char *signed_url) {
     form_free(&f);
     char hdr[80], url[96];
     snprintf(hdr, sizeof(hdr), "X-Twilio-Signature: %s", sig);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/callbacks/sms", api.port);
     const char *h[] = {hdr, "Content-Type: application/x-www-form-urlencoded", NULL};
     struct it_resp r = it_http("POST", url, h, body, strlen(body));
     long st = r.status;
@@ -81,15 +74,13 @@ Test(callbacks, delivered_with_good_signature) {
     const char *id = "01a20c5d-972a-71d1-86a8-d1c113cef847";
     insert_sent(id, "SM123");
     char self[96];
-    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
+    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api.port);
     cr_expect_eq(post("MessageSid=SM123&MessageStatus=delivered&To=%2B14155550100", self), 204);
     char *st = status_of(id);
     cr_expect_str_eq(st, "delivered");
     mem_free(st);
-    char *at =
-        it_sql_value("select delivered_at is not null from notifications where id = $1", id, NULL);
-    cr_expect_str_eq(at, "t");
-    mem_free(at);
+    it_expect_value("t", "select delivered_at is not null from notifications where id = $1", id,
+                    NULL);
     /* delivered is final */
     cr_expect_eq(post("MessageSid=SM123&MessageStatus=undelivered&ErrorCode=30003", self), 204);
     st = status_of(id);
@@ -131,11 +122,10 @@ Test(callbacks, failed_receipt_fails_with_provider_error) {
 Test(callbacks, early_receipt_is_kept) {
     start_api(NULL);
     char self[96];
-    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
+    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api.port);
     cr_expect_eq(post("MessageSid=SM999&MessageStatus=delivered", self), 204);
-    char *st = it_sql_value("select status from sms_receipts where provider_ref = 'SM999'", NULL);
-    cr_expect_str_eq(st, "delivered");
-    mem_free(st);
+    it_expect_value("delivered", "select status from sms_receipts where provider_ref = 'SM999'",
+                    NULL);
 }
 
 /* issue 16: a receipt whose error text is long non-ASCII (cut by bytes it
@@ -144,7 +134,7 @@ Test(callbacks, early_receipt_is_kept) {
 Test(callbacks, test_issue_16_odd_error_text_is_stored) {
     start_api(NULL);
     char self[96];
-    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api_port);
+    snprintf(self, sizeof(self), "http://127.0.0.1:%d/v1/callbacks/sms", api.port);
     const char *a = "01a20c5d-972a-71d1-86a8-d1c113cef850";
     const char *b = "01a20c5d-972a-71d1-86a8-d1c113cef851";
     insert_sent(a, "SM200");
@@ -158,15 +148,12 @@ Test(callbacks, test_issue_16_odd_error_text_is_stored) {
     cr_expect_str_eq(st, "failed");
     mem_free(st);
     /* 200 characters kept: the "x" and 199 whole e-acutes */
-    char *n = it_sql_value("select char_length(substring(last_error from ': (.*)$')) from "
-                           "notifications where id = $1",
-                           a, NULL);
-    cr_expect_str_eq(n, "200");
-    mem_free(n);
-    char *tail =
-        it_sql_value("select right(last_error, 1) from notifications where id = $1", a, NULL);
-    cr_expect_str_eq(tail, "\xc3\xa9");
-    mem_free(tail);
+    it_expect_value("200",
+                    "select char_length(substring(last_error from ': (.*)$')) from "
+                    "notifications where id = $1",
+                    a, NULL);
+    it_expect_value("\xc3\xa9", "select right(last_error, 1) from notifications where id = $1", a,
+                    NULL);
     /* raw bytes that are no UTF-8 */
     cr_expect_eq(post("MessageSid=SM201&MessageStatus=undelivered&ErrorMessage=%FF%FEbad", self),
                  204);

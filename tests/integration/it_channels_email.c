@@ -37,12 +37,12 @@ static struct json_object *only_message(struct json_object **all) {
 }
 
 Test(channels_email, exact_message_on_the_wire) {
-    char *id =
-        ct_insert("email", "ada@example.org", "Grüße, {{name}}",
-                  "Hello {{name}},\n.hidden line\n"
-                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                  "xxxxxxxxxxxxxxxxxxxx\nCafé = 5 €\n",
-                  "{\"name\":\"Ada\"}");
+    char *id = wt_enqueue_row(
+        "email", "ada@example.org", "Grüße, {{name}}",
+        "Hello {{name}},\n.hidden line\n"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxx\nCafé = 5 €\n",
+        "{\"name\":\"Ada\"}");
     time_t before = time(NULL);
     start_email_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
@@ -104,10 +104,8 @@ Test(channels_email, exact_message_on_the_wire) {
             line++;
         }
     }
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "success:250");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
-    mem_free(outcomes);
+    wt_expect_outcomes(id, "success:250");
+    cr_assert_eq(wt_attempts(id), 1);
     buf_free(&got);
     buf_free(&want);
     json_object_put(all);
@@ -117,11 +115,10 @@ Test(channels_email, exact_message_on_the_wire) {
 Test(channels_email, temporary_failure_at_rcpt_is_retried) {
     wt_control("{\"recipient\": \"grey@example.org\","
                " \"rcpt\": [\"451 4.7.1 Greylisted, try again later\"]}");
-    char *id = ct_insert("email", "grey@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "grey@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "retry:451,success:250");
+    wt_expect_outcomes(id, "retry:451,success:250");
     char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
                              " AND attempt = 1",
                              id, NULL);
@@ -131,33 +128,26 @@ Test(channels_email, temporary_failure_at_rcpt_is_retried) {
     only_message(&all);
     json_object_put(all);
     mem_free(err);
-    mem_free(outcomes);
     mem_free(id);
 }
 
 Test(channels_email, always_temporary_is_dead_lettered_after_max_attempts) {
-    char *id = ct_insert("email", "tempfail@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "tempfail@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "retry:451,retry:451,failed:451");
-    mem_free(outcomes);
+    wt_expect_end(id, "failed", 3);
+    wt_expect_outcomes(id, "retry:451,retry:451,failed:451");
     mem_free(id);
 }
 
 Test(channels_email, rejected_recipient_fails_at_once) {
-    char *id = ct_insert("email", "reject@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "reject@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    wt_expect_end(id, "failed", 1);
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "550") && strstr(err, "recipient"), "last_error: %s", err);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "failed:550");
-    cr_assert(ct_dlq_has("email", id));
+    wt_expect_outcomes(id, "failed:550");
+    cr_assert(wt_dlq_has("email", id));
     cr_assert_eq(wt_count(NULL), 0);
-    mem_free(outcomes);
     mem_free(err);
     mem_free(id);
 }
@@ -165,12 +155,12 @@ Test(channels_email, rejected_recipient_fails_at_once) {
 Test(channels_email, rejected_at_end_of_data_fails_at_once) {
     wt_control("{\"recipient\": \"spamtrap@example.org\","
                " \"data\": [\"554 5.6.0 Message content rejected\"]}");
-    char *id = ct_insert("email", "spamtrap@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "spamtrap@example.org", "Hi", "x", NULL);
     start_email_worker(NULL);
     cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "554 at end of data"), "last_error: %s", err);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     mem_free(err);
     mem_free(id);
 }
@@ -189,7 +179,7 @@ static bool three_sessions(void *arg) {
 
 Test(channels_email, auth_failure_does_not_use_attempts) {
     wt_control("{\"auth\": \"535 5.7.8 Authentication credentials invalid\"}");
-    char *id = ct_insert("email", "ada@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "ada@example.org", "Hi", "x", NULL);
     const char *env[] = {"HERALD_SMTP_USER=herald", "HERALD_SMTP_PASSWORD=s3cr3t-pw-for-tests",
                          NULL};
     pid_t pid = start_email_worker(env);
@@ -197,14 +187,13 @@ Test(channels_email, auth_failure_does_not_use_attempts) {
     cr_assert(it_eventually(three_sessions, NULL, 30000), "fewer than 3 SMTP sessions");
     char *status = wt_field(id, "status");
     cr_assert_str_eq(status, "pending");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 0);
+    cr_assert_eq(wt_attempts(id), 0);
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "535"), "last_error: %s", err);
 
     /* the password is right again: sent, one attempt used */
     wt_control("{\"auth\": null, \"users\": {\"herald\": \"s3cr3t-pw-for-tests\"}}");
-    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    wt_expect_end(id, "sent", 1);
     struct json_object *all, *msg = only_message(&all);
     cr_assert_str_eq(wt_str(msg, "auth_user"), "herald");
     cr_assert_not(ct_log_has(pid, "s3cr3t-pw-for-tests"), "the password reached the log");
@@ -217,30 +206,23 @@ Test(channels_email, auth_failure_does_not_use_attempts) {
 Test(channels_email, unreachable_server_is_retried) {
     char url[64];
     snprintf(url, sizeof(url), "HERALD_SMTP_URL=smtp://127.0.0.1:%d", it_free_port());
-    char *id = ct_insert("email", "ada@example.org", "Hi", "x", NULL);
+    char *id = wt_enqueue_row("email", "ada@example.org", "Hi", "x", NULL);
     const char *env[] = {url, NULL};
     ct_start_worker("email", env);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not dead-lettered");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "retry:0,retry:0,failed:0");
-    mem_free(outcomes);
+    wt_expect_end(id, "failed", 3);
+    wt_expect_outcomes(id, "retry:0,retry:0,failed:0");
     mem_free(id);
 }
 
 Test(channels_email, bad_from_stops_start_up) {
     const char *env[] = {smtp_url, "HERALD_SMTP_FROM=not an address", NULL};
-    pid_t pid = ct_start_worker("email", env);
-    int st = it_wait_exit(pid, 10000);
-    wt.workers[--wt.nworkers] = 0;
-    cr_assert_eq(st, 3, "exit %d", st);
-    cr_assert(ct_log_has(pid, "HERALD_SMTP_FROM"));
+    ct_expect_config_error("email", env, "HERALD_SMTP_FROM");
 }
 
 /* html, reply_to and the tenant's email_from, parsed back by Python's email package */
 Test(channels_email, html_reply_to_and_tenant_sender_parse_back) {
-    char *id = ct_insert("email", "ada@example.org", "Hi {{name}}", "Hello {{name}}, café",
-                         "{\"name\":\"A&B <x>\"}");
+    char *id = wt_enqueue_row("email", "ada@example.org", "Hi {{name}}", "Hello {{name}}, café",
+                              "{\"name\":\"A&B <x>\"}");
     it_sql_exec("UPDATE notifications SET html = '<p>Hello <b>{{name}}</b>, café</p>',"
                 " reply_to = 'help@example.net' WHERE id = $1",
                 id, NULL);

@@ -143,8 +143,9 @@ static void check_assertion(struct json_object *treq) {
 }
 
 Test(channels_push, payload_and_fixed_bearer_token) {
-    char *id = ct_insert("push", "dev-abc:APA91b", "Hi {{name}}", "Order {{order}} shipped",
-                         "{\"name\":\"Ada\",\"order\":42,\"vip\":true,\"extra\":{\"a\":[1,2]}}");
+    char *id =
+        wt_enqueue_row("push", "dev-abc:APA91b", "Hi {{name}}", "Order {{order}} shipped",
+                       "{\"name\":\"Ada\",\"order\":42,\"vip\":true,\"extra\":{\"a\":[1,2]}}");
     start_push_worker("test-access-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     struct json_object *reqs = wt_requests(SEND_PATH);
@@ -158,17 +159,15 @@ Test(channels_push, payload_and_fixed_bearer_token) {
                      "\"42\",\"vip\":\"true\",\"extra\":\"{\\\"a\\\":[1,2]}\"}}}");
     char *ref = wt_field(id, "provider_ref");
     cr_assert(ref && strncmp(ref, "projects/herald-test/messages/", 30) == 0, "ref %s", ref);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "success:200");
+    wt_expect_outcomes(id, "success:200");
     cr_assert_eq(wt_count("/token"), 0);
-    mem_free(outcomes);
     mem_free(ref);
     json_object_put(reqs);
     mem_free(id);
 }
 
 Test(channels_push, no_subject_means_no_title) {
-    char *id = ct_insert("push", "dev-2", NULL, "just a body", NULL);
+    char *id = wt_enqueue_row("push", "dev-2", NULL, "just a body", NULL);
     start_push_worker("test-access-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     struct json_object *reqs = wt_requests(SEND_PATH);
@@ -194,7 +193,7 @@ static bool three_sent(void *arg) {
 Test(channels_push, service_account_token_exchange_is_signed_and_reused) {
     char *ids[3];
     for (int i = 0; i < 3; i++)
-        ids[i] = ct_insert("push", i == 1 ? "dev-b" : "dev-a", NULL, "x", NULL);
+        ids[i] = wt_enqueue_row("push", i == 1 ? "dev-b" : "dev-a", NULL, "x", NULL);
     pid_t pid = start_push_worker(NULL);
     cr_assert(it_eventually(three_sent, ids, 30000), "not all sent");
     /* one exchange for every push */
@@ -208,7 +207,7 @@ Test(channels_push, service_account_token_exchange_is_signed_and_reused) {
     for (size_t i = 1; i < 3; i++)
         cr_assert_str_eq(header_of(json_object_array_get_idx(sends, i), "authorization"), first);
     /* a fourth, later, still uses it */
-    char *late = ct_insert("push", "dev-c", NULL, "x", NULL);
+    char *late = wt_enqueue_row("push", "dev-c", NULL, "x", NULL);
     cr_assert(wt_wait_status(late, "sent", 30000));
     cr_assert_eq(wt_count("/token"), 1);
     cr_assert_not(ct_log_has(pid, first + 7), "the access token reached the log");
@@ -224,10 +223,10 @@ Test(channels_push, token_is_refreshed_before_it_expires) {
     /* 2 s tokens: used for about 1.5 s, then a new one */
     wt_control("{\"expires_in\": 2}");
     start_push_worker(NULL);
-    char *a = ct_insert("push", "dev-a", NULL, "x", NULL);
+    char *a = wt_enqueue_row("push", "dev-a", NULL, "x", NULL);
     cr_assert(wt_wait_status(a, "sent", 30000));
     usleep(2500 * 1000);
-    char *b = ct_insert("push", "dev-b", NULL, "x", NULL);
+    char *b = wt_enqueue_row("push", "dev-b", NULL, "x", NULL);
     cr_assert(wt_wait_status(b, "sent", 30000));
     struct json_object *treqs = wt_requests("/token");
     cr_assert_geq(json_object_array_length(treqs), 2);
@@ -244,7 +243,7 @@ Test(channels_push, token_is_refreshed_before_it_expires) {
 
 Test(channels_push, unauthorized_refreshes_the_token_once_and_sends) {
     wt_control("{\"device\": \"dev-401\", \"responses\": [401]}");
-    char *id = ct_insert("push", "dev-401", NULL, "x", NULL);
+    char *id = wt_enqueue_row("push", "dev-401", NULL, "x", NULL);
     start_push_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     cr_assert_eq(wt_count("/token"), 2);
@@ -253,43 +252,41 @@ Test(channels_push, unauthorized_refreshes_the_token_once_and_sends) {
     cr_assert_str_neq(header_of(json_object_array_get_idx(sends, 0), "authorization"),
                       header_of(json_object_array_get_idx(sends, 1), "authorization"));
     /* the 401 did not use an attempt */
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "success:200");
-    mem_free(outcomes);
+    cr_assert_eq(wt_attempts(id), 1);
+    wt_expect_outcomes(id, "success:200");
     json_object_put(sends);
     mem_free(id);
 }
 
 Test(channels_push, revoked_tokens_are_replaced) {
     start_push_worker(NULL);
-    char *a = ct_insert("push", "dev-a", NULL, "x", NULL);
+    char *a = wt_enqueue_row("push", "dev-a", NULL, "x", NULL);
     cr_assert(wt_wait_status(a, "sent", 30000));
     wt_control("{\"revoke\": true}");
-    char *b = ct_insert("push", "dev-b", NULL, "x", NULL);
+    char *b = wt_enqueue_row("push", "dev-b", NULL, "x", NULL);
     cr_assert(wt_wait_status(b, "sent", 30000));
     cr_assert_eq(wt_count("/token"), 2);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", b), 1);
+    cr_assert_eq(wt_attempts(b), 1);
     mem_free(a);
     mem_free(b);
 }
 
 Test(channels_push, token_endpoint_failure_does_not_use_attempts) {
     wt_control("{\"token_responses\": [400]}");
-    char *id = ct_insert("push", "dev-a", NULL, "x", NULL);
+    char *id = wt_enqueue_row("push", "dev-a", NULL, "x", NULL);
     start_push_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     cr_assert_eq(wt_count("/token"), 2);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     cr_assert_eq(wt_count(SEND_PATH), 1);
     mem_free(id);
 }
 
 Test(channels_push, unregistered_and_invalid_fail_at_once) {
     wt_control("{\"device\": \"dev-other-sender\", \"responses\": [403]}");
-    char *gone = ct_insert("push", "dev-unregistered-1", NULL, "x", NULL);
-    char *bad = ct_insert("push", "dev-invalid-1", NULL, "x", NULL);
-    char *other = ct_insert("push", "dev-other-sender", NULL, "x", NULL);
+    char *gone = wt_enqueue_row("push", "dev-unregistered-1", NULL, "x", NULL);
+    char *bad = wt_enqueue_row("push", "dev-invalid-1", NULL, "x", NULL);
+    char *other = wt_enqueue_row("push", "dev-other-sender", NULL, "x", NULL);
     start_push_worker("test-access-token");
     cr_assert(wt_wait_status(gone, "failed", 30000));
     cr_assert(wt_wait_status(bad, "failed", 30000));
@@ -304,7 +301,7 @@ Test(channels_push, unregistered_and_invalid_fail_at_once) {
     cr_assert(strstr(err, "HTTP 403 SENDER_ID_MISMATCH"), "%s", err);
     mem_free(err);
     cr_assert_eq(wt_int("SELECT sum(attempts) FROM notifications", NULL), 3);
-    cr_assert(ct_dlq_has("push", gone));
+    cr_assert(wt_dlq_has("push", gone));
     mem_free(gone);
     mem_free(bad);
     mem_free(other);
@@ -313,48 +310,36 @@ Test(channels_push, unregistered_and_invalid_fail_at_once) {
 Test(channels_push, server_errors_are_retried_with_retry_after) {
     wt_control("{\"device\": \"dev-flaky\", \"responses\": [500, {\"status\": 503,"
                " \"retry_after\": 2}]}");
-    char *id = ct_insert("push", "dev-flaky", NULL, "x", NULL);
+    char *id = wt_enqueue_row("push", "dev-flaky", NULL, "x", NULL);
     start_push_worker("test-access-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "retry:500,retry:503,success:200");
+    wt_expect_outcomes(id, "retry:500,retry:503,success:200");
     struct json_object *sends = wt_requests(SEND_PATH);
-    double t1 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(sends, 1), "time"));
-    double t2 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(sends, 2), "time"));
+    double t1 = wt_time_of(sends, 1);
+    double t2 = wt_time_of(sends, 2);
     cr_assert_geq(t2 - t1, 1.95, "only %.3f s apart", t2 - t1);
     json_object_put(sends);
-    mem_free(outcomes);
     mem_free(id);
-}
-
-static void expect_config_error(const char *const env[], const char *variable) {
-    pid_t pid = ct_start_worker("push", env);
-    int st = it_wait_exit(pid, 10000);
-    wt.workers[--wt.nworkers] = 0;
-    cr_assert_eq(st, 3, "exit %d", st);
-    cr_assert(ct_log_has(pid, variable), "no mention of %s", variable);
 }
 
 Test(channels_push, bad_configuration_stops_start_up) {
     const char *no_project[] = {base_url, sa_env, NULL};
-    expect_config_error(no_project, "HERALD_FCM_PROJECT_ID");
+    ct_expect_config_error("push", no_project, "HERALD_FCM_PROJECT_ID");
     const char *no_creds[] = {base_url, "HERALD_FCM_PROJECT_ID=herald-test", NULL};
-    expect_config_error(no_creds, "HERALD_FCM_CREDENTIALS_FILE");
+    ct_expect_config_error("push", no_creds, "HERALD_FCM_CREDENTIALS_FILE");
     const char *missing[] = {base_url, "HERALD_FCM_PROJECT_ID=herald-test",
                              "HERALD_FCM_CREDENTIALS_FILE=/nonexistent/sa.json", NULL};
-    expect_config_error(missing, "HERALD_FCM_CREDENTIALS_FILE");
+    ct_expect_config_error("push", missing, "HERALD_FCM_CREDENTIALS_FILE");
     /* a file that is not a service account */
     FILE *f = fopen(sa_path, "w");
     fputs("{\"client_email\": \"x@y\", \"private_key\": \"not a key\"}", f);
     fclose(f);
     const char *garbage[] = {base_url, "HERALD_FCM_PROJECT_ID=herald-test", sa_env, NULL};
-    expect_config_error(garbage, "HERALD_FCM_CREDENTIALS_FILE");
+    ct_expect_config_error("push", garbage, "HERALD_FCM_CREDENTIALS_FILE");
 }
 
 Test(channels_push, deadline_passed_as_ttl_and_apns_expiration) {
-    char *id = ct_insert("push", "dev-ttl", "T", "B", NULL);
+    char *id = wt_enqueue_row("push", "dev-ttl", "T", "B", NULL);
     it_sql_exec("UPDATE notifications SET expires_at = now() + interval '300 seconds'"
                 " WHERE id = $1",
                 id, NULL);

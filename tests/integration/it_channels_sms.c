@@ -35,8 +35,8 @@ static struct json_object *form_of(struct json_object *req) {
 }
 
 Test(channels_sms, form_fields_basic_auth_and_sid_kept) {
-    char *id =
-        ct_insert("sms", "+15551234567", NULL, "Your code is {{code}} – thanks", "{\"code\":1234}");
+    char *id = wt_enqueue_row("sms", "+15551234567", NULL, "Your code is {{code}} – thanks",
+                              "{\"code\":1234}");
     start_sms_worker("test-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
 
@@ -57,9 +57,7 @@ Test(channels_sms, form_fields_basic_auth_and_sid_kept) {
     char *ref = wt_field(id, "provider_ref");
     cr_assert(ref && strncmp(ref, "SM", 2) == 0);
     cr_assert_str_eq(ref, wt_str(req, "sid"));
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "success:201");
-    mem_free(outcomes);
+    wt_expect_outcomes(id, "success:201");
     mem_free(ref);
     json_object_put(reqs);
     mem_free(id);
@@ -70,11 +68,10 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
     wt_control("{\"to\": \"+15550000001\", \"responses\": [500,"
                " {\"status\": 400, \"code\": 20429, \"message\": \"Too Many Requests\","
                " \"retry_after\": 2}]}");
-    char *id = ct_insert("sms", "+15550000001", NULL, "x", NULL);
+    char *id = wt_enqueue_row("sms", "+15550000001", NULL, "x", NULL);
     start_sms_worker("test-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "retry:500,retry:400,success:201");
+    wt_expect_outcomes(id, "retry:500,retry:400,success:201");
     char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
                              " AND attempt = 2",
                              id, NULL);
@@ -82,29 +79,24 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
     /* Retry-After: 2 s between the second and the third request */
     struct json_object *reqs = wt_requests(NULL);
     cr_assert_eq(json_object_array_length(reqs), 3);
-    double t1 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 1), "time"));
-    double t2 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 2), "time"));
+    double t1 = wt_time_of(reqs, 1);
+    double t2 = wt_time_of(reqs, 2);
     cr_assert_geq(t2 - t1, 1.95, "only %.3f s apart", t2 - t1);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    cr_assert_eq(wt_attempts(id), 3);
     json_object_put(reqs);
     mem_free(err);
-    mem_free(outcomes);
     mem_free(id);
 }
 
 Test(channels_sms, invalid_number_fails_at_once_with_the_provider_code) {
-    char *id = ct_insert("sms", "+15005550001", NULL, "x", NULL);
+    char *id = wt_enqueue_row("sms", "+15005550001", NULL, "x", NULL);
     start_sms_worker("test-token");
     cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
     char *err = wt_field(id, "last_error");
     cr_assert_str_eq(err, "21211: The 'To' number +15005550001 is not a valid phone number.");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
-    char *outcomes = ct_outcomes(id);
-    cr_assert_str_eq(outcomes, "failed:400");
-    cr_assert(ct_dlq_has("sms", id));
-    mem_free(outcomes);
+    cr_assert_eq(wt_attempts(id), 1);
+    wt_expect_outcomes(id, "failed:400");
+    cr_assert(wt_dlq_has("sms", id));
     mem_free(err);
     mem_free(id);
 }
@@ -115,18 +107,17 @@ static bool two_requests(void *arg) {
 }
 
 Test(channels_sms, bad_credentials_do_not_use_attempts) {
-    char *id = ct_insert("sms", "+15551234567", NULL, "x", NULL);
+    char *id = wt_enqueue_row("sms", "+15551234567", NULL, "x", NULL);
     pid_t pid = start_sms_worker("wrong-token-value");
     cr_assert(it_eventually(two_requests, NULL, 30000), "fewer than 2 requests");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 0);
+    cr_assert_eq(wt_attempts(id), 0);
     char *status = wt_field(id, "status");
     cr_assert_str_eq(status, "pending");
     char *err = wt_field(id, "last_error");
     cr_assert_str_eq(err, "20003: Authenticate");
     /* the provider accepts that token now: sent with one attempt used */
     wt_control("{\"credentials\": {\"token\": \"wrong-token-value\"}}");
-    cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    wt_expect_end(id, "sent", 1);
     cr_assert_not(ct_log_has(pid, "wrong-token-value"), "the auth token reached the log");
     mem_free(err);
     mem_free(status);
@@ -144,8 +135,8 @@ Test(channels_sms, early_receipts_are_applied_when_the_sid_is_stored) {
                " \"sid\": \"SMearlydelivered\"}]}");
     wt_control("{\"to\": \"+15550000003\", \"responses\": [{\"status\": 201,"
                " \"sid\": \"SMearlyfailed\"}]}");
-    char *ok = ct_insert("sms", "+15550000002", NULL, "x", NULL);
-    char *bad = ct_insert("sms", "+15550000003", NULL, "y", NULL);
+    char *ok = wt_enqueue_row("sms", "+15550000002", NULL, "x", NULL);
+    char *bad = wt_enqueue_row("sms", "+15550000003", NULL, "y", NULL);
     start_sms_worker("test-token");
     cr_assert(wt_wait_status(ok, "delivered", 30000), "not delivered");
     cr_assert(wt_wait_status(bad, "failed", 30000), "not failed");
@@ -164,7 +155,7 @@ Test(channels_sms, early_receipts_are_applied_when_the_sid_is_stored) {
 
 Test(channels_sms, receipt_kept_after_the_sid_was_stored_is_applied) {
     /* the race's other order: the receipt commits after a sid it could not see */
-    char *id = ct_insert("sms", "+15551234567", NULL, "x", NULL);
+    char *id = wt_enqueue_row("sms", "+15551234567", NULL, "x", NULL);
     start_sms_worker("test-token");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     char *ref = wt_field(id, "provider_ref");
@@ -184,16 +175,12 @@ Test(channels_sms, receipt_kept_after_the_sid_was_stored_is_applied) {
 
 Test(channels_sms, missing_account_sid_stops_start_up) {
     const char *env[] = {base_url, "HERALD_SMS_AUTH_TOKEN=x", "HERALD_SMS_FROM=+15550000000", NULL};
-    pid_t pid = ct_start_worker("sms", env);
-    int st = it_wait_exit(pid, 10000);
-    wt.workers[--wt.nworkers] = 0;
-    cr_assert_eq(st, 3, "exit %d", st);
-    cr_assert(ct_log_has(pid, "HERALD_SMS_ACCOUNT_SID"));
+    ct_expect_config_error("sms", env, "HERALD_SMS_ACCOUNT_SID");
 }
 
 Test(channels_sms, deadline_passed_as_validity_period) {
-    char *soon = ct_insert("sms", "+15551230001", NULL, "code 1", NULL);
-    char *far = ct_insert("sms", "+15551230002", NULL, "code 2", NULL);
+    char *soon = wt_enqueue_row("sms", "+15551230001", NULL, "code 1", NULL);
+    char *far = wt_enqueue_row("sms", "+15551230002", NULL, "code 2", NULL);
     it_sql_exec("UPDATE notifications SET expires_at = now() + interval '120 seconds'"
                 " WHERE id = $1",
                 soon, NULL);

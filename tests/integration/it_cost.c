@@ -21,9 +21,7 @@ static int api_port;
 static char key[128];
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key, sizeof(key));
     api.pid = 0;
 }

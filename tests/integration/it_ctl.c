@@ -34,10 +34,8 @@ Test(ctl, migrate_is_idempotent_and_concurrency_safe) {
     pid_t a = it_spawn(argv, NULL), b = it_spawn(argv, NULL);
     cr_expect_eq(it_wait_exit(a, 30000), 0);
     cr_expect_eq(it_wait_exit(b, 30000), 0);
-    char *n = it_sql_value(
-        "select count(*) = count(distinct (version, step)) from schema_migrations", NULL);
-    cr_expect_str_eq(n, "t");
-    mem_free(n);
+    it_expect_value("t", "select count(*) = count(distinct (version, step)) from schema_migrations",
+                    NULL);
 }
 
 Test(ctl, tenants_and_keys) {
@@ -56,11 +54,10 @@ Test(ctl, tenants_and_keys) {
     char id[17];
     snprintf(id, sizeof(id), "%.16s", key + 3);
     /* only a hash is stored */
-    char *stored = it_sql_value("select count(*) from api_keys where encode(secret_hash, "
-                                "'escape') like '%' || $1 || '%'",
-                                key + 20, NULL);
-    cr_expect_str_eq(stored, "0");
-    mem_free(stored);
+    it_expect_value("0",
+                    "select count(*) from api_keys where encode(secret_hash, "
+                    "'escape') like '%' || $1 || '%'",
+                    key + 20, NULL);
     char *list = ctl(&code, "keys", "list", "--json", NULL, NULL);
     cr_expect_eq(code, 0);
     cr_expect(strstr(list, id), "%s", list);
@@ -69,9 +66,7 @@ Test(ctl, tenants_and_keys) {
     char *rev = ctl(&code, "keys", "revoke", id, NULL, NULL);
     cr_expect_eq(code, 0);
     mem_free(rev);
-    char *r = it_sql_value("select revoked_at is not null from api_keys where id = $1", id, NULL);
-    cr_expect_str_eq(r, "t");
-    mem_free(r);
+    it_expect_value("t", "select revoked_at is not null from api_keys where id = $1", id, NULL);
     char *rot = ctl(&code, "tenants", "rotate-secret", "acme", NULL, NULL);
     cr_expect_eq(code, 0);
     cr_expect(strncmp(rot, "whsec_", 6) == 0 && strcmp(rot, secret) != 0);

@@ -24,19 +24,12 @@ static int api_port;
 static char key[128], admin_key[128];
 
 static void start_api(const char *const extra[]) {
-    const char *env[16] = {"HERALD_HTTP_READ_TIMEOUT_MS=3000"};
-    int n = 1;
-    for (int i = 0; extra && extra[i] && n < 15; i++)
-        env[n++] = extra[i];
-    env[n] = NULL;
-    it_api_start(&api, env);
+    it_api_start_plus(&api, "HERALD_HTTP_READ_TIMEOUT_MS=3000", extra);
     api_port = api.port;
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key, sizeof(key));
     it_make_key("ops", true, admin_key, sizeof(admin_key));
     api.pid = 0;
@@ -478,9 +471,7 @@ Test(edge, test_issue_16_control_characters_in_header_values_are_400) {
         rh_resp_free(&r);
         rh_close(&c);
     }
-    char *count = it_sql_value("select count(*) from notifications", NULL);
-    cr_expect_str_eq(count, "0");
-    mem_free(count);
+    it_expect_value("0", "select count(*) from notifications", NULL);
     /* other control characters too, and obs-fold */
     const char *bad[] = {"GET /healthz HTTP/1.1\r\nHost: h\r\nX-A: a\x01z\r\n\r\n",
                          "GET /healthz HTTP/1.1\r\nHost: h\r\nX-A: a\x7fz\r\n\r\n",

@@ -16,13 +16,7 @@ static char key[160];
 
 static void ev_setup(void) {
     wt_setup();
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", "acme", NULL};
-    char *k = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0, "keys create failed");
-    k[strcspn(k, "\n")] = '\0';
-    snprintf(key, sizeof(key), "%s", k);
-    mem_free(k);
+    it_add_key("acme", false, key, sizeof(key));
     const char *env[] = {"HERALD_EVENTS_RECHECK_MS=50", NULL};
     it_api_start(&api, env);
 }
@@ -353,32 +347,6 @@ Test(events, paging_under_concurrent_writers) {
 
 /* ---- pushed to the events_url ------------------------------------------ */
 
-static int verify_with_npm(const char *path, const char *secret) {
-    int code;
-    char setup[1024];
-    snprintf(setup, sizeof(setup), "%s/tests/webhooks/setup.sh", HERALD_SOURCE_DIR);
-    const char *s[] = {"bash", setup, NULL};
-    mem_free(it_run_capture(s, NULL, &code));
-    cr_assert_eq(code, 0, "npm setup of the verifier failed");
-    struct json_object *reqs = wt_requests(path);
-    char file[256];
-    snprintf(file, sizeof(file), "%s/events-%d.json", getenv("HERALD_TEST_STACK_DIR"),
-             (int)getpid());
-    FILE *f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fputs(json_object_to_json_string_ext(reqs, JSON_C_TO_STRING_PLAIN), f);
-    fclose(f);
-    json_object_put(reqs);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "node %s/tests/webhooks/verify.mjs '%s' < '%s'", HERALD_SOURCE_DIR,
-             secret, file);
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    char *out = it_run_capture(argv, NULL, &code);
-    cr_log_info("verifier: %s", out);
-    mem_free(out);
-    return code;
-}
-
 Test(events, pushed_to_the_events_url_signed) {
     char body[256];
     char *url = wt_url("/events");
@@ -405,7 +373,7 @@ Test(events, pushed_to_the_events_url_signed) {
     char *doc = it_sql_value("SELECT doc FROM events WHERE id = $1", wt_str(ev, "id"), NULL);
     cr_expect_str_eq(doc, wt_str(req0, "body"));
     mem_free(doc);
-    cr_expect_eq(verify_with_npm("/events", wt.secret), 0);
+    cr_expect_eq(wt_verify_with_npm("/events", wt.secret), 0);
     /* the delivery is no notification of the tenant's, and makes no event */
     struct it_resp l = it_api_call(&api, "GET", "/v1/notifications?limit=100", key, NULL);
     cr_assert_eq(l.status, 200);
@@ -473,7 +441,7 @@ Test(events, expired_before_the_first_try) {
     wt_start_worker(env);
     cr_assert(wt_wait_status(id, "expired", 30000));
     cr_expect_eq(wt_count("/hooks/late"), 0);
-    cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 0);
+    cr_expect_eq(wt_attempts(id), 0);
     cr_expect_eq(ev_events_of(id, "notification.expired"), 1);
     char *err = wt_field(id, "last_error");
     cr_expect_not_null(strstr(err, "expire"), "%s", err);
@@ -488,7 +456,7 @@ Test(events, expired_between_retries) {
     wt_start_worker(env);
     char *id = ev_insert_deadline("/hooks/flaky", 1500, 0);
     cr_assert(wt_wait_status(id, "expired", 30000));
-    int attempts = wt_int("SELECT attempts FROM notifications WHERE id = $1", id);
+    int attempts = wt_attempts(id);
     cr_expect_geq(attempts, 1);
     cr_expect_lt(attempts, 100);
     /* no attempt started after the deadline */

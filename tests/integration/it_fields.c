@@ -14,9 +14,7 @@ static struct it_api api;
 static char key_a[128], key_b[128];
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     it_make_key("acme", false, key_a, sizeof(key_a));
     it_make_key("globex", false, key_b, sizeof(key_b));
     it_api_start(&api, NULL);
@@ -68,10 +66,8 @@ Test(fields, priority_stored_and_checked) {
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = it_json(&r);
     cr_expect_str_eq(it_jstr(o, "priority"), "high");
-    char *stored =
-        it_sql_value("SELECT priority FROM notifications WHERE id = $1", it_jstr(o, "id"), NULL);
-    cr_expect_str_eq(stored, "high");
-    mem_free(stored);
+    it_expect_value("high", "SELECT priority FROM notifications WHERE id = $1", it_jstr(o, "id"),
+                    NULL);
     json_object_put(o);
     it_resp_free(&r);
 
@@ -85,17 +81,25 @@ Test(fields, priority_stored_and_checked) {
     it_resp_free(&r);
 }
 
+/* post_sms_at: an SMS of key_a's tenant with expires_at, and send_at unless NULL. */
+static struct it_resp post_sms_at(const char *send_at, const char *expires_at) {
+    char body[512], send[80] = "";
+    if (send_at)
+        snprintf(send, sizeof(send), "\"send_at\":\"%s\",", send_at);
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
+             "%s\"expires_at\":\"%s\"}",
+             send, expires_at);
+    return post(key_a, body);
+}
+
 Test(fields, expires_at_rules) {
-    char soon[40], past[40], far[40], later[40], body[512];
+    char soon[40], past[40], far[40], later[40];
     rfc3339(300, soon);
     rfc3339(-60, past);
     rfc3339(31L * 24 * 3600, far);
     rfc3339(600, later);
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"expires_at\":\"%s\"}",
-             soon);
-    struct it_resp r = post(key_a, body);
+    struct it_resp r = post_sms_at(NULL, soon);
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = it_json(&r);
     cr_expect_not_null(it_jstr(o, "expires_at"));
@@ -106,27 +110,15 @@ Test(fields, expires_at_rules) {
 
     const char *bad[] = {past, far, "tomorrow"};
     for (size_t i = 0; i < 3; i++) {
-        snprintf(body, sizeof(body),
-                 "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-                 "\"expires_at\":\"%s\"}",
-                 bad[i]);
-        r = post(key_a, body);
+        r = post_sms_at(NULL, bad[i]);
         it_expect_error(&r, 422, "validation_failed", "expires_at");
         it_resp_free(&r);
     }
     /* not after send_at */
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"send_at\":\"%s\",\"expires_at\":\"%s\"}",
-             later, soon);
-    r = post(key_a, body);
+    r = post_sms_at(later, soon);
     it_expect_error(&r, 422, "validation_failed", "expires_at");
     it_resp_free(&r);
-    snprintf(body, sizeof(body),
-             "{\"channel\":\"sms\",\"recipient\":\"+15551234567\",\"body\":\"x\","
-             "\"send_at\":\"%s\",\"expires_at\":\"%s\"}",
-             soon, later);
-    r = post(key_a, body);
+    r = post_sms_at(soon, later);
     cr_expect_eq(r.status, 201, "%s", r.body);
     it_resp_free(&r);
 }
@@ -272,10 +264,7 @@ Test(fields, tenant_settings_validated) {
     it_expect_error(&r, 401, "unauthorized", NULL);
     it_resp_free(&r);
     /* nothing changed */
-    char *url =
-        it_sql_value("SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'", NULL);
-    cr_expect_str_eq(url, "-");
-    mem_free(url);
+    it_expect_value("-", "SELECT coalesce(events_url, '-') FROM tenants WHERE name = 'acme'", NULL);
 }
 
 Test(fields, heraldctl_tenants_show_and_set) {

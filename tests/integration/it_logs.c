@@ -1,24 +1,22 @@
 /* it_logs: the API's and a worker's logs are JSON lines with API.md's keys,
  * and never hold a key, a secret, an Authorization header or a body. */
+#include "support/itapi.h"
 #include "support/itworker.h"
 
 #include <regex.h>
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     memset(&wt, 0, sizeof(wt));
     wt_start_receiver();
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        it_wait_exit(api_pid, 20000);
+    if (api.pid > 0) {
+        it_kill(api.pid, SIGTERM);
+        it_wait_exit(api.pid, 20000);
     }
     wt_teardown();
 }
@@ -80,15 +78,8 @@ Test(logs, json_lines_without_secrets) {
     cr_assert_eq(code, 0);
     key[strcspn(key, "\n")] = '\0';
 
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[] = {listen, "HERALD_LOG_LEVEL=debug", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000));
+    const char *env[] = {"HERALD_LOG_LEVEL=debug", NULL};
+    it_api_start_with(&api, env);
     wt_start_worker(NULL);
 
     char *hook = wt_url("/hooks/logs");
@@ -97,11 +88,7 @@ Test(logs, json_lines_without_secrets) {
              "{\"channel\":\"webhook\",\"recipient\":\"%s\",\"body\":\"BODY-MARKER-41 {{x}}\","
              "\"metadata\":{\"x\":\"META-MARKER-42\"}}",
              hook);
-    char auth[200];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, "Content-Type: application/json", NULL};
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", api_port);
-    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    struct it_resp r = it_api_call(&api, "POST", "/v1/notifications", key, body);
     cr_assert_eq(r.status, 201, "%s", r.body);
     struct json_object *o = json_tokener_parse(r.body), *idv;
     json_object_object_get_ex(o, "id", &idv);
@@ -109,15 +96,13 @@ Test(logs, json_lines_without_secrets) {
     json_object_put(o);
     it_resp_free(&r);
     /* a wrong key and a bad body: error paths log too */
-    const char *bad[] = {
-        "Authorization: Bearer hk_0123456789abcdef_wrongwrongwrongwrongwrongwrongwrongwrongwro",
-        "Content-Type: application/json", NULL};
-    r = it_http("POST", url, bad, body, strlen(body));
+    r = it_api_call(&api, "POST", "/v1/notifications",
+                    "hk_0123456789abcdef_wrongwrongwrongwrongwrongwrongwrongwrongwro", body);
     it_resp_free(&r);
     cr_assert(it_eventually(is_sent, id, 30000), "delivered");
 
-    it_kill(api_pid, SIGTERM);
-    cr_expect_eq(it_wait_exit(api_pid, 20000), 0);
+    it_kill(api.pid, SIGTERM);
+    cr_expect_eq(it_wait_exit(api.pid, 20000), 0);
     pid_t w = wt.workers[0];
     it_kill(w, SIGTERM);
     cr_expect_eq(it_wait_exit(w, 20000), 0);
@@ -126,11 +111,11 @@ Test(logs, json_lines_without_secrets) {
     const char *forbidden[] = {key,      key + 20,         secret,           secret + 6,
                                "Bearer", "BODY-MARKER-41", "META-MARKER-42", "wrongwrongwrong",
                                NULL};
-    char *api_log = it_log_path("herald-api", api_pid);
+    char *api_log = it_log_path("herald-api", api.pid);
     char *wk_log = it_log_path("herald-worker", w);
     check_log(api_log, "api", forbidden);
     check_log(wk_log, "worker", forbidden);
-    api_pid = 0;
+    api.pid = 0;
     mem_free(api_log);
     mem_free(wk_log);
     mem_free(hook);

@@ -2,50 +2,27 @@
  * their counts to Redis (common/stats), GET /v1/admin/stats returns the hour's series and the
  * failure reasons, and the page draws them in headless Chromium (tests/openapi/oncall_page.mjs,
  * screenshot in $HERALD_TEST_STACK_DIR/artifacts/oncall.png). */
+#include "support/itapi.h"
 #include "support/itworker.h"
 
 #define OC_SCRIPT_TIMEOUT_MS (3 * 60 * 1000)
 #define OC_SETUP_TIMEOUT_MS (15 * 60 * 1000)
 
-static pid_t oc_api;
-static int oc_port;
+static struct it_api oc;
 static char oc_admin[128], oc_key[128];
-
-/* oc_make_key: a key of tenant acme (made by wt_setup). */
-static void oc_make_key(bool admin, char *out, size_t n) {
-    int code;
-    const char *argv[] = {
-        "heraldctl", "keys", "create", "--tenant", "acme", admin ? "--admin" : NULL, NULL};
-    char *key = it_run_capture(argv, NULL, &code);
-    cr_assert_eq(code, 0, "keys create failed");
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
 
 static void oc_setup(void) {
     wt_setup();
-    oc_make_key(true, oc_admin, sizeof(oc_admin));
-    oc_make_key(false, oc_key, sizeof(oc_key));
-    oc_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", oc_port);
-    const char *env[] = {listen, "HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    oc_api = it_spawn(argv, env);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", oc_port);
-    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    it_add_key("acme", true, oc_admin, sizeof(oc_admin));
+    it_add_key("acme", false, oc_key, sizeof(oc_key));
+    const char *env[] = {"HERALD_STATS_INTERVAL_MS=100", "HERALD_AUTH_CACHE_MS=200", NULL};
+    it_api_start_with(&oc, env);
     const char *wenv[] = {"HERALD_STATS_INTERVAL_MS=100", NULL};
     wt_start_worker(wenv);
 }
 
 static void oc_teardown(void) {
-    if (oc_api > 0) {
-        it_kill(oc_api, SIGTERM);
-        cr_expect_eq(it_wait_exit(oc_api, 20000), 0, "herald-api did not exit cleanly");
-        oc_api = 0;
-    }
+    it_api_stop(&oc);
     wt_teardown();
 }
 
@@ -53,11 +30,7 @@ TestSuite(oncall, .init = oc_setup, .fini = oc_teardown, .timeout = 1200);
 
 /* oc_post: POST /v1/notifications as tenant acme; returns the id (mem_free). */
 static char *oc_post(const char *body) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", oc_port);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", oc_key);
-    const char *h[] = {auth, "Content-Type: application/json", NULL};
-    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    struct it_resp r = it_api_call(&oc, "POST", "/v1/notifications", oc_key, body);
     cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
     struct json_object *o = json_tokener_parse(r.body), *id;
     cr_assert(o && json_object_object_get_ex(o, "id", &id));
@@ -67,14 +40,10 @@ static char *oc_post(const char *body) {
     return out;
 }
 
-/* oc_stats: GET /v1/admin/stats with key; the status, and the body parsed into *out. */
-static long oc_stats(const char *key, struct json_object **out) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/admin/stats", oc_port);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, NULL};
-    struct it_resp r = it_http("GET", url, h, NULL, 0);
-    *out = json_tokener_parse(r.body);
+/* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
+static long oc_get_path(const char *key, const char *path, struct json_object **o) {
+    struct it_resp r = it_api_call(&oc, "GET", path, key, NULL);
+    *o = r.body ? json_tokener_parse(r.body) : NULL;
     long st = r.status;
     it_resp_free(&r);
     return st;
@@ -130,7 +99,7 @@ static const struct oc_want oc_wants[] = {
 static bool oc_figures_arrived(void *arg) {
     (void)arg;
     struct json_object *o;
-    if (oc_stats(oc_admin, &o) != 200)
+    if (oc_get_path(oc_admin, "/v1/admin/stats", &o) != 200)
         return false;
     bool ok = o != NULL;
     struct json_object *chs = oc_get(o, "channels");
@@ -148,19 +117,6 @@ static bool oc_figures_arrived(void *arg) {
 }
 
 #define OC_DEST "https://down.example:443"
-
-/* oc_get_path: GET path with key; the status, *o the parsed body (or NULL). */
-static long oc_get_path(const char *key, const char *path, struct json_object **o) {
-    char url[256], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", oc_port, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, NULL};
-    struct it_resp r = it_http("GET", url, h, NULL, 0);
-    *o = r.body ? json_tokener_parse(r.body) : NULL;
-    long st = r.status;
-    it_resp_free(&r);
-    return st;
-}
 
 /* oc_destinations_route: GET /v1/admin/destinations lists an open circuit
  * (as a worker writes it), filters by channel, refuses a bad one. */
@@ -236,7 +192,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     cr_assert(it_eventually(oc_figures_arrived, NULL, 20000),
               "the hour's figures never matched what happened");
     struct json_object *o;
-    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/stats", &o), 200);
     cr_expect_eq(json_object_get_int(oc_get(o, "bucket_seconds")), 10);
     struct json_object *wh = oc_channel(oc_get(o, "channels"), "webhook");
     cr_expect_eq(json_object_array_length(oc_get(wh, "sent")), 360, "an hour of buckets");
@@ -252,7 +208,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     json_object_put(o);
 
     /* admin only */
-    cr_expect_eq(oc_stats(oc_key, &o), 403);
+    cr_expect_eq(oc_get_path(oc_key, "/v1/admin/stats", &o), 403);
     json_object_put(o);
 
     /* the destinations held back: a circuit the workers share in Redis */
@@ -263,7 +219,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
     pid_t pid = it_spawn(setup, NULL);
     cr_assert_eq(it_wait_exit(pid, OC_SETUP_TIMEOUT_MS), 0, "tests/openapi/setup.sh failed");
     char e_base[96], e_admin[200], e_id[96], e_art[1024];
-    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=http://127.0.0.1:%d", oc_port);
+    snprintf(e_base, sizeof(e_base), "HERALD_TEST_BASE_URL=http://127.0.0.1:%d", oc.port);
     snprintf(e_admin, sizeof(e_admin), "HERALD_TEST_ADMIN_KEY=%s", oc_admin);
     snprintf(e_id, sizeof(e_id), "HERALD_TEST_SENT_ID=%s", ok);
     snprintf(e_art, sizeof(e_art), "HERALD_TEST_ARTIFACTS=%s/artifacts",
@@ -289,7 +245,7 @@ Test(oncall, test_issue_15_stats_and_the_page) {
 
     /* Redis down: the series are null, the reasons still come */
     wt_redis_stop();
-    cr_assert_eq(oc_stats(oc_admin, &o), 200);
+    cr_assert_eq(oc_get_path(oc_admin, "/v1/admin/stats", &o), 200);
     cr_expect(json_object_is_type(oc_get(oc_channel(oc_get(o, "channels"), "webhook"), "sent"),
                                   json_type_null));
     cr_expect(json_object_is_type(oc_get(o, "failure_reasons"), json_type_array));

@@ -4,7 +4,7 @@
  * headless Chromium (find a dead letter, see its attempts, replay it).
  * tests/openapi/setup.sh installs the pinned npm packages and Chromium first
  * (a no-op once done). */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
@@ -23,8 +23,7 @@
 /* A last_error that would run script if a page inserted it as HTML. */
 #define HOSTILE_ERROR "HTTP 500 from <img src=x data-probe=\"xss\"> & \"the receiver\""
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 static char key_tenant[128], key_admin[128];
 
 /* log_tail: the last LOG_TAIL bytes of a process's log. Caller frees. */
@@ -84,23 +83,8 @@ Test(openapi_doc, redocly_lint, .timeout = 1200) {
 
 /* ---- against a running herald-api ---- */
 
-static void make_key(const char *tenant, bool admin, char *out, size_t n) {
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
-    char *secret = it_run_capture(ct, NULL, &code);
-    cr_assert_eq(code, 0, "tenants create %s failed", tenant);
-    mem_free(secret);
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
-                        NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0, "keys create failed");
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
-
 static void base_url(char *out, size_t n) {
-    snprintf(out, n, "http://127.0.0.1:%d", api_port);
+    snprintf(out, n, "http://127.0.0.1:%d", api.port);
 }
 
 static void setup(void) {
@@ -108,26 +92,14 @@ static void setup(void) {
     tools();
     it_reset_db();
     it_redis_flush();
-    make_key("acme", false, key_tenant, sizeof(key_tenant));
-    make_key("oncall", true, key_admin, sizeof(key_admin));
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[] = {listen, "HERALD_AUTH_CACHE_MS=200", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[96];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000), "herald-api did not start");
+    it_make_key("acme", false, key_tenant, sizeof(key_tenant));
+    it_make_key("oncall", true, key_admin, sizeof(key_admin));
+    const char *env[] = {"HERALD_AUTH_CACHE_MS=200", NULL};
+    it_api_start_with(&api, env);
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-        api_pid = 0;
-    }
+    it_api_stop(&api);
 }
 
 TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 1200);
@@ -136,13 +108,9 @@ TestSuite(openapi, .init = setup, .fini = teardown, .timeout = 1200);
  * and then marked failed now (as a worker would after its last attempt), with
  * two attempts. Returns its id (caller frees with mem_free()). */
 static char *dead_letter(void) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", api_port);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key_tenant);
-    const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
     static const char body[] = "{\"channel\":\"webhook\",\"recipient\":"
                                "\"https://hooks.example.com/on-call\",\"body\":\"{}\"}";
-    struct it_resp r = it_http("POST", url, hdrs, body, sizeof(body) - 1);
+    struct it_resp r = it_api_call(&api, "POST", "/v1/notifications", key_tenant, body);
     cr_assert_eq(r.status, 201, "create: %ld %s", r.status, r.body);
     struct json_object *o = json_tokener_parse(r.body);
     struct json_object *id_v;
@@ -165,10 +133,6 @@ static char *dead_letter(void) {
 /* older_dead_letters: n more webhook dead letters of tenant acme (one batch),
  * failed an hour ago, so they sort after dead_letter()'s on the list. */
 static void older_dead_letters(int n) {
-    char url[128], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications/batch", api_port);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key_tenant);
-    const char *hdrs[] = {auth, "Content-Type: application/json", NULL};
     char *body = mem_alloc((size_t)n * 128 + 32);
     size_t len = (size_t)sprintf(body, "{\"notifications\":[");
     for (int i = 0; i < n; i++)
@@ -176,8 +140,8 @@ static void older_dead_letters(int n) {
                                "%s{\"channel\":\"webhook\",\"recipient\":"
                                "\"https://hooks.example.com/old/%d\",\"body\":\"{}\"}",
                                i ? "," : "", i);
-    len += (size_t)sprintf(body + len, "]}");
-    struct it_resp r = it_http("POST", url, hdrs, body, len);
+    memcpy(body + len, "]}", 3);
+    struct it_resp r = it_api_call(&api, "POST", "/v1/notifications/batch", key_tenant, body);
     cr_assert_eq(r.status, 201, "batch: %ld %s", r.status, r.body);
     it_resp_free(&r);
     mem_free(body);
@@ -225,16 +189,10 @@ Test(openapi, admin_page_replays_a_dead_letter) {
     const char *argv[] = {"node", OPENAPI_DIR "/admin_page.mjs", NULL};
     run("tests/openapi/admin_page.mjs", argv, env, SCRIPT_TIMEOUT_MS);
     /* the replay really happened: pending again, history kept */
-    char *status = it_sql_value("SELECT status FROM notifications WHERE id = $1", id, NULL);
-    cr_expect_str_eq(status, "pending");
-    mem_free(status);
-    char *n =
-        it_sql_value("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id, NULL);
-    cr_expect_str_eq(n, "2");
-    mem_free(n);
+    it_expect_value("pending", "SELECT status FROM notifications WHERE id = $1", id, NULL);
+    it_expect_value("2", "SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id,
+                    NULL);
     /* "replay all" took the others */
-    char *left = it_sql_value("SELECT count(*) FROM notifications WHERE status = 'failed'", NULL);
-    cr_expect_str_eq(left, "0");
-    mem_free(left);
+    it_expect_value("0", "SELECT count(*) FROM notifications WHERE status = 'failed'", NULL);
     mem_free(id);
 }

@@ -1,6 +1,6 @@
 /* it_ops: queue statistics and the dead-letter queue, through heraldctl and
  * the admin routes of herald-api, against real PostgreSQL and Redis. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/mem.h"
 
 #include <criterion/criterion.h>
@@ -12,8 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 static char key_admin[128], key_user[128];
 
 /* Dead letters every test starts from: email 1..5 (acme 1, 3, 5; globex 2,
@@ -26,43 +25,6 @@ static char key_admin[128], key_user[128];
 #define LONG_ERROR                                                                                 \
     "550 5.1.1 <ada@example.com>: Recipient address rejected: User unknown in virtual mailbox "    \
     "table (and this error goes on for a while)"
-
-static char *url(const char *path) {
-    char *u = mem_alloc(strlen(path) + 64);
-    sprintf(u, "http://127.0.0.1:%d%s", api_port, path);
-    return u;
-}
-
-static void make_tenant(const char *tenant) {
-    int code;
-    const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
-    char *secret = it_run_capture(ct, NULL, &code);
-    cr_assert_eq(code, 0, "tenants create %s failed", tenant);
-    mem_free(secret);
-}
-
-static void make_key(const char *tenant, bool admin, char *out, size_t n) {
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
-                        NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    key[strcspn(key, "\n")] = '\0';
-    snprintf(out, n, "%s", key);
-    mem_free(key);
-}
-
-static void start_api(void) {
-    api_port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
-    const char *env[] = {listen, "HERALD_DB_TIMEOUT_MS=1000", "HERALD_REDIS_TIMEOUT_MS=300", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char *h = url("/healthz");
-    cr_assert(it_wait_http_ok(h, 20000), "herald-api did not start");
-    mem_free(h);
-}
 
 /* failed: inserts a dead letter of tenant (name) on channel, failed
  * `ago_ms` ms before a fixed instant, with attempts and one attempt row. */
@@ -99,24 +61,18 @@ static void seed(void) {
 }
 
 static void setup(void) {
-    it_require_stack();
-    it_reset_db();
-    it_redis_flush();
-    make_tenant("acme");
-    make_tenant("globex");
-    make_key("acme", true, key_admin, sizeof(key_admin));
-    make_key("acme", false, key_user, sizeof(key_user));
+    it_fresh_stack();
+    it_make_tenant("acme");
+    it_make_tenant("globex");
+    it_add_key("acme", true, key_admin, sizeof(key_admin));
+    it_add_key("acme", false, key_user, sizeof(key_user));
     seed();
-    start_api();
+    const char *env[] = {"HERALD_DB_TIMEOUT_MS=1000", "HERALD_REDIS_TIMEOUT_MS=300", NULL};
+    it_api_start_with(&api, env);
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        int st = it_wait_exit(api_pid, 20000);
-        cr_expect_eq(st, 0, "herald-api exited with %d", st);
-        api_pid = 0;
-    }
+    it_api_stop(&api);
     it_db_close();
 }
 
@@ -125,17 +81,6 @@ static void teardown(void) {
 static void restart_redis(void) {
     it_stack("redis-start");
     teardown();
-}
-
-static struct it_resp call(const char *method, const char *path, const char *key,
-                           const char *body) {
-    char auth[200], ct[] = "Content-Type: application/json";
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *hdrs[3] = {auth, body ? ct : NULL, NULL};
-    char *u = url(path);
-    struct it_resp r = it_http(method, u, hdrs, body, body ? strlen(body) : 0);
-    mem_free(u);
-    return r;
 }
 
 static struct json_object *json_of(const char *text) {
@@ -166,7 +111,7 @@ static int64_t jint(struct json_object *o, const char *key) {
 
 /* expect_422: a validation error whose details name field. */
 static void expect_422(const char *method, const char *path, const char *body, const char *field) {
-    struct it_resp r = call(method, path, key_admin, body);
+    struct it_resp r = it_api_call(&api, method, path, key_admin, body);
     cr_expect_eq(r.status, 422, "%s %s: %ld %s", method, path, r.status, r.body);
     struct json_object *o = json_of(r.body);
     struct json_object *e = jget(o, "error");
@@ -182,7 +127,7 @@ static void expect_422(const char *method, const char *path, const char *body, c
 
 static void expect_status(const char *method, const char *path, const char *key, const char *body,
                           long status, const char *code) {
-    struct it_resp r = call(method, path, key, body);
+    struct it_resp r = it_api_call(&api, method, path, key, body);
     cr_expect_eq(r.status, status, "%s %s: %ld %s", method, path, r.status, r.body);
     struct json_object *o = json_of(r.body);
     cr_expect_str_eq(jstr(jget(o, "error"), "code"), code);
@@ -191,17 +136,35 @@ static void expect_status(const char *method, const char *path, const char *key,
 }
 
 /* ctl: runs heraldctl with the arguments up to a NULL; stdout, *code the status. */
-static char *ctl(int *code, ...) __attribute__((sentinel));
-static char *ctl(int *code, ...) {
+static char *ctl_va(int *code, va_list ap) {
     const char *argv[16] = {"heraldctl"};
     int n = 1;
-    va_list ap;
-    va_start(ap, code);
     for (const char *a; n < 15 && (a = va_arg(ap, const char *)) != NULL;)
         argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     return it_run_capture(argv, NULL, code);
+}
+
+static char *ctl(int *code, ...) __attribute__((sentinel));
+static char *ctl(int *code, ...) {
+    va_list ap;
+    va_start(ap, code);
+    char *out = ctl_va(code, ap);
+    va_end(ap);
+    return out;
+}
+
+/* expect_usage_error: heraldctl with the arguments up to a NULL exits 2;
+ * why says what is wrong with them. */
+static void expect_usage_error(const char *why, ...) __attribute__((sentinel));
+static void expect_usage_error(const char *why, ...) {
+    int code;
+    va_list ap;
+    va_start(ap, why);
+    char *out = ctl_va(&code, ap);
+    va_end(ap);
+    cr_expect_eq(code, 2, "%s: exit %d", why, code);
+    mem_free(out);
 }
 
 static char *sql1(const char *sql, const char *param) {
@@ -308,18 +271,11 @@ Test(ops, ctl_dlq_list_table_and_json) {
     mem_free(out);
 
     /* bad usage and unknown names */
-    out = ctl(&code, "dlq", "list", "--channel", "sms", "--cursor", cursor, NULL);
-    cr_expect_eq(code, 2, "a cursor of another channel");
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", "--channel", "fax", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", NULL);
-    cr_expect_eq(code, 2, "--channel is required");
-    mem_free(out);
-    out = ctl(&code, "dlq", "list", "--channel", "email", "--limit", "0", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
+    expect_usage_error("a cursor of another channel", "dlq", "list", "--channel", "sms", "--cursor",
+                       cursor, NULL);
+    expect_usage_error("an unknown channel", "dlq", "list", "--channel", "fax", NULL);
+    expect_usage_error("--channel is required", "dlq", "list", NULL);
+    expect_usage_error("--limit 0", "dlq", "list", "--channel", "email", "--limit", "0", NULL);
     out = ctl(&code, "dlq", "list", "--channel", "email", "--tenant", "nobody", NULL);
     cr_expect_eq(code, 1, "unknown tenant");
     cr_expect_str_eq(out, "");
@@ -329,7 +285,7 @@ Test(ops, ctl_dlq_list_table_and_json) {
 /* ---- GET /v1/admin/dlq/{channel} ---- */
 
 Test(ops, route_dlq_pages_and_filters) {
-    struct it_resp r = call("GET", "/v1/admin/dlq/email?limit=3", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/dlq/email?limit=3", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     char ids[10][40];
@@ -349,7 +305,7 @@ Test(ops, route_dlq_pages_and_filters) {
     json_object_put(o);
     it_resp_free(&r);
 
-    r = call("GET", path, key_admin, NULL);
+    r = it_api_call(&api, "GET", path, key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
@@ -361,7 +317,7 @@ Test(ops, route_dlq_pages_and_filters) {
     it_resp_free(&r);
 
     /* tenant filter, by name */
-    r = call("GET", "/v1/admin/dlq/email?tenant=acme&limit=2", key_admin, NULL);
+    r = it_api_call(&api, "GET", "/v1/admin/dlq/email?tenant=acme&limit=2", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
@@ -372,7 +328,7 @@ Test(ops, route_dlq_pages_and_filters) {
              jstr(o, "next_cursor"));
     json_object_put(o);
     it_resp_free(&r);
-    r = call("GET", path, key_admin, NULL);
+    r = it_api_call(&api, "GET", path, key_admin, NULL);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
     cr_assert_eq(n, 1);
@@ -380,7 +336,7 @@ Test(ops, route_dlq_pages_and_filters) {
     json_object_put(o);
     it_resp_free(&r);
 
-    r = call("GET", "/v1/admin/dlq/sms", key_admin, NULL);
+    r = it_api_call(&api, "GET", "/v1/admin/dlq/sms", key_admin, NULL);
     o = json_of(r.body);
     ids_of(jget(o, "data"), ids, &n);
     cr_expect_eq(n, 1);
@@ -407,9 +363,9 @@ Test(ops, route_dlq_pages_and_filters) {
 /* ---- replay ---- */
 
 Test(ops, route_replay_by_id) {
-    struct it_resp r = call("POST", "/v1/admin/dlq/email/replay", key_admin,
-                            "{\"ids\":[\"" ID(1) "\",\"" ID(2) "\",\"" ID_UNKNOWN "\",\"" ID_SMS
-                                                               "\",\"" ID(1) "\"]}");
+    struct it_resp r = it_api_call(
+        &api, "POST", "/v1/admin/dlq/email/replay", key_admin,
+        "{\"ids\":[\"" ID(1) "\",\"" ID(2) "\",\"" ID_UNKNOWN "\",\"" ID_SMS "\",\"" ID(1) "\"]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     cr_expect_eq(jint(o, "replayed"), 2);
@@ -430,7 +386,8 @@ Test(ops, route_replay_by_id) {
     cr_expect_eq(in_stream_count("email", ID(3)), 0);
 
     /* again: nothing left to replay */
-    r = call("POST", "/v1/admin/dlq/email/replay", key_admin, "{\"ids\":[\"" ID(1) "\"]}");
+    r = it_api_call(&api, "POST", "/v1/admin/dlq/email/replay", key_admin,
+                    "{\"ids\":[\"" ID(1) "\"]}");
     cr_assert_eq(r.status, 200);
     cr_expect_str_eq(r.body, "{\"replayed\":0,\"not_found\":[\"" ID(1) "\"]}");
     it_resp_free(&r);
@@ -465,7 +422,8 @@ Test(ops, route_replay_by_id) {
 }
 
 Test(ops, route_replay_all) {
-    struct it_resp r = call("POST", "/v1/admin/dlq/email/replay", key_admin, "{\"all\":true}");
+    struct it_resp r =
+        it_api_call(&api, "POST", "/v1/admin/dlq/email/replay", key_admin, "{\"all\":true}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_expect_str_eq(r.body, "{\"replayed\":5,\"not_found\":[]}");
     it_resp_free(&r);
@@ -484,18 +442,14 @@ Test(ops, route_replay_all) {
 
 Test(ops, ctl_replay_dry_run_ids_and_all) {
     int code;
-    char *out = ctl(&code, "dlq", "replay", "--channel", "email", "--id", ID(1), "--all", NULL);
-    cr_expect_eq(code, 2, "--id and --all together");
-    mem_free(out);
-    out = ctl(&code, "dlq", "replay", "--channel", "email", NULL);
-    cr_expect_eq(code, 2, "neither --id nor --all");
-    mem_free(out);
-    out = ctl(&code, "dlq", "replay", "--channel", "email", "--id", "not-a-uuid", NULL);
-    cr_expect_eq(code, 2);
-    mem_free(out);
+    expect_usage_error("--id and --all together", "dlq", "replay", "--channel", "email", "--id",
+                       ID(1), "--all", NULL);
+    expect_usage_error("neither --id nor --all", "dlq", "replay", "--channel", "email", NULL);
+    expect_usage_error("an id that is no UUID", "dlq", "replay", "--channel", "email", "--id",
+                       "not-a-uuid", NULL);
 
     /* --dry-run counts and changes nothing */
-    out = ctl(&code, "dlq", "replay", "--channel", "email", "--all", "--dry-run", NULL);
+    char *out = ctl(&code, "dlq", "replay", "--channel", "email", "--all", "--dry-run", NULL);
     cr_assert_eq(code, 0, "%s", out);
     cr_expect_str_eq(out, "would replay 5 dead letters (email)\n");
     mem_free(out);
@@ -570,7 +524,7 @@ Test(ops, queues_figures) {
     freeReplyObject(
         it_redis_cmd("XREADGROUP GROUP herald it-consumer COUNT 1 STREAMS herald:stream:sms >"));
 
-    struct it_resp r = call("GET", "/v1/admin/queues", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/queues", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     check_figures(o);
@@ -608,7 +562,7 @@ Test(ops, queues_figures) {
 
 Test(ops, queues_without_redis, .fini = restart_redis) {
     it_stack("redis-stop");
-    struct it_resp r = call("GET", "/v1/admin/queues", key_admin, NULL);
+    struct it_resp r = it_api_call(&api, "GET", "/v1/admin/queues", key_admin, NULL);
     cr_assert_eq(r.status, 200, "%s", r.body);
     struct json_object *o = json_of(r.body);
     struct json_object *e = channel_of(o, "email");

@@ -53,22 +53,45 @@ static void probe_rds_cb(void *arg, redisReply *reply, const char *err) {
     p->done = true;
 }
 
-/* wait_for: runs the loop until *flag, bounded by about 30 s of turns. */
-static void wait_for(struct event_base *base, const bool *flag) {
-    for (int i = 0; i < 3000 && !*flag; i++) {
+/* owner_new: a stand-in module whose callbacks count in *calls. */
+static struct owner *owner_new(int *calls) {
+    struct owner *o = mem_calloc(1, sizeof(*o));
+    o->calls = calls;
+    return o;
+}
+
+/* wait_until: runs the loop until cond(arg), bounded by about 30 s of turns. */
+static void wait_until(struct event_base *base, bool (*cond)(void *), void *arg) {
+    for (int i = 0; i < 3000 && !cond(arg); i++) {
         struct timeval tv = {0, 10000};
         event_base_loopexit(base, &tv);
         event_base_dispatch(base);
     }
 }
 
-static void db_wait_up(struct event_base *base, db *d) {
-    for (int i = 0; i < 3000 && !db_up(d); i++) {
-        struct timeval tv = {0, 10000};
-        event_base_loopexit(base, &tv);
-        event_base_dispatch(base);
-    }
+static bool flag_set(void *arg) {
+    return *(const bool *)arg;
+}
+
+static bool pool_up(void *arg) {
+    return db_up(arg);
+}
+
+static bool redis_up(void *arg) {
+    return rds_up(arg);
+}
+
+/* wait_for: runs the loop until *flag, bounded by about 30 s of turns. */
+static void wait_for(struct event_base *base, bool *flag) {
+    wait_until(base, flag_set, flag);
+}
+
+/* pool_open: a pool of one connection to the test database, connected. */
+static db *pool_open(struct event_base *base) {
+    db *d = db_open(base, getenv("HERALD_TEST_DATABASE_URL"), 1, 10000, 0);
+    wait_until(base, pool_up, d);
     cr_assert(db_up(d), "the pool connected");
+    return d;
 }
 
 TestSuite(req, .timeout = 120);
@@ -76,11 +99,9 @@ TestSuite(req, .timeout = 120);
 Test(req, a_freed_module_never_hears_from_postgresql) {
     it_require_stack();
     struct event_base *base = event_base_new();
-    db *d = db_open(base, getenv("HERALD_TEST_DATABASE_URL"), 1, 10000, 0);
-    db_wait_up(base, d);
+    db *d = pool_open(base);
     int calls = 0;
-    struct owner *o = mem_calloc(1, sizeof(*o));
-    o->calls = &calls;
+    struct owner *o = owner_new(&calls);
     /* one connection: the first runs, the second and third wait behind it */
     req_scope_add(&o->reqs, db_query(d, "SELECT pg_sleep(0.3)", 0, NULL, owner_db_cb, o));
     req_scope_add(&o->reqs, db_query(d, "SELECT 1", 0, NULL, owner_db_cb, o));
@@ -107,11 +128,9 @@ Test(req, a_freed_module_never_hears_from_postgresql) {
 Test(req, a_cancelled_statement_is_not_answered_by_the_close) {
     it_require_stack();
     struct event_base *base = event_base_new();
-    db *d = db_open(base, getenv("HERALD_TEST_DATABASE_URL"), 1, 10000, 0);
-    db_wait_up(base, d);
+    db *d = pool_open(base);
     int calls = 0;
-    struct owner *o = mem_calloc(1, sizeof(*o));
-    o->calls = &calls;
+    struct owner *o = owner_new(&calls);
     struct req *running = db_query(d, "SELECT pg_sleep(0.2)", 0, NULL, owner_db_cb, o);
     struct req *queued = db_query(d, "SELECT 1", 0, NULL, owner_db_cb, o);
     cr_assert_not_null(running);
@@ -138,15 +157,10 @@ Test(req, a_freed_module_never_hears_from_redis) {
     redis_cfg(&c);
     struct event_base *base = event_base_new();
     rds *r = rds_open(base, &c);
-    for (int i = 0; i < 3000 && !rds_up(r); i++) {
-        struct timeval tv = {0, 10000};
-        event_base_loopexit(base, &tv);
-        event_base_dispatch(base);
-    }
+    wait_until(base, redis_up, r);
     cr_assert(rds_up(r), "connected to Redis");
     int calls = 0;
-    struct owner *o = mem_calloc(1, sizeof(*o));
-    o->calls = &calls;
+    struct owner *o = owner_new(&calls);
     /* BLPOP blocks the connection for 0.3 s: the commands after it wait */
     const char *blpop[] = {"BLPOP", "herald:test:it_req:nothing", "0.3"};
     const char *ping[] = {"PING"};
@@ -162,8 +176,7 @@ Test(req, a_freed_module_never_hears_from_redis) {
     cr_expect(pr.ok);
     cr_expect_eq(calls, 0, "no cancelled callback ran");
     /* and one cancelled while in flight when the connection closes */
-    o = mem_calloc(1, sizeof(*o));
-    o->calls = &calls;
+    o = owner_new(&calls);
     req_scope_add(&o->reqs, rds_command(r, owner_rds_cb, o, 3, blpop, NULL));
     req_scope_cancel(&o->reqs);
     mem_free(o);

@@ -2,63 +2,30 @@
  * signatures checked by the Standard Webhooks reference verifier (npm
  * standardwebhooks), destinations named by a hostname that resolves to a
  * private address, and SQL metacharacters in every field. */
+#include "support/itapi.h"
 #include "support/itworker.h"
-#include "support/whsig.h"
 
 TestSuite(security, .init = wt_setup, .fini = wt_teardown, .timeout = 180);
-
-/* verify_with_npm: runs tests/webhooks/verify.mjs over what the receiver got
- * on path, with secret; returns its exit code. */
-static int verify_with_npm(const char *path, const char *secret) {
-    int code;
-    char setup[1024];
-    snprintf(setup, sizeof(setup), "%s/tests/webhooks/setup.sh", HERALD_SOURCE_DIR);
-    const char *s[] = {"bash", setup, NULL};
-    mem_free(it_run_capture(s, NULL, &code));
-    cr_assert_eq(code, 0, "npm setup of the verifier failed");
-    struct json_object *reqs = wt_requests(path);
-    char file[256];
-    snprintf(file, sizeof(file), "%s/webhooks-%d.json", getenv("HERALD_TEST_STACK_DIR"),
-             (int)getpid());
-    FILE *f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fputs(json_object_to_json_string_ext(reqs, JSON_C_TO_STRING_PLAIN), f);
-    fclose(f);
-    json_object_put(reqs);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "node %s/tests/webhooks/verify.mjs '%s' < '%s'", HERALD_SOURCE_DIR,
-             secret, file);
-    const char *argv[] = {"sh", "-c", cmd, NULL};
-    char *out = it_run_capture(argv, NULL, &code);
-    cr_log_info("verifier: %s", out);
-    mem_free(out);
-    return code;
-}
 
 Test(security, standard_webhooks_verifier_accepts_signatures) {
     wt_start_worker(NULL);
     for (int i = 0; i < 3; i++)
         mem_free(wt_enqueue("/hooks/std", "{\"n\":1}"));
     cr_assert(wt_wait_requests("/hooks/std", 3, 30000));
-    cr_expect_eq(verify_with_npm("/hooks/std", wt.secret), 0);
+    cr_expect_eq(wt_verify_with_npm("/hooks/std", wt.secret), 0);
     /* during a rotation every signature header carries both; either secret verifies */
     uint8_t key[32];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(200 - i);
     char fresh[80];
-    char *b64 = whsig_b64(key, sizeof(key));
-    snprintf(fresh, sizeof(fresh), "whsec_%s", b64);
-    mem_free(b64);
-    it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1, "
-                "secret_rotated_at = now()",
-                fresh, NULL);
+    wt_rotate_secret(key, fresh, sizeof(fresh));
     wt_stop_worker(0, SIGTERM, 20000); /* a fresh worker reads the new secret at once */
     wt_start_worker(NULL);
     mem_free(wt_enqueue("/hooks/rot", "{\"n\":2}"));
     cr_assert(wt_wait_requests("/hooks/rot", 1, 30000));
-    cr_expect_eq(verify_with_npm("/hooks/rot", fresh), 0, "new secret");
-    cr_expect_eq(verify_with_npm("/hooks/rot", wt.secret), 0, "old secret during the grace");
-    cr_expect_neq(verify_with_npm("/hooks/std", fresh), 0, "a wrong secret is refused");
+    cr_expect_eq(wt_verify_with_npm("/hooks/rot", fresh), 0, "new secret");
+    cr_expect_eq(wt_verify_with_npm("/hooks/rot", wt.secret), 0, "old secret during the grace");
+    cr_expect_neq(wt_verify_with_npm("/hooks/std", fresh), 0, "a wrong secret is refused");
 }
 
 Test(security, hostname_resolving_to_loopback_is_refused) {
@@ -66,14 +33,7 @@ Test(security, hostname_resolving_to_loopback_is_refused) {
     wt_start_worker(env);
     char url[128];
     snprintf(url, sizeof(url), "http://localhost:%d/hooks/rebind", wt.port);
-    char tenant[32];
-    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
-    char *id = it_sql_value(
-        "INSERT INTO notifications (id, tenant_id, channel, recipient, body, created_at, "
-        "updated_at, due_at, in_stream, enqueued_at) VALUES (gen_random_uuid(), $1, 'webhook', "
-        "$2, 'x', now(), now(), now(), true, now()) RETURNING id",
-        tenant, url, NULL);
-    wt_xadd(id);
+    char *id = wt_enqueue_row("webhook", url, NULL, "x", NULL);
     cr_assert(wt_wait_status(id, "failed", 30000));
     char *err = wt_field(id, "last_error");
     cr_expect(err && (strstr(err, "127.0.0.1") || strstr(err, "::1")), "last_error: %s", err);
@@ -83,41 +43,21 @@ Test(security, hostname_resolving_to_loopback_is_refused) {
 }
 
 Test(security, sql_metacharacters_are_data) {
-    int code;
-    const char *kc[] = {"heraldctl", "keys", "create", "--tenant", "acme", NULL};
-    char *key = it_run_capture(kc, NULL, &code);
-    cr_assert_eq(code, 0);
-    key[strcspn(key, "\n")] = '\0';
-    int port = it_free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", port);
-    const char *env[] = {listen, NULL};
-    const char *argv[] = {"herald-api", NULL};
-    pid_t api = it_spawn(argv, env);
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
-    cr_assert(it_wait_http_ok(url, 20000));
-    char auth[200];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-    const char *h[] = {auth, "Content-Type: application/json", NULL};
+    char key[128];
+    it_add_key("acme", false, key, sizeof(key));
+    struct it_api api;
+    it_api_start_with(&api, NULL);
     const char *body = "{\"channel\":\"email\",\"recipient\":\"o'hara@example.com\","
                        "\"subject\":\"'); DROP TABLE notifications; --\","
                        "\"body\":\"\\\\x00 ' OR 1=1 --\",\"metadata\":{\"k\":\"$1 $$ '\"}}";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/notifications", port);
-    struct it_resp r = it_http("POST", url, h, body, strlen(body));
+    struct it_resp r = it_api_call(&api, "POST", "/v1/notifications", key, body);
     cr_expect_eq(r.status, 201, "%s", r.body);
     it_resp_free(&r);
-    char *subj = it_sql_value("select subject from notifications", NULL);
-    cr_expect_str_eq(subj, "'); DROP TABLE notifications; --");
-    mem_free(subj);
-    snprintf(url, sizeof(url),
-             "http://127.0.0.1:%d/v1/notifications?recipient=%%27%%20OR%%201%%3D1%%20--", port);
-    const char *g[] = {auth, NULL};
-    r = it_http("GET", url, g, NULL, 0);
+    it_expect_value("'); DROP TABLE notifications; --", "select subject from notifications", NULL);
+    r = it_api_call(&api, "GET", "/v1/notifications?recipient=%27%20OR%201%3D1%20--", key, NULL);
     cr_expect_eq(r.status, 200);
     cr_expect_str_eq(r.body, "{\"data\":[],\"next_cursor\":null}");
     it_resp_free(&r);
-    it_kill(api, SIGTERM);
-    it_wait_exit(api, 20000);
-    mem_free(key);
+    it_kill(api.pid, SIGTERM);
+    it_wait_exit(api.pid, 20000);
 }

@@ -1,7 +1,7 @@
 /* it_slowloris: slow and idle clients cannot hold the API: each connection
  * must deliver a whole request within HERALD_HTTP_READ_TIMEOUT_MS, and the
  * number of open connections is capped. */
-#include "support/itsup.h"
+#include "support/itapi.h"
 #include "common/mem.h"
 #include "common/util.h"
 
@@ -18,33 +18,26 @@
 
 #define SLOW 300
 
-static pid_t api_pid;
-static int api_port;
+static struct it_api api;
 
 static void start_api(const char *max_conns) {
     it_require_stack();
-    api_port = it_free_port();
-    char listen[64], cap[64];
-    snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", api_port);
+    char cap[64];
     snprintf(cap, sizeof(cap), "HERALD_HTTP_MAX_CONNECTIONS=%s", max_conns);
-    const char *env[] = {listen, cap, "HERALD_HTTP_READ_TIMEOUT_MS=1000", NULL};
-    const char *argv[] = {"herald-api", NULL};
-    api_pid = it_spawn(argv, env);
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
-    cr_assert(it_wait_http_ok(url, 20000));
+    const char *env[] = {cap, "HERALD_HTTP_READ_TIMEOUT_MS=1000", NULL};
+    it_api_start_with(&api, env);
 }
 
 static void teardown(void) {
-    if (api_pid > 0) {
-        it_kill(api_pid, SIGTERM);
-        it_wait_exit(api_pid, 20000);
+    if (api.pid > 0) {
+        it_kill(api.pid, SIGTERM);
+        it_wait_exit(api.pid, 20000);
     }
 }
 
 static int connect_nb(void) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api.port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s", strerror(errno));
     fcntl(s, F_SETFL, O_NONBLOCK);
@@ -60,7 +53,7 @@ static bool closed(int s) {
 
 static long healthz(void) {
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", api.port);
     struct it_resp r = it_http("GET", url, NULL, NULL, 0);
     long st = r.status;
     it_resp_free(&r);

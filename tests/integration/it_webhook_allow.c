@@ -52,15 +52,7 @@ static int aw_count(const char *host, int port, const char *path) {
 /* aw_enqueue: a webhook notification to url, stored and enqueued as the API
  * does it. Returns its id (mem_free). */
 static char *aw_enqueue(const char *url) {
-    char tenant[32];
-    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
-    char *id = it_sql_value(
-        "INSERT INTO notifications (id, tenant_id, channel, recipient, body, created_at, "
-        "updated_at, due_at, in_stream, enqueued_at) VALUES (gen_random_uuid(), $1, 'webhook', "
-        "$2, '{}', now(), now(), now(), true, now()) RETURNING id",
-        tenant, url, NULL);
-    wt_xadd(id);
-    return id;
+    return wt_enqueue_row("webhook", url, NULL, "{}", NULL);
 }
 
 /* aw_expect_refused: id ends failed after one attempt, its last_error
@@ -71,7 +63,7 @@ static void aw_expect_refused(const char *id, const char *url, const char *const
     for (int i = 0; words[i]; i++)
         cr_expect(err && strstr(err, words[i]), "%s: last_error \"%s\" lacks \"%s\"", url, err,
                   words[i]);
-    cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1, "%s", url);
+    cr_expect_eq(wt_attempts(id), 1, "%s", url);
     mem_free(err);
 }
 

@@ -54,7 +54,7 @@ Test(worker_delivery, body_headers_and_signature) {
                                  id, NULL);
     cr_assert_str_eq(wt_str(body, "created_at"), created);
 
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1"
                         " AND outcome = 'success' AND status_code = 200",
                         id),
@@ -73,12 +73,7 @@ Test(worker_delivery, signs_with_both_secrets_during_rotation) {
     uint8_t key[32];
     memset(key, 7, sizeof(key));
     char fresh[80];
-    char *b64 = whsig_b64(key, sizeof(key));
-    snprintf(fresh, sizeof(fresh), "whsec_%s", b64);
-    mem_free(b64);
-    it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1,"
-                " secret_rotated_at = now()",
-                fresh, NULL);
+    wt_rotate_secret(key, fresh, sizeof(fresh));
     char *id = wt_enqueue("/rot", "x");
     wt_start_worker(NULL);
     cr_assert(wt_wait_status(id, "sent", 30000));
@@ -108,16 +103,11 @@ Test(worker_delivery, retries_500_then_sends_with_same_webhook_id) {
         cr_assert(json_object_object_get_ex(json_object_array_get_idx(reqs, i), "headers", &h));
         cr_assert_str_eq(wt_str(h, "webhook-id"), id);
     }
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
-    char *outcomes = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0),"
-                                  " ',' ORDER BY attempt) FROM delivery_attempts"
-                                  " WHERE notification_id = $1",
-                                  id, NULL);
-    cr_assert_str_eq(outcomes, "retry:500,retry:500,success:200");
+    cr_assert_eq(wt_attempts(id), 3);
+    wt_expect_outcomes(id, "retry:500,retry:500,success:200");
     char *err = wt_field(id, "coalesce(last_error, 'none')");
     cr_assert_str_eq(err, "none");
     mem_free(err);
-    mem_free(outcomes);
     json_object_put(reqs);
     mem_free(id);
 }
@@ -134,10 +124,8 @@ Test(worker_delivery, honours_retry_after) {
     cr_assert_geq(atol(gap), 2000, "attempts only %s ms apart", gap);
     struct json_object *reqs = wt_requests("/busy");
     cr_assert_eq(json_object_array_length(reqs), 2);
-    double t0 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 0), "time"));
-    double t1 =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 1), "time"));
+    double t0 = wt_time_of(reqs, 0);
+    double t1 = wt_time_of(reqs, 1);
     cr_assert_geq(t1 - t0, 1.95);
     json_object_put(reqs);
     mem_free(gap);
@@ -148,8 +136,7 @@ Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
     wt_control("{\"path\": \"/down\", \"default\": 500}");
     char *id = wt_enqueue("/down", "x");
     wt_start_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 3);
+    wt_expect_end(id, "failed", 3);
     cr_assert_eq(wt_count("/down"), 3);
     cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id),
                  3);
@@ -158,16 +145,11 @@ Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
     char *failed_at = wt_field(id, "coalesce(failed_at::text, 'none')");
     cr_assert_str_neq(failed_at, "none");
     /* and in the dead-letter feed */
-    redisReply *r = it_redis_cmd("XRANGE herald:dlq:webhook - +");
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "dlq entries: %zu",
-              r ? r->elements : 0);
-    redisReply *fields = r->element[0]->element[1];
-    bool found = false;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (!strcmp(fields->element[i]->str, "id") && !strcmp(fields->element[i + 1]->str, id))
-            found = true;
-    cr_assert(found);
+    redisReply *r = it_redis_cmd("XLEN herald:dlq:webhook");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, "dlq entries: %lld",
+              r ? r->integer : 0);
     freeReplyObject(r);
+    cr_assert(wt_dlq_has("webhook", id));
     mem_free(failed_at);
     mem_free(err);
     mem_free(id);
@@ -177,8 +159,7 @@ Test(worker_delivery, gone_410_fails_at_once) {
     wt_control("{\"path\": \"/gone\", \"default\": 410}");
     char *id = wt_enqueue("/gone", "x");
     wt_start_worker(NULL);
-    cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    wt_expect_end(id, "failed", 1);
     cr_assert_eq(wt_count("/gone"), 1);
     mem_free(id);
 }
@@ -209,8 +190,7 @@ Test(worker_delivery, send_at_is_respected) {
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     struct json_object *reqs = wt_requests("/later");
     cr_assert_eq(json_object_array_length(reqs), 1);
-    double got =
-        json_object_get_double(json_object_object_get(json_object_array_get_idx(reqs, 0), "time"));
+    double got = wt_time_of(reqs, 0);
     char *send_at = it_sql_value("SELECT extract(epoch FROM send_at) FROM notifications"
                                  " WHERE id = $1",
                                  id, NULL);
@@ -238,10 +218,7 @@ Test(worker_delivery, claim_skips_rows_not_due_and_rows_leased_by_others) {
     cr_expect_str_eq(status, "pending", "not delivered before it is due");
     mem_free(status);
     cr_assert(wt_wait_status(early, "sent", 30000), "the early row was not sent once due");
-    char *late_enough =
-        it_sql_value("SELECT sent_at >= send_at FROM notifications WHERE id = $1", early, NULL);
-    cr_expect_str_eq(late_enough, "t");
-    mem_free(late_enough);
+    it_expect_value("t", "SELECT sent_at >= send_at FROM notifications WHERE id = $1", early, NULL);
     char *owner = wt_field(held, "lease_owner");
     char *hst = wt_field(held, "status");
     cr_expect_str_eq(owner, "someone-else", "another consumer's lease is kept");
@@ -271,7 +248,7 @@ Test(worker_delivery, cancelled_is_never_delivered) {
     cr_assert_eq(wt_count("/cancelled"), 0);
     char *st = wt_field(cancelled, "status");
     cr_assert_str_eq(st, "cancelled");
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", cancelled), 0);
+    cr_assert_eq(wt_attempts(cancelled), 0);
     mem_free(st);
     mem_free(cancelled);
     mem_free(after);
@@ -285,20 +262,9 @@ Test(worker_delivery, private_address_refused) {
     cr_assert_eq(wt_count("/private"), 0);
     char *err = wt_field(id, "last_error");
     cr_assert(err && strstr(err, "127.0.0.1"), "last_error does not name the address: %s", err);
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     mem_free(err);
     mem_free(id);
-}
-
-static double wm_value(const char *text, const char *series) {
-    const char *p = text;
-    size_t n = strlen(series);
-    while ((p = strstr(p, series)) != NULL) {
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return atof(p + n + 1);
-        p += n;
-    }
-    return -1;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -351,22 +317,26 @@ Test(worker_delivery, metrics_move) {
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
     struct it_resp r = it_http("GET", url, NULL, NULL, 0);
     cr_assert_eq(r.status, 200);
-    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"),
-                 1, "%s", r.body);
-    cr_expect_eq(wm_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"retry\"}"),
-                 1);
-    cr_expect_eq(wm_value(r.body, "herald_retries_total{channel=\"webhook\"}"), 1);
-    cr_expect_eq(wm_value(r.body, "herald_end_to_end_seconds_count{channel=\"webhook\"}"), 1);
-    cr_expect_eq(wm_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"),
-                 2);
-    cr_expect_eq(wm_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
-    /* dwell runs from the retry's due time, so it is shorter than end to end */
     cr_expect_eq(
-        wm_value(r.body, "herald_dwell_seconds_count{channel=\"webhook\",priority=\"normal\"}"), 1);
-    cr_expect_leq(
-        wm_value(r.body, "herald_dwell_seconds_sum{channel=\"webhook\",priority=\"normal\"}"),
-        wm_value(r.body, "herald_end_to_end_seconds_sum{channel=\"webhook\"}"));
-    cr_expect_eq(wm_value(r.body, "herald_circuits_open{channel=\"webhook\"}"), 0);
+        it_metric_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"sent\"}"), 1,
+        "%s", r.body);
+    cr_expect_eq(
+        it_metric_value(r.body, "herald_deliveries_total{channel=\"webhook\",outcome=\"retry\"}"),
+        1);
+    cr_expect_eq(it_metric_value(r.body, "herald_retries_total{channel=\"webhook\"}"), 1);
+    cr_expect_eq(it_metric_value(r.body, "herald_end_to_end_seconds_count{channel=\"webhook\"}"),
+                 1);
+    cr_expect_eq(
+        it_metric_value(r.body, "herald_delivery_duration_seconds_count{channel=\"webhook\"}"), 2);
+    cr_expect_eq(it_metric_value(r.body, "herald_dependency_up{dep=\"postgres\"}"), 1);
+    /* dwell runs from the retry's due time, so it is shorter than end to end */
+    cr_expect_eq(it_metric_value(
+                     r.body, "herald_dwell_seconds_count{channel=\"webhook\",priority=\"normal\"}"),
+                 1);
+    cr_expect_leq(it_metric_value(
+                      r.body, "herald_dwell_seconds_sum{channel=\"webhook\",priority=\"normal\"}"),
+                  it_metric_value(r.body, "herald_end_to_end_seconds_sum{channel=\"webhook\"}"));
+    cr_expect_eq(it_metric_value(r.body, "herald_circuits_open{channel=\"webhook\"}"), 0);
     it_resp_free(&r);
     mem_free(id);
 }

@@ -5,19 +5,10 @@
 
 TestSuite(worker_isolation, .init = wt_setup, .fini = wt_teardown, .timeout = 240);
 
-/* iso_insert: a row for url (a whole URL: its host as written names the
+/* iso_enqueue: a row for url (a whole URL: its host as written names the
  * destination), added to the stream. */
 static char *iso_enqueue(const char *url) {
-    char tenant[32];
-    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
-    char *id = it_sql_value(
-        "INSERT INTO notifications (id, tenant_id, channel, recipient, body, created_at,"
-        " updated_at, due_at, in_stream, enqueued_at)"
-        " VALUES (gen_random_uuid(), $1, 'webhook', $2, 'x', now(), now(), now(), true, now())"
-        " RETURNING id",
-        tenant, url, NULL);
-    wt_xadd(id);
-    return id;
+    return wt_enqueue_row("webhook", url, NULL, "x", NULL);
 }
 
 /* iso_dest: the destination key of the receiver as 127.0.0.1. */
@@ -105,8 +96,8 @@ Test(worker_isolation, breaker_opens_reschedules_probes_and_closes) {
     cr_assert(it_eventually(iso_closed, NULL, 30000), "the circuit stayed open");
     /* one failed attempt each for the first three, the rest were never tried */
     for (int i = 0; i < 3; i++)
-        cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[i]), 2);
-    cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[3]), 1);
+        cr_expect_eq(wt_attempts(ids[i]), 2);
+    cr_expect_eq(wt_attempts(ids[3]), 1);
     cr_expect_eq(wt_count("/down"), 7, "3 failures and 4 deliveries");
     for (int i = 0; i < 4; i++)
         mem_free(ids[i]);
@@ -134,7 +125,7 @@ Test(worker_isolation, breaker_probe_failure_reopens_for_longer) {
     }
     cr_expect(doubled, "open time did not double after the failed probe");
     for (int i = 0; i < 3; i++) {
-        cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[i]) <= 2, 1);
+        cr_expect_eq(wt_attempts(ids[i]) <= 2, 1);
         mem_free(ids[i]);
     }
 }
@@ -205,8 +196,7 @@ static void iso_times(const char *path, double *t, int n) {
     cr_assert_eq((int)json_object_array_length(reqs), n, "%s: %zu requests, want %d", path,
                  json_object_array_length(reqs), n);
     for (int i = 0; i < n; i++)
-        t[i] = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, (size_t)i), "time"));
+        t[i] = wt_time_of(reqs, (size_t)i);
     json_object_put(reqs);
     qsort(t, (size_t)n, sizeof(double), cmp_double);
 }
@@ -240,7 +230,7 @@ Test(worker_isolation, slow_destination_does_not_delay_another) {
         cr_expect_lt(tf[i], ts[4], "fast %d came after the slow destination's first round", i);
     /* nothing lost or delivered twice; handing back used no attempts */
     for (int i = 0; i < NSLOW; i++) {
-        cr_expect_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", slow[i]), 1);
+        cr_expect_eq(wt_attempts(slow[i]), 1);
         mem_free(slow[i]);
     }
     for (int i = 0; i < NFAST; i++)

@@ -42,7 +42,7 @@ Test(worker_resilience, killed_worker_is_reclaimed_by_another) {
     cr_assert(wt_wait_status(id, "sent", 60000), "not delivered after the crash");
     cr_assert_geq(wt_count("/hang"), 2);
     /* the dead consumer's attempt was never recorded; the second one was */
-    cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", id), 1);
+    cr_assert_eq(wt_attempts(id), 1);
     /* and it came back through the consumer group, not the sweeper */
     char *log = it_log_path("herald-worker", b);
     FILE *f = fopen(log, "r");
@@ -230,14 +230,12 @@ Test(worker_resilience, host_limit_queues_then_hands_back) {
     size_t n = json_object_array_length(reqs);
     cr_assert_eq(n, 3, "%zu requests", n);
     for (size_t i = 1; i < n; i++) {
-        double t0 = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, i - 1), "time"));
-        double t1 = json_object_get_double(
-            json_object_object_get(json_object_array_get_idx(reqs, i), "time"));
+        double t0 = wt_time_of(reqs, i - 1);
+        double t1 = wt_time_of(reqs, i);
         cr_assert_geq(t1 - t0, 0.95, "two transfers to one host overlapped");
     }
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(wt_int("SELECT attempts FROM notifications WHERE id = $1", ids[i]), 1);
+        cr_assert_eq(wt_attempts(ids[i]), 1);
         mem_free(ids[i]);
     }
     json_object_put(reqs);

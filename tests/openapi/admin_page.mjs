@@ -18,11 +18,10 @@
 //   HERALD_TEST_CHROMIUM    the browser (default /usr/bin/chromium)
 // Exit status 0 when every check passed; the last line is "N passed, N failed".
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { HERE, Report, env } from './lib.mjs';
+import { launch, watch } from './browser.mjs';
+import { HERE, Report, assert, env, runMain } from './lib.mjs';
 
 const BASE = env('HERALD_TEST_BASE_URL').replace(/\/$/, '');
 const ADMIN = env('HERALD_TEST_ADMIN_KEY');
@@ -58,20 +57,7 @@ async function makeDeadLetter() {
   return { id, channel: 'webhook', error: HOSTILE_ERROR };
 }
 
-async function step(name, fn) {
-  try {
-    await fn();
-    report.check(name, []);
-    return true;
-  } catch (e) {
-    report.check(name, [String(e && e.message ? e.message : e).split('\n').slice(0, 6).join('\n    ')]);
-    return false;
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const step = (name, fn) => report.step(name, fn);
 
 async function main() {
   mkdirSync(OUT, { recursive: true });
@@ -83,29 +69,12 @@ async function main() {
     dl = await makeDeadLetter();
   }
 
-  const profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close } = await launch(CHROMIUM, { width: 1280, height: 900 });
   const problems = [];
-  const watch = (page, label) => {
-    page.on('console', (m) => {
-      // failed requests are what the steps check; anything else (a CSP
-      // violation, an exception) is a problem
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-        problems.push(`${label} console: ${m.text()}`);
-      }
-    });
-    page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
-  };
   try {
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(TIMEOUT);
-    watch(page, 'admin');
+    watch(page, problems, 'admin');
 
     await step('the page asks for the key first', async () => {
       const res = await page.goto(BASE + '/admin');
@@ -240,7 +209,7 @@ async function main() {
 
     const docs = await context.newPage();
     docs.setDefaultTimeout(TIMEOUT);
-    watch(docs, 'docs');
+    watch(docs, problems, 'docs');
     await step('the reference page renders every operation', async () => {
       const res = await docs.goto(BASE + '/docs');
       assert(res.status() === 200, `GET /docs answered ${res.status()}`);
@@ -258,13 +227,9 @@ async function main() {
 
     report.check('no script errors or CSP violations on either page', problems);
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   report.finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

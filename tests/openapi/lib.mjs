@@ -1,6 +1,7 @@
-// lib: what the OpenAPI response checks and the admin-page test share: the
-// document, an ajv (JSON Schema 2020-12) instance that knows its schemas, and
-// a tiny reporter that ends with the "N passed, N failed" line.
+// lib: what the OpenAPI response checks and the page tests share: the
+// document, an ajv (JSON Schema 2020-12) instance that knows its schemas, a
+// tiny reporter that ends with the "N passed, N failed" line, and the way a
+// script's main runs.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,8 +73,34 @@ export class Report {
     }
   }
 
+  // step: runs fn as the check called name: passed unless it throws, when
+  // the first six lines of what it threw are the problem. Returns whether it passed.
+  async step(name, fn) {
+    try {
+      await fn();
+      this.check(name, []);
+      return true;
+    } catch (e) {
+      this.check(name, [String(e && e.message ? e.message : e).split('\n').slice(0, 6).join('\n    ')]);
+      return false;
+    }
+  }
+
   finish() {
     console.log(`${this.passed} passed, ${this.failed} failed`);
     process.exit(this.failed === 0 && this.passed > 0 ? 0 : 1);
   }
+}
+
+// assert: throws msg unless cond, failing the step it is in.
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// runMain: runs the async main; an exception it throws ends the script with exit 1.
+export function runMain(main) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

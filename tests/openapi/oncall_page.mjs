@@ -17,11 +17,10 @@
 //   HERALD_TEST_ARTIFACTS    where the screenshot goes
 //   HERALD_TEST_CHROMIUM     the browser (default /usr/bin/chromium)
 // Exit status 0 when every check passed; the last line is "N passed, N failed".
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { Report, env } from './lib.mjs';
+import { launch, watch } from './browser.mjs';
+import { Report, assert, env, runMain } from './lib.mjs';
 
 const BASE = env('HERALD_TEST_BASE_URL').replace(/\/$/, '');
 const ADMIN = env('HERALD_TEST_ADMIN_KEY');
@@ -37,41 +36,16 @@ const CHROMIUM = env('HERALD_TEST_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT = 20000;
 const report = new Report();
 
-async function step(name, fn) {
-  try {
-    await fn();
-    report.check(name, []);
-  } catch (e) {
-    report.check(name, [String(e && e.message ? e.message : e).split('\n').slice(0, 6).join('\n    ')]);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
+const step = (name, fn) => report.step(name, fn);
 
 async function main() {
   mkdirSync(OUT, { recursive: true });
-  const profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const { context, close } = await launch(CHROMIUM, { width: 1400, height: 1000 }, ['--headless']);
   const problems = [];
   try {
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(TIMEOUT);
-    page.on('console', (m) => {
-      // a 404 from an absent route is what a step checks; anything else
-      // (a CSP violation, an exception) is a problem
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-        problems.push(`console: ${m.text()}`);
-      }
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    watch(page, problems);
 
     await step('the page loads under its strict CSP and takes the key', async () => {
       const res = await page.goto(BASE + '/admin');
@@ -172,13 +146,9 @@ async function main() {
 
     report.check('no script errors or CSP violations', problems);
   } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   report.finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

@@ -12,7 +12,7 @@
 //                          attempt history are checked with real rows, not only empty
 // Exit status 0 when every check passed; the last line is "N passed, N failed".
 import { randomUUID } from 'node:crypto';
-import { DOC, DOC_TEXT, Report, deref, env, pointerOf, validator } from './lib.mjs';
+import { DOC, DOC_TEXT, Report, deref, env, pointerOf, runMain, validator } from './lib.mjs';
 
 const BASE = env('HERALD_TEST_BASE_URL').replace(/\/$/, '');
 const KEY = env('HERALD_TEST_KEY');
@@ -305,7 +305,4 @@ async function main() {
   report.finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runMain(main);

@@ -46,7 +46,7 @@ import re
 import os
 import secrets
 import sys
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -78,15 +78,34 @@ def fcm_error(status, error_code=None, message=None):
 
 
 def next_rule(device):
-    with LOCK:
-        for key in (device, "*"):
-            queue = RULES.get(key)
-            if queue:
-                return queue.pop(0)
-    return None
+    return stub.next_answer(RULES, device)
+
+
+def reset():
+    """POST /_reset: forgets the rules and the tokens issued (LOCK held)."""
+    RULES.clear()
+    ISSUED.clear()
+    STATE.update({"expires_in": 3600, "token_responses": []})
+
+
+def control(rule):
+    """POST /_control: applies rule (LOCK held)."""
+    if "device" in rule:
+        RULES[rule["device"]] = list(rule.get("responses", []))
+    if "expires_in" in rule:
+        STATE["expires_in"] = int(rule["expires_in"])
+    if "token_responses" in rule:
+        STATE["token_responses"] = list(rule["token_responses"])
+    if rule.get("revoke"):
+        ISSUED.clear()
+    if "fixed_tokens" in rule:
+        STATE["fixed"] = set(rule["fixed_tokens"])
 
 
 class Handler(stub.Handler):
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
+
     def _send(self, status, obj=None, headers=None):
         self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers,
                     "application/json; charset=UTF-8")
@@ -165,48 +184,14 @@ class Handler(stub.Handler):
         self._record(raw, status)
         self._send(status, answer, headers)
 
-    def _handle(self):
-        url = urlsplit(self.path)
-        raw = self._body()
-        if url.path == "/_health":
-            self._send(200, {"ok": True})
-        elif url.path == "/_requests" and self.command == "GET":
-            self._send(200, stub.stored(parse_qs(url.query).get("path", [None])[0]))
-        elif url.path == "/_reset" and self.command == "POST":
-            with LOCK:
-                stub.REQUESTS.clear()
-                RULES.clear()
-                ISSUED.clear()
-                STATE.update({"expires_in": 3600, "token_responses": []})
-            self._send(204)
-        elif url.path == "/_control" and self.command == "POST":
-            try:
-                rule = json.loads(raw or b"{}")
-                with LOCK:
-                    if "device" in rule:
-                        RULES[rule["device"]] = list(rule.get("responses", []))
-                    if "expires_in" in rule:
-                        STATE["expires_in"] = int(rule["expires_in"])
-                    if "token_responses" in rule:
-                        STATE["token_responses"] = list(rule["token_responses"])
-                    if rule.get("revoke"):
-                        ISSUED.clear()
-                    if "fixed_tokens" in rule:
-                        STATE["fixed"] = set(rule["fixed_tokens"])
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                self._send(400, {"error": str(e)})
-                return
-            self._send(204)
-        elif url.path == "/token" and self.command == "POST":
+    def _route(self, url, raw):
+        if url.path == "/token" and self.command == "POST":
             self._token(raw)
         elif url.path.startswith("/v1/projects/") and url.path.endswith("/messages:send") \
                 and self.command == "POST":
             self._send_message(url, raw)
         else:
             self._send(404, fcm_error(404, "", "Not found"))
-
-    do_GET = _handle
-    do_POST = _handle
 
 
 def main():

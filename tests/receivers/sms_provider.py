@@ -38,14 +38,13 @@ Control routes:
 import base64
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import sys
 import threading
 import time
 import urllib.request
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,12 +61,20 @@ BUILTIN = {
 
 
 def next_rule(to):
-    with LOCK:
-        for key in (to, "*"):
-            queue = RULES.get(key)
-            if queue:
-                return queue.pop(0)
-    return None
+    return stub.next_answer(RULES, to)
+
+
+def reset():
+    """POST /_reset: forgets the rules (LOCK held)."""
+    RULES.clear()
+
+
+def control(rule):
+    """POST /_control: applies rule (LOCK held)."""
+    if "to" in rule:
+        RULES[rule["to"]] = list(rule.get("responses", []))
+    if "credentials" in rule:
+        CREDS.update(rule["credentials"])
 
 
 def twilio_signature(token, url, form):
@@ -89,8 +96,9 @@ def send_callback(url, form, token):
 
 
 class Handler(stub.Handler):
-    def _send(self, status, obj=None, headers=None):
-        self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers)
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
+    REQUESTS_BY_PATH = False
 
     def _auth(self):
         h = self.headers.get("Authorization", "")
@@ -159,38 +167,12 @@ class Handler(stub.Handler):
                      "error_code": None, "error_message": None,
                      "uri": "/2010-04-01/Accounts/%s/Messages/%s.json" % (user, sid)}, {}
 
-    def _handle(self):
-        url = urlsplit(self.path)
-        raw = self._body()
-        if url.path == "/_health":
-            self._send(200, {"ok": True})
-        elif url.path == "/_requests" and self.command == "GET":
-            self._send(200, stub.stored())
-        elif url.path == "/_reset" and self.command == "POST":
-            with LOCK:
-                stub.REQUESTS.clear()
-                RULES.clear()
-            self._send(204)
-        elif url.path == "/_control" and self.command == "POST":
-            try:
-                rule = json.loads(raw or b"{}")
-                with LOCK:
-                    if "to" in rule:
-                        RULES[rule["to"]] = list(rule.get("responses", []))
-                    if "credentials" in rule:
-                        CREDS.update(rule["credentials"])
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                self._send(400, {"error": str(e)})
-                return
-            self._send(204)
-        elif url.path.endswith("/Messages.json") and self.command == "POST":
+    def _route(self, url, raw):
+        if url.path.endswith("/Messages.json") and self.command == "POST":
             self._messages(url, raw)
         else:
             self._send(404, {"code": 20404, "message": "The requested resource was not found",
                              "status": 404})
-
-    do_GET = _handle
-    do_POST = _handle
 
 
 def main():

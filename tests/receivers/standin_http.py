@@ -1,6 +1,7 @@
 """What the HTTP stand-ins of this folder share (stdlib only): the stored
-requests and their LOG_FILE, a quiet HTTP/1.1 handler, and the command line
-PORT [LOG_FILE] that prints "listening on 127.0.0.1:N".
+requests and their LOG_FILE, a quiet HTTP/1.1 handler with the control routes
+they all have, and the command line PORT [LOG_FILE] that prints "listening on
+127.0.0.1:N".
 
 Each stand-in runs in a process of its own, so the store is module state.
 (Not called standin.py: tests/chaos/standin.py runs these scripts, and its
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 ThreadingHTTPServer.request_queue_size = 1024  # Python's default backlog is 5
 
@@ -50,11 +51,23 @@ def stored(path=None):
         return [r for r in REQUESTS if path is None or r["path"] == path]
 
 
+def next_answer(rules, key):
+    """Pops the next answer queued in rules (key: a list) for key, else for
+    "*"; None when neither has one."""
+    with LOCK:
+        for k in (key, "*"):
+            queue = rules.get(k)
+            if queue:
+                return queue.pop(0)
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
-    """The base of each stand-in's Handler. Subclasses answer through their own
-    _send, which tests/chaos/standin.py wraps to record the answers."""
+    """The base of each stand-in's Handler. Every answer goes through _send,
+    which tests/chaos/standin.py wraps to record the answers."""
 
     protocol_version = "HTTP/1.1"
+    REQUESTS_BY_PATH = True  # GET /_requests?path=P lists only P's requests
 
     def log_message(self, fmt, *args):  # quiet: requests go to LOG_FILE
         pass
@@ -74,6 +87,61 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+
+    def _send(self, status, obj=None, headers=None):
+        """Answers status with obj as JSON (None: no body)."""
+        self._write(status, json.dumps(obj).encode() if obj is not None else b"", headers)
+
+    def _reset(self):
+        """POST /_reset, after the stored requests are forgotten: forgets the
+        stand-in's own state (LOCK held). Subclasses with rules override it."""
+
+    def _control(self, rule):
+        """POST /_control: applies rule, the JSON body (LOCK held); raises
+        ValueError, KeyError, TypeError or AttributeError for a bad one."""
+        raise KeyError("this stand-in takes no rules")
+
+    def _route(self, url, raw):
+        """Answers a request other than the control routes; raw is its body."""
+        self._send(404)
+
+    def _handle(self):
+        url = urlsplit(self.path)
+        raw = self._body()
+        if not self._control_routes(url, raw):
+            self._route(url, raw)
+
+    do_GET = _handle
+    do_POST = _handle
+
+    def _control_routes(self, url, raw):
+        """Answers the routes every stand-in has and returns True; returns False
+        for any other url. GET /_health; GET /_requests, the stored requests
+        (?path=P: only P's, when REQUESTS_BY_PATH); POST /_reset forgets them
+        and calls _reset; POST /_control calls _control with the JSON body,
+        400 when it raises ValueError, KeyError, TypeError or AttributeError."""
+        if url.path == "/_health":
+            self._send(200, {"ok": True})
+        elif url.path == "/_requests" and self.command == "GET":
+            want = parse_qs(url.query).get("path", [None])[0] if self.REQUESTS_BY_PATH else None
+            self._send(200, stored(want))
+        elif url.path == "/_reset" and self.command == "POST":
+            with LOCK:
+                REQUESTS.clear()
+                self._reset()
+            self._send(204)
+        elif url.path == "/_control" and self.command == "POST":
+            try:
+                rule = json.loads(raw or b"{}")
+                with LOCK:
+                    self._control(rule)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                self._send(400, {"error": str(e)})
+                return True
+            self._send(204)
+        else:
+            return False
+        return True
 
 
 def serve(handler, doc, args):

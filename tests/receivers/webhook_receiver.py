@@ -24,11 +24,9 @@ Control routes:
   GET  /_health   200
 """
 
-import json
 import os
 import sys
 import time
-from urllib.parse import parse_qs, urlsplit
 
 # this folder, also when tests/chaos/standin.py loads this file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,52 +54,35 @@ def rule_for(path):
         return status, headers, float(rule.get("delay_ms", 0)) / 1000.0
 
 
-class Handler(stub.Handler):
-    def _send(self, status, body=b"", headers=None):
-        self._write(status, body, headers)
+def reset():
+    """POST /_reset: forgets the rules (LOCK held)."""
+    RULES.clear()
 
-    def _handle(self):
-        url = urlsplit(self.path)
-        body = self._body()
-        if url.path == "/_health":
-            self._send(200, b'{"ok":true}')
-            return
-        if url.path == "/_requests" and self.command == "GET":
-            want = parse_qs(url.query).get("path", [None])[0]
-            self._send(200, json.dumps(stub.stored(want)).encode())
-            return
-        if url.path == "/_reset" and self.command == "POST":
-            with LOCK:
-                stub.REQUESTS.clear()
-                RULES.clear()
-            self._send(204)
-            return
-        if url.path == "/_control" and self.command == "POST":
-            try:
-                rule = json.loads(body or b"{}")
-                path = rule["path"]
-                rule["responses"] = list(rule.get("responses", []))
-            except (ValueError, KeyError, TypeError) as e:
-                self._send(400, json.dumps({"error": str(e)}).encode())
-                return
-            with LOCK:
-                RULES[path] = rule
-            self._send(204)
-            return
+
+def control(rule):
+    """POST /_control: rule replaces the one for its path (LOCK held)."""
+    path = rule["path"]
+    rule["responses"] = list(rule.get("responses", []))
+    RULES[path] = rule
+
+
+class Handler(stub.Handler):
+    _reset = staticmethod(reset)
+    _control = staticmethod(control)
+
+    def _route(self, url, body):
         stub.record(stub.entry(self, body))
         status, headers, delay = rule_for(url.path)
         if delay > 0:
             time.sleep(delay)
         try:
-            self._send(status, b"" if status == 204 else b"{}", headers)
+            self._send(status, None if status == 204 else {}, headers)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    do_GET = _handle
-    do_POST = _handle
-    do_PUT = _handle
-    do_DELETE = _handle
-    do_PATCH = _handle
+    do_PUT = stub.Handler._handle
+    do_DELETE = stub.Handler._handle
+    do_PATCH = stub.Handler._handle
 
 
 def main():

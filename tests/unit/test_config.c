@@ -22,23 +22,26 @@ static void fini(void) {
 TestSuite(config, .fini = fini);
 
 Test(config, redis_url_parts) {
-    cr_assert_eq(load_redis("redis://127.0.0.1:6380/2"), 0, "%s", err);
-    cr_expect_str_eq(c.redis_host, "127.0.0.1");
-    cr_expect_eq(c.redis_port, 6380);
-    cr_expect_eq(c.redis_db, 2);
-    cr_expect_null(c.redis_password);
-    cfg_free(&c);
-    cr_assert_eq(load_redis("redis://user:p%40ss%2Fw@cache.internal/7"), 0, "%s", err);
-    cr_expect_str_eq(c.redis_host, "cache.internal");
-    cr_expect_eq(c.redis_port, 6379);
-    cr_expect_eq(c.redis_db, 7);
-    cr_expect_str_eq(c.redis_password, "p@ss/w");
-    cfg_free(&c);
-    cr_assert_eq(load_redis("redis://:secret@[::1]:7000"), 0, "%s", err);
-    cr_expect_str_eq(c.redis_host, "::1");
-    cr_expect_eq(c.redis_port, 7000);
-    cr_expect_eq(c.redis_db, 0);
-    cr_expect_str_eq(c.redis_password, "secret");
+    static const struct {
+        const char *url, *host;
+        int port, db;
+        const char *password; /* NULL: none */
+    } cases[] = {
+        {"redis://127.0.0.1:6380/2", "127.0.0.1", 6380, 2, NULL},
+        {"redis://user:p%40ss%2Fw@cache.internal/7", "cache.internal", 6379, 7, "p@ss/w"},
+        {"redis://:secret@[::1]:7000", "::1", 7000, 0, "secret"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(load_redis(cases[i].url), 0, "%s", err);
+        cr_expect_str_eq(c.redis_host, cases[i].host, "%s", cases[i].url);
+        cr_expect_eq(c.redis_port, cases[i].port, "%s", cases[i].url);
+        cr_expect_eq(c.redis_db, cases[i].db, "%s", cases[i].url);
+        if (cases[i].password)
+            cr_expect_str_eq(c.redis_password, cases[i].password, "%s", cases[i].url);
+        else
+            cr_expect_null(c.redis_password, "%s", cases[i].url);
+        cfg_free(&c);
+    }
 }
 
 Test(config, redis_url_refused) {

@@ -91,6 +91,26 @@ class Parser {
         }
         return t;
     }
+    // nameList: the names between "{" and "}" of an import or export clause,
+    // as [name, local name] pairs ("a as b"); with types, a "type" before a
+    // name is skipped.
+    nameList(types) {
+        this.expect("{");
+        const names = [];
+        while (!this.is("}")) {
+            if (types && this.is("type")) this.next();
+            const a = this.next().v;
+            let b = a;
+            if (this.is("as")) {
+                this.next();
+                b = this.next().v;
+            }
+            names.push([a, b]);
+            if (this.is(",")) this.next();
+        }
+        this.expect("}");
+        return names;
+    }
     skipBalanced(open, close) {
         let depth = 0;
         do {
@@ -222,37 +242,12 @@ function parseModule(file) {
             continue;
         }
         if (t.v === "import" && p.is("{")) {
-            p.next();
-            const names = [];
-            while (!p.is("}")) {
-                if (p.is("type")) p.next();
-                const a = p.next().v;
-                let b = a;
-                if (p.is("as")) {
-                    p.next();
-                    b = p.next().v;
-                }
-                names.push([a, b]);
-                if (p.is(",")) p.next();
-            }
-            p.expect("}");
+            const names = p.nameList(true);
             p.expect("from");
             const spec = p.next().v;
             for (const [a, b] of names) mod.imports.set(b, { spec, name: a });
         } else if (t.v === "export" && p.is("{")) {
-            p.next();
-            const names = [];
-            while (!p.is("}")) {
-                const a = p.next().v;
-                let b = a;
-                if (p.is("as")) {
-                    p.next();
-                    b = p.next().v;
-                }
-                names.push([a, b]);
-                if (p.is(",")) p.next();
-            }
-            p.expect("}");
+            const names = p.nameList(false);
             let spec = null;
             if (p.is("from")) {
                 p.next();

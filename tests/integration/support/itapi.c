@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <string.h>
 
-void it_make_key(const char *tenant, bool admin, char *out, size_t n) {
+void it_make_tenant(const char *tenant) {
     int code;
     const char *ct[] = {"heraldctl", "tenants", "create", tenant, NULL};
     char *secret = it_run_capture(ct, NULL, &code);
     cr_assert_eq(code, 0, "tenants create %s failed", tenant);
     mem_free(secret);
+}
+
+void it_add_key(const char *tenant, bool admin, char *out, size_t n) {
+    int code;
     const char *kc[] = {"heraldctl", "keys", "create", "--tenant", tenant, admin ? "--admin" : NULL,
                         NULL};
     char *key = it_run_capture(kc, NULL, &code);
@@ -23,23 +27,53 @@ void it_make_key(const char *tenant, bool admin, char *out, size_t n) {
     mem_free(key);
 }
 
-void it_api_start(struct it_api *a, const char *const extra[]) {
+void it_make_key(const char *tenant, bool admin, char *out, size_t n) {
+    it_make_tenant(tenant);
+    it_add_key(tenant, admin, out, n);
+}
+
+/* IT_API_ENV: how many settings herald-api gets at most, HERALD_LISTEN included. */
+#define IT_API_ENV 24
+
+/* env_join: head's settings, then tail's (NULL-terminated, either may be
+ * NULL), into out (IT_API_ENV + 1 entries), NULL-terminated. */
+static void env_join(const char *out[], const char *const head[], const char *const tail[]) {
+    const char *const *lists[] = {head, tail};
+    int n = 0;
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; lists[l] && lists[l][i]; i++) {
+            cr_assert_lt(n, IT_API_ENV, "too many settings for herald-api");
+            out[n++] = lists[l][i];
+        }
+    out[n] = NULL;
+}
+
+void it_api_start_with(struct it_api *a, const char *const env[]) {
     a->port = it_free_port();
     char listen[64];
     snprintf(listen, sizeof(listen), "HERALD_LISTEN=127.0.0.1:%d", a->port);
-    const char *env[24] = {listen, "HERALD_AUTH_CACHE_MS=200", "HERALD_DB_TIMEOUT_MS=1000",
-                           "HERALD_REDIS_TIMEOUT_MS=300", "HERALD_SWEEP_INTERVAL_MS=100"};
-    int n = 5;
-    for (int i = 0; extra && extra[i]; i++) {
-        cr_assert_lt(n, 23, "too many extra variables");
-        env[n++] = extra[i];
-    }
-    env[n] = NULL;
+    const char *head[] = {listen, NULL}, *all[IT_API_ENV + 1];
+    env_join(all, head, env);
     const char *argv[] = {"herald-api", NULL};
-    a->pid = it_spawn(argv, env);
+    a->pid = it_spawn(argv, all);
     char u[64];
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/healthz", a->port);
     cr_assert(it_wait_http_ok(u, 20000), "herald-api did not start");
+}
+
+void it_api_start(struct it_api *a, const char *const extra[]) {
+    static const char *const fast[] = {"HERALD_AUTH_CACHE_MS=200", "HERALD_DB_TIMEOUT_MS=1000",
+                                       "HERALD_REDIS_TIMEOUT_MS=300",
+                                       "HERALD_SWEEP_INTERVAL_MS=100", NULL};
+    const char *env[IT_API_ENV + 1];
+    env_join(env, fast, extra);
+    it_api_start_with(a, env);
+}
+
+void it_api_start_plus(struct it_api *a, const char *setting, const char *const extra[]) {
+    const char *head[] = {setting, NULL}, *env[IT_API_ENV + 1];
+    env_join(env, head, extra);
+    it_api_start(a, env);
 }
 
 void it_api_stop(struct it_api *a) {

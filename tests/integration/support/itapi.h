@@ -13,6 +13,11 @@
 
 struct json_object;
 
+/* it_make_tenant: creates tenant (heraldctl tenants create). */
+void it_make_tenant(const char *tenant);
+/* it_add_key: a key for the existing tenant (keys create, --admin when
+ * admin), copied into out (n bytes). */
+void it_add_key(const char *tenant, bool admin, char *out, size_t n);
 /* it_make_key: creates tenant (heraldctl tenants create) and a key for it
  * (keys create, --admin when admin), copied into out (n bytes). */
 void it_make_key(const char *tenant, bool admin, char *out, size_t n);
@@ -26,6 +31,11 @@ struct it_api {
 /* it_api_start: starts herald-api on a free port with fast test timers and
  * extra ("K=V", NULL-terminated, may be NULL; wins) and waits for /healthz. */
 void it_api_start(struct it_api *a, const char *const extra[]);
+/* it_api_start_with: the same with only env ("K=V", NULL-terminated, may be
+ * NULL) besides HERALD_LISTEN: herald-api's own defaults for the rest. */
+void it_api_start_with(struct it_api *a, const char *const env[]);
+/* it_api_start_plus: it_api_start with setting ("K=V") ahead of extra. */
+void it_api_start_plus(struct it_api *a, const char *setting, const char *const extra[]);
 /* it_api_stop: SIGTERM, then expects a clean exit within 20 s. */
 void it_api_stop(struct it_api *a);
 

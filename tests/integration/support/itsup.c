@@ -221,6 +221,18 @@ char *it_sql_value(const char *sql, ...) {
     return v;
 }
 
+void it_expect_value(const char *want, const char *sql, ...) {
+    va_list ap;
+    va_start(ap, sql);
+    PGresult *r = sql_va(sql, ap);
+    va_end(ap);
+    const char *got =
+        PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : NULL;
+    bool same = want && got ? strcmp(want, got) == 0 : want == got;
+    cr_expect(same, "%s: got %s, want %s", sql, got ? got : "(null)", want ? want : "(null)");
+    PQclear(r);
+}
+
 void it_reset_db(void) {
     it_sql_exec("DO $$\n"
                 "DECLARE tables text;\n"
@@ -233,6 +245,12 @@ void it_reset_db(void) {
                 "  END IF;\n"
                 "END $$",
                 NULL);
+}
+
+void it_fresh_stack(void) {
+    it_require_stack();
+    it_reset_db();
+    it_redis_flush();
 }
 
 /* ---- Redis ------------------------------------------------------------ */
@@ -905,6 +923,17 @@ static struct it_resp http_do(const char *method, const char *url, const char *c
 struct it_resp it_http(const char *method, const char *url, const char *const headers[],
                        const char *body, size_t body_len) {
     return http_do(method, url, headers, body, body_len, IT_HTTP_TIMEOUT_MS);
+}
+
+double it_metric_value(const char *text, const char *series) {
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return atof(p + n + 1);
+        p += n;
+    }
+    return -1;
 }
 
 char *it_header(const struct it_resp *resp, const char *name) {

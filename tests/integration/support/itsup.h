@@ -53,10 +53,16 @@ void it_sql_exec(const char *sql, ...) __attribute__((sentinel));
 /* it_sql_value: the first column of the first row as a string, or NULL when
  * there is no row or the value is NULL. Caller frees with mem_free(). */
 char *it_sql_value(const char *sql, ...) __attribute__((sentinel));
+/* it_expect_value: a Criterion expectation that it_sql_value(sql, ...) is
+ * want (NULL: SQL NULL or no row); a failure names sql and both values. */
+void it_expect_value(const char *want, const char *sql, ...) __attribute__((sentinel));
 
 /* it_reset_db: truncates every table in schema public except
  * schema_migrations (RESTART IDENTITY CASCADE), so each test starts empty. */
 void it_reset_db(void);
+/* it_fresh_stack: it_require_stack, it_reset_db and it_redis_flush: a test
+ * that starts from empty servers. */
+void it_fresh_stack(void);
 
 /* it_redis_connect: a new synchronous connection to the test Redis (database
  * from the URL selected), or NULL when it cannot connect within 1 s. Caller
@@ -135,6 +141,9 @@ struct it_resp it_http(const char *method, const char *url, const char *const he
  * or NULL. Caller frees with mem_free(). */
 char *it_header(const struct it_resp *resp, const char *name);
 void it_resp_free(struct it_resp *resp);
+/* it_metric_value: the value of the series (name and labels, as written) in
+ * a Prometheus text exposition, or -1 when it has no such line. */
+double it_metric_value(const char *text, const char *series);
 
 /* it_wait_http_ok: polls GET url until it answers 200; false at timeout_ms. */
 bool it_wait_http_ok(const char *url, int timeout_ms);

@@ -1,6 +1,7 @@
 /* itworker: the worker integration tests' shared state and helpers: a
- * webhook receiver stand-in, rows inserted the way the API inserts them, and
- * herald-worker processes. */
+ * webhook receiver stand-in, rows inserted the way the API inserts them,
+ * herald-worker processes, their dead letters, and the reference verifier of
+ * their signatures. */
 #include "itworker.h"
 #include "whsig.h"
 
@@ -69,6 +70,11 @@ struct json_object *wt_requests(const char *path) {
     return a;
 }
 
+double wt_time_of(struct json_object *reqs, size_t i) {
+    return json_object_get_double(
+        json_object_object_get(json_object_array_get_idx(reqs, i), "time"));
+}
+
 int wt_count(const char *path) {
     struct json_object *a = wt_requests(path);
     int n = (int)json_object_array_length(a);
@@ -83,19 +89,31 @@ const char *wt_str(struct json_object *o, const char *key) {
     return json_object_get_string(v);
 }
 
+/* secret_of: "whsec_" and key (32 bytes) in base64, into out (n bytes). */
+static void secret_of(const uint8_t key[32], char *out, size_t n) {
+    char *b64 = whsig_b64(key, 32);
+    snprintf(out, n, "whsec_%s", b64);
+    mem_free(b64);
+}
+
 /* wt_tenant: a tenant with a known secret (32 bytes 1..32). */
 void wt_tenant(void) {
     uint8_t key[32];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)(i + 1);
-    char *b64 = whsig_b64(key, sizeof(key));
-    snprintf(wt.secret, sizeof(wt.secret), "whsec_%s", b64);
-    mem_free(b64);
+    secret_of(key, wt.secret, sizeof(wt.secret));
     char *id = it_sql_value("INSERT INTO tenants (name, webhook_secret) VALUES ('acme', $1) "
                             "RETURNING id",
                             wt.secret, NULL);
     wt.tenant_id = atol(id);
     mem_free(id);
+}
+
+void wt_rotate_secret(const uint8_t key[32], char *fresh, size_t n) {
+    secret_of(key, fresh, n);
+    it_sql_exec("UPDATE tenants SET prev_webhook_secret = webhook_secret, webhook_secret = $1,"
+                " secret_rotated_at = now()",
+                fresh, NULL);
 }
 
 /* wt_insert: a row as the API stores it. send_in_ms > 0 makes it scheduled
@@ -137,6 +155,23 @@ void wt_xadd_legacy(const char *id) {
 /* wt_enqueue: insert + XADD, what a POST /v1/notifications does. */
 char *wt_enqueue(const char *path, const char *body) {
     char *id = wt_insert(path, NULL, body, NULL, 0);
+    wt_xadd(id);
+    return id;
+}
+
+/* wt_enqueue_row: a due row of channel to recipient as the API stores it,
+ * added to its lane; returns its id (mem_free). */
+char *wt_enqueue_row(const char *channel, const char *recipient, const char *subject,
+                     const char *body, const char *metadata) {
+    char tenant[32];
+    snprintf(tenant, sizeof(tenant), "%ld", wt.tenant_id);
+    char *id = it_sql_value(
+        "INSERT INTO notifications (id, tenant_id, channel, recipient, subject, body, metadata,"
+        " created_at, updated_at, due_at, in_stream, enqueued_at)"
+        " VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, now(), now(), now(), true, now())"
+        " RETURNING id",
+        tenant, channel, recipient, subject ? subject : IT_SQL_NULL, body,
+        metadata ? metadata : IT_SQL_NULL, NULL);
     wt_xadd(id);
     return id;
 }
@@ -235,6 +270,29 @@ int wt_int(const char *sql, const char *param) {
     return n;
 }
 
+/* wt_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
+static char *wt_outcomes(const char *id) {
+    char *s = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0), ','"
+                           " ORDER BY attempt) FROM delivery_attempts WHERE notification_id = $1",
+                           id, NULL);
+    return s ? s : mem_strdup("");
+}
+
+void wt_expect_outcomes(const char *id, const char *want) {
+    char *got = wt_outcomes(id);
+    cr_assert_str_eq(got, want, "attempts of %s", id);
+    mem_free(got);
+}
+
+void wt_expect_end(const char *id, const char *status, int attempts) {
+    cr_assert(wt_wait_status(id, status, 30000), "%s is not %s", id, status);
+    cr_assert_eq(wt_attempts(id), attempts, "attempts of %s", id);
+}
+
+int wt_attempts(const char *id) {
+    return wt_int("SELECT attempts FROM notifications WHERE id = $1", id);
+}
+
 int wt_log_count(const char *name, pid_t pid, const char *needle) {
     char *path = it_log_path(name, pid);
     FILE *f = fopen(path, "rb");
@@ -249,11 +307,51 @@ int wt_log_count(const char *name, pid_t pid, const char *needle) {
     return n;
 }
 
+/* wt_dlq_has: true when herald:dlq:<channel> holds an entry for id. */
+bool wt_dlq_has(const char *channel, const char *id) {
+    redisReply *r = it_redis_cmd("XRANGE herald:dlq:%s - +", channel);
+    bool found = false;
+    for (size_t e = 0; r && r->type == REDIS_REPLY_ARRAY && e < r->elements; e++) {
+        redisReply *fields = r->element[e]->element[1];
+        for (size_t i = 0; i + 1 < fields->elements; i += 2)
+            if (!strcmp(fields->element[i]->str, "id") && !strcmp(fields->element[i + 1]->str, id))
+                found = true;
+    }
+    freeReplyObject(r);
+    return found;
+}
+
+/* wt_verify_with_npm: runs tests/webhooks/verify.mjs over what the receiver got
+ * on path, with secret; returns its exit code. */
+int wt_verify_with_npm(const char *path, const char *secret) {
+    int code;
+    char setup[1024];
+    snprintf(setup, sizeof(setup), "%s/tests/webhooks/setup.sh", it_source_dir());
+    const char *s[] = {"bash", setup, NULL};
+    mem_free(it_run_capture(s, NULL, &code));
+    cr_assert_eq(code, 0, "npm setup of the verifier failed");
+    struct json_object *reqs = wt_requests(path);
+    char file[256];
+    snprintf(file, sizeof(file), "%s/webhooks-%d.json", getenv("HERALD_TEST_STACK_DIR"),
+             (int)getpid());
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fputs(json_object_to_json_string_ext(reqs, JSON_C_TO_STRING_PLAIN), f);
+    fclose(f);
+    json_object_put(reqs);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "node %s/tests/webhooks/verify.mjs '%s' < '%s'", it_source_dir(),
+             secret, file);
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+    char *out = it_run_capture(argv, NULL, &code);
+    cr_log_info("verifier: %s", out);
+    mem_free(out);
+    return code;
+}
+
 void wt_setup(void) {
-    it_require_stack();
     memset(&wt, 0, sizeof(wt));
-    it_reset_db();
-    it_redis_flush();
+    it_fresh_stack();
     wt_tenant();
     wt_start_receiver();
 }
