@@ -2,6 +2,7 @@
  * waiting for an event, woken by NOTIFY and read again on a timer. */
 #include "api/edge.h"
 #include "api/events_h.h"
+#include "common/list.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -78,20 +79,10 @@ static void ev_unlist(struct ev_wait *w) {
         return;
     struct events_feed *f = w->f;
     struct ev_tenant *t = hmap_get(f->tenants, w->tid);
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        t->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    LIST_UNLINK(t->head, w);
     if (!t->head)
         mem_free(hmap_del(f->tenants, w->tid));
-    if (w->aprev)
-        w->aprev->anext = w->anext;
-    else
-        f->all = w->anext;
-    if (w->anext)
-        w->anext->aprev = w->aprev;
+    LIST_UNLINK_AS(f->all, w, aprev, anext);
     w->listed = false;
     f->waiting--;
     ev_gauge(f);
@@ -133,16 +124,8 @@ static void ev_list(struct ev_wait *w) {
         t = mem_calloc(1, sizeof(*t));
         hmap_put(f->tenants, w->tid, t);
     }
-    w->prev = NULL;
-    w->next = t->head;
-    if (t->head)
-        t->head->prev = w;
-    t->head = w;
-    w->aprev = NULL;
-    w->anext = f->all;
-    if (f->all)
-        f->all->aprev = w;
-    f->all = w;
+    LIST_PUSH(t->head, w);
+    LIST_PUSH_AS(f->all, w, aprev, anext);
     w->listed = true;
     f->waiting++;
     ev_gauge(f);

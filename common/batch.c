@@ -1,6 +1,7 @@
 /* batch: group commit of queued items: at most N groups in flight, the next
  * group sent when the loop is idle, failed groups retried or requeued. */
 #include "common/batch.h"
+#include "common/list.h"
 #include "common/mem.h"
 
 #include <event2/event.h>
@@ -24,12 +25,7 @@ struct batch_queue {
 };
 
 void batch_list_push(struct batch_list *l, struct batch_item *it) {
-    it->next = NULL;
-    if (l->tail)
-        l->tail->next = it;
-    else
-        l->head = it;
-    l->tail = it;
+    QUEUE_APPEND(l->head, l->tail, it);
     l->count++;
     l->weight += it->weight;
 }
@@ -105,12 +101,7 @@ static void batch_next(batch_queue *q) {
 static void batch_settle(struct batch_group *g) {
     struct group_slot *s = (struct group_slot *)g;
     batch_queue *q = g->q;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        q->groups = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    LIST_UNLINK(q->groups, s);
     if (!s->waiting)
         q->inflight--;
     q->group_weight -= s->weight;

@@ -1,6 +1,7 @@
 /* db: the pool's requests: the queue, deadlines, cancellation and answers, and
  * the pool itself (open, shutdown); common/db_conn.c runs each connection. */
 #include "common/db.h"
+#include "common/list.h"
 #include "common/db_int.h"
 #include "common/buf.h"
 #include "common/log.h"
@@ -178,11 +179,7 @@ static struct req *db_submit(db *d, int stmt, const char *sql, int nparams,
     r->deadline = evtimer_new(d->base, db_deadline_cb, r);
     struct timeval tv = {d->timeout_ms / 1000, (d->timeout_ms % 1000) * 1000};
     evtimer_add(r->deadline, &tv);
-    if (d->tail)
-        d->tail->next = r;
-    else
-        d->head = r;
-    d->tail = r;
+    QUEUE_APPEND(d->head, d->tail, r);
     d->queued++;
     r->queued = true;
     if (!db_up(d)) {

@@ -1,5 +1,6 @@
 /* req: cancellable PostgreSQL/Redis requests and the scopes that hold them. */
 #include "common/req.h"
+#include "common/list.h"
 #include "common/mem.h"
 
 #include <stddef.h>
@@ -12,12 +13,7 @@ static void req_unlink(struct req *r) {
     struct req_scope *s = r->scope;
     if (!s)
         return;
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        s->head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    LIST_UNLINK(s->head, r);
     s->count--;
     r->scope = NULL;
     r->prev = r->next = NULL;
@@ -33,11 +29,7 @@ struct req *req_scope_add(struct req_scope *s, struct req *r) {
         return NULL;
     req_unlink(r);
     r->scope = s;
-    r->prev = NULL;
-    r->next = s->head;
-    if (s->head)
-        s->head->prev = r;
-    s->head = r;
+    LIST_PUSH(s->head, r);
     s->count++;
     return r;
 }

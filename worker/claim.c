@@ -1,5 +1,6 @@
 /* claim: claim statements in flight, their retries and their answers. */
 #include "worker/claim.h"
+#include "common/list.h"
 #include "common/mem.h"
 #include "common/req.h"
 #include "common/util.h"
@@ -34,12 +35,7 @@ static void claim_send(struct claim *b);
 
 static void claim_drop(struct claim *b) {
     claims *c = b->c;
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        c->list = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    LIST_UNLINK(c->list, b);
     if (b->retry)
         event_free(b->retry);
     mem_free(b->jobs);

@@ -1,5 +1,6 @@
 /* turns: a destination's waiting line in priority, floor and tenant order (pure). */
 #include "worker/turns.h"
+#include "common/list.h"
 #include "common/mem.h"
 #include "common/notif.h"
 #include "worker/readplan.h"
@@ -47,15 +48,7 @@ static void turns_release(struct turns *t, struct turn_class *c) {
 }
 
 static void turns_unlink(struct turns *t, struct turn *it) {
-    if (it->prev)
-        it->prev->next = it->next;
-    else
-        t->head = it->next;
-    if (it->next)
-        it->next->prev = it->prev;
-    else
-        t->tail = it->prev;
-    it->prev = it->next = NULL;
+    DLIST_REMOVE(t->head, t->tail, it);
     it->waiting = false;
     it->cls->waiting--;
     t->places[it->cls->prio]--;
@@ -73,13 +66,7 @@ void turns_push(struct turns *t, struct turn *it, int prio, const char *tenant) 
         hmap_put(t->classes, key, c);
     }
     it->cls = c;
-    it->prev = t->tail;
-    it->next = NULL;
-    if (t->tail)
-        t->tail->next = it;
-    else
-        t->head = it;
-    t->tail = it;
+    DLIST_APPEND(t->head, t->tail, it);
     it->waiting = true;
     c->waiting++;
     t->places[c->prio]++;
