@@ -22,8 +22,10 @@ What it does, in order:
      a PostgreSQL restart, the webhook receiver answering 500 for a while; the
      failing destination's circuit is polled (GET /v1/admin/destinations);
   5. every answer is sorted: 201 accepted, a 4xx or 503 a definite rejection,
-     no answer (reset, timeout) unknown; an unknown is retried with the same
-     key (and body) on the other replica until it resolves or a deadline;
+     no answer (reset, timeout) and the 503 that says the commit's outcome is
+     unknown ("retry with the same Idempotency-Key") unknown; an unknown is
+     retried with the same key (and body) on the other replica until it
+     resolves or a deadline;
   6. waits until no notification is pending, then checks PostgreSQL, the dead
      letters (heraldctl dlq list) and the receivers' own records; prints the
      figures and "N passed, M failed"; exit 0 only when every check passed.
@@ -672,15 +674,16 @@ class Soak:
             if i % 2 == 0:
                 time.sleep(0.2)
         req.replica = rep
-        if res[0] == "answer":
+        if res[0] == "answer" and not self.commit_unknown(res):
             self.classify(req, res, first_try=True)
             return
-        # No answer: the request may or may not have been stored.
+        # No answer, or a 503 saying the commit's outcome is unknown: the
+        # request may or may not have been stored.
         req.outcome = "unknown"
-        req.unknown_kind = res[0]
-        req.err = res[2]
+        req.unknown_kind = res[0] if res[0] != "answer" else "commit_unknown"
+        req.err = res[2] if res[0] != "answer" else res[2][:300].decode("utf-8", "replace")
         self.count("unknown")
-        self.count("unknown_" + res[0])
+        self.count("unknown_" + req.unknown_kind)
         other = order[1] if rep == order[0] else order[0]
         seq = [other, rep]
         deadline = time.monotonic() + 120
@@ -704,6 +707,13 @@ class Soak:
             delay = min(delay * 1.5, 2.0)
         req.resolution = "unresolved"
         self.count("unknown_unresolved")
+
+    @staticmethod
+    def commit_unknown(res):
+        """A 503 of a request whose commit was in flight when the API had to
+        give up on it (the connection broke, and the grace to look it up ran
+        out): not a rejection; the answer says to retry with the same key."""
+        return res[1] == 503 and b"retry with the same Idempotency-Key" in (res[2] or b"")
 
     def classify(self, req, res, first_try):
         _, st, data, hdrs = res
@@ -1534,10 +1544,10 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     if rej_t:
         P("                first rejection sent %.1f s, last %.1f s after submission began"
           " (faults below, in report.txt)" % (min(rej_t), max(rej_t)))
-    P("  unknown       %6d requests (%d reset, %d timeout): resolved by a retry with the same"
-      " key: %d accepted and replayed (the first had been stored), %d accepted fresh (it had"
-      " not), %d rejected, %d unresolved"
-      % (st["unknown"], st["unknown_reset"], st["unknown_timeout"],
+    P("  unknown       %6d requests (%d reset, %d timeout, %d 503 commit unknown): resolved by"
+      " a retry with the same key: %d accepted and replayed (the first had been stored), %d"
+      " accepted fresh (it had not), %d rejected, %d unresolved"
+      % (st["unknown"], st["unknown_reset"], st["unknown_timeout"], st["unknown_commit_unknown"],
          res_count["accepted-replayed"], res_count["accepted-fresh"],
          res_count["rejected"] + res_count["error"], res_count["unresolved"]))
     P("  refused       %6d connection attempts refused (replica down), resent to the other"
