@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # level.sh: the data-lifecycle soak. Submits webhooks at a steady RATE for
-# SECONDS with a short retention window and short partitions into one
-# herald-worker (Herald's default settings) delivering to nginx (answers 204),
+# SECONDS with a short retention window and short partitions into WORKERS
+# herald-worker replicas (default 2, Herald's default settings otherwise)
+# delivering to nginx (answers 204),
 # and samples every SAMPLE seconds what must stay flat once the first retention
 # window has passed, because retention drops whole partitions:
 #   bytes     tables and indexes of every partition, and the small tables
@@ -19,8 +20,11 @@
 # and, for the record, pending rows, stream length, partitions, the database's
 # datfrozenxid age (grows with the xids used; the small static tables are frozen
 # by autovacuum at autovacuum_freeze_max_age, cheaply). RATE must stay below
-# what one worker delivers (pending rows keep their partition, so a backlog
-# would grow whatever retention does): the pending check says whether it did.
+# what the workers deliver with room to drain a backlog left by a pause (a
+# checkpoint, a partition's autovacuum): pending rows keep their partition, so a
+# backlog would grow whatever retention does; the pending check says whether
+# it did. Channels scale by worker replicas, and one replica here delivers
+# about 2,000-2,100/s, so the hour at 2,000/s runs two.
 # Run by hand; its own build (build-soak/) and servers, all on 127.0.0.1 under
 # tests/soak/out, stopped on exit; the databases are deleted after a pass and
 # kept (stopped) after a failure.
@@ -29,7 +33,8 @@
 #                            [RATE (notifications/s, default 1000)]
 #                            [PARTITION_MS (default RETENTION_MS / 5, at least 1000)]
 #   the hour at full rate: tests/soak/level.sh 3600 600000 2000
-# Environment (optional): SOAK_SOURCE=HEAD (or another revision) builds that
+# Environment (optional): WORKERS=N herald-worker replicas (default 2);
+# SOAK_SOURCE=HEAD (or another revision) builds that
 # commit (a copy in tests/soak/out/src) instead of the working tree, e.g.
 # while others edit it.
 # Exit status: 0 when everything levels off, 1 when not, 2 on bad usage or a
@@ -48,6 +53,11 @@ for v in DURATION RETENTION_MS RATE PARTITION_MS; do
     }
 done
 SAMPLE=10
+WORKERS=${WORKERS:-2}
+[[ $WORKERS =~ ^[1-9][0-9]?$ ]] || {
+    echo "level.sh: WORKERS must be 1 to 99" >&2
+    exit 2
+}
 PER_CALL=100
 CONNS=4
 OUT=$ROOT/tests/soak/out
@@ -141,7 +151,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# ---- a fresh stack, nginx, herald-api, one herald-worker ---------------------
+# ---- a fresh stack, nginx, herald-api, WORKERS herald-workers ----------------
 
 nginx_stop # a run killed before its trap ran
 scripts/stack.sh destroy "$STACK" 9>&- >/dev/null 2>&1 || true
@@ -210,8 +220,10 @@ export HERALD_RATE_LIMIT_PER_SEC=10000000 HERALD_RATE_LIMIT_BURST=10000000
 export HERALD_LOG_LEVEL=${HERALD_LOG_LEVEL:-warn} # info logs every retry and purge
 "$BUILD/herald-api" >"$OUT/api.log" 2>&1 9>&- &
 pids+=($!)
-"$BUILD/herald-worker" --channel webhook >"$OUT/worker.log" 2>&1 9>&- &
-pids+=($!)
+for ((w = 1; w <= WORKERS; w++)); do
+    "$BUILD/herald-worker" --channel webhook >"$OUT/worker$w.log" 2>&1 9>&- &
+    pids+=($!)
+done
 ready=0
 for ((i = 0; i < 300; i++)); do
     if curl -fsS -o /dev/null "http://$HERALD_LISTEN/readyz" 2>/dev/null; then
@@ -261,7 +273,7 @@ xlen() { # entries over all of the channel's streams
 }
 
 echo "soak: ${DURATION}s of webhooks at ${RATE}/s, retention ${RETENTION_MS} ms, partitions of" \
-    "${PARTITION_MS} ms, one herald-worker, nginx receiver; a sample every ${SAMPLE}s"
+    "${PARTITION_MS} ms, $WORKERS herald-worker(s), nginx receiver; a sample every ${SAMPLE}s"
 printf '%6s %12s %11s %10s %8s %9s %9s %11s %8s %6s %8s %9s\n' \
     t bytes wal redis dwell99 dead xid_age db_xid_age pending parts xlen rows
 # the last calls may land a little after DURATION: SAMPLE seconds of slack
