@@ -218,8 +218,9 @@ static char *db_session_options(const char *url, unsigned flags) {
         if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
             buf_printf(&b, "%s ", o->val);
     PQconninfoFree(opts);
-    if (flags & DB_CUSTOM_PLANS)
-        buf_puts(&b, "-c plan_cache_mode=force_custom_plan");
+    if (flags & DB_KEYED_PLANS)
+        buf_puts(&b, "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+                     " -c enable_hashjoin=off -c enable_mergejoin=off");
     return b.data; /* NULL: no options */
 }
 

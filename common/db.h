@@ -38,13 +38,18 @@ typedef void (*db_cb)(void *arg, const struct db_result *r);
  * Caller frees with db_close(). */
 db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms, unsigned flags);
 
-/* DB_CUSTOM_PLANS: the sessions plan every execution of a prepared statement
- * afresh (plan_cache_mode=force_custom_plan), with the tables' sizes at that
- * moment. For statements whose best plan depends on how full a queue table
- * is: a generic plan made while it was nearly empty (the first batches after
- * a deploy or a purge) would otherwise be kept for the life of the session.
- * Parsing and analysis are still done once. */
-#define DB_CUSTOM_PLANS 1u
+/* DB_KEYED_PLANS: for sessions whose statements find their rows by key
+ * (the worker's: ids joined from unnest(array)). Each prepared statement is
+ * planned once, without its parameters (plan_cache_mode=force_generic_plan),
+ * and the planner is steered off sequential scans, hash joins and merge joins
+ * (enable_seqscan, enable_hashjoin, enable_mergejoin off: heavy costs, not
+ * bans; a statement with no other way still runs). A plan made while a table
+ * was empty (the first batches after a deploy, a purge or a new partition) is
+ * then a nested loop of key lookups like one made on a full table, instead of
+ * a scan kept for the life of the plan; and the lookups prune partitions per
+ * row as they run. Planning every execution instead (force_custom_plan) cost
+ * a fifth of PostgreSQL's CPU under load. */
+#define DB_KEYED_PLANS 1u
 
 /* db_shutdown: drops every connection; queued and running queries get
  * DB_UNAVAILABLE / DB_LOST synchronously, and from now on db_query answers
@@ -67,7 +72,7 @@ struct req *db_query(db *d, const char *sql, int nparams, const char *const *par
  * string that lives as long as d (a static array): it is known by its
  * address, prepared once on each connection (again after a reconnect) and
  * then sent by name, so the server parses it once per session (and plans it
- * once too, unless the pool was opened with DB_CUSTOM_PLANS). Past 32
+ * once too, unless the session plans every execution). Past 32
  * distinct statements it behaves as db_query. */
 struct req *db_query_prepared(db *d, const char *sql, int nparams, const char *const *params,
                               db_cb cb, void *arg);

@@ -7,19 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* n.id = ANY(the ids), redundant beside the join, lets the planner prune the
- * partitions of notifications (schema/006) to those the ids fall in before it
- * plans anything: with a plan made per execution, planning the other
- * partitions (one a day, a month of them) cost ten times the statement.
- *
- * Both statements find each row through the primary key, whatever the
- * statistics say. The status test is written (status || '') so the planner
- * cannot use the partial indexes WHERE status = 'pending': with stale
- * statistics (a queue that filled since the last ANALYZE) it would otherwise
- * walk the channel's whole pending index for every batch and hash-join it
- * with the ids. The worker's connections plan every execution afresh
- * (DB_CUSTOM_PLANS), so a plan made while the table was small is not kept
- * either.
+/* Both statements find each row through the primary key, whatever the
+ * statistics say: the ids are joined from unnest(the array), and the status
+ * test is written (status || '') so the planner cannot use the partial
+ * indexes WHERE status = 'pending' (with stale statistics, a queue that
+ * filled since the last ANALYZE, it would otherwise walk the channel's whole
+ * pending index for every batch). The worker's sessions plan each statement
+ * once (common/db.h DB_KEYED_PLANS), steered to a nested loop of key
+ * lookups, so a plan made while the table was empty is still right when it is
+ * full; the lookups prune the partitions of notifications (schema/006) per
+ * row as they run. No "n.id = ANY(the ids)" beside the join: under a plan
+ * made once, that would probe every partition for every id.
  *
  * The claim is one pass over the ids: a due row is leased to us (if free, or
  * already ours); one not yet due that is still marked in the stream is marked
@@ -43,7 +41,7 @@ static const char ledger_claim_sql[] =
     " in_stream = n.in_stream AND n.due_at <= now()"
     " AND NOT coalesce(n.expires_at <= now(), false)"
     " FROM unnest($3::uuid[]) AS x(id)"
-    " WHERE n.id = x.id AND n.id = ANY($3::uuid[]) AND n.channel = $4"
+    " WHERE n.id = x.id AND n.channel = $4"
     " AND n.status || '' = 'pending'"
     " AND (n.lease_until IS NULL OR n.lease_until < now()"
     " OR (n.lease_owner = $1 AND n.due_at <= now()))"
@@ -97,7 +95,7 @@ static const char ledger_record_sql[] =
     " WHEN 'defer' THEN now() + o.delay_ms * interval '1 millisecond' ELSE n.due_at END,"
     " in_stream = false, lease_owner = NULL, lease_until = NULL,"
     " updated_at = CASE WHEN o.kind = 'defer' THEN n.updated_at ELSE now() END"
-    " FROM o WHERE n.id = o.id AND n.id = ANY($2::uuid[]) AND n.lease_owner = $1"
+    " FROM o WHERE n.id = o.id AND n.lease_owner = $1"
     " AND n.status || '' = 'pending'"
     " RETURNING n.id),"
     " a AS ("

@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
      * sweeper, then the engine, which starts reading. */
     w.base = util_event_base();
     w.d = db_open(w.base, w.cfg.database_url, w.cfg.db_connections, w.cfg.db_timeout_ms,
-                  DB_CUSTOM_PLANS);
+                  DB_KEYED_PLANS);
     w.rd = rds_open(w.base, &w.cfg); /* blocking reads only */
     w.wr = rds_open(w.base, &w.cfg); /* everything else */
     w.sw = sweep_start(w.base, w.d, w.wr, &w.cfg, "worker");
