@@ -80,12 +80,6 @@ static bool auth_peer_blocked(struct auth *a, const char *peer, int *retry_s) {
     return true;
 }
 
-static void auth_peer_forget(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
-    mem_free(val);
-}
-
 /* auth_peer_failed: one failure from peer. The map is bounded: when it is
  * full, every address starts afresh (a flood from that many addresses is
  * not stopped by per-address counts anyway). */
@@ -94,8 +88,7 @@ static void auth_peer_failed(struct auth *a, const char *peer) {
     struct auth_peer *p = auth_peer_get(a, peer, now);
     if (!p) {
         if (hmap_len(a->peers) >= AUTH_PEERS_MAX) {
-            hmap_each(a->peers, auth_peer_forget, NULL);
-            hmap_free(a->peers);
+            hmap_free_with(a->peers, mem_free);
             a->peers = hmap_new();
         }
         p = mem_calloc(1, sizeof(*p));
@@ -114,12 +107,6 @@ static void auth_answer(struct auth *a, struct auth_ent *e, struct auth_waiter *
     }
     auth_peer_failed(a, w->peer);
     w->cb(w->arg, 401, NULL, 0);
-}
-
-static void auth_drop_ent(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
-    mem_free(val);
 }
 
 struct auth_evict_ctx {
@@ -328,11 +315,9 @@ void auth_free(struct auth *a) {
         return;
     event_free(a->touch);
     req_scope_cancel(&a->reqs); /* before the entries their waiters hang on */
-    hmap_each(a->cache, auth_drop_ent, NULL);
-    hmap_free(a->cache);
+    hmap_free_with(a->cache, mem_free);
     hmap_free(a->used);
-    hmap_each(a->peers, auth_peer_forget, NULL);
-    hmap_free(a->peers);
+    hmap_free_with(a->peers, mem_free);
     mem_free(a);
 }
 

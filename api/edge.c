@@ -336,17 +336,8 @@ static void edge_turn_cb(evutil_socket_t fd, short what, void *arg) {
     edge_pump(e);
 }
 
-static enum bufferevent_filter_result edge_filter_in(struct evbuffer *src, struct evbuffer *dst,
-                                                     ev_ssize_t limit,
-                                                     enum bufferevent_flush_mode mode, void *ctx) {
-    (void)src;
-    (void)dst;
-    (void)limit;
-    (void)mode;
-    edge_pump(ctx);
-    return BEV_NEED_MORE; /* evhttp's input is filled by edge_emit alone */
-}
-
+/* The filter functions pass nothing: edge_turn_cb moves the output, and
+ * evhttp's input is filled by edge_emit alone. */
 static enum bufferevent_filter_result edge_filter_out(struct evbuffer *src, struct evbuffer *dst,
                                                       ev_ssize_t limit,
                                                       enum bufferevent_flush_mode mode, void *ctx) {
@@ -355,7 +346,14 @@ static enum bufferevent_filter_result edge_filter_out(struct evbuffer *src, stru
     (void)limit;
     (void)mode;
     (void)ctx;
-    return BEV_NEED_MORE; /* edge_turn_cb moves it */
+    return BEV_NEED_MORE;
+}
+
+static enum bufferevent_filter_result edge_filter_in(struct evbuffer *src, struct evbuffer *dst,
+                                                     ev_ssize_t limit,
+                                                     enum bufferevent_flush_mode mode, void *ctx) {
+    edge_pump(ctx);
+    return edge_filter_out(src, dst, limit, mode, ctx);
 }
 
 /* edge_fout_cb: evhttp wrote (part of) an answer into the filter. */
@@ -450,11 +448,11 @@ static void edge_timer_cb(evutil_socket_t fd, short what, void *arg) {
 struct edge *edge_open(struct event_base *base, struct guard *g, const struct edge_hooks *hooks,
                        void *hooks_arg, int read_timeout_ms) {
     struct edge *e = mem_calloc(1, sizeof(*e));
-    e->base = base;
-    e->g = g;
-    e->hooks = hooks;
-    e->hooks_arg = hooks_arg;
-    e->read_timeout_ms = read_timeout_ms;
+    *e = (struct edge){.base = base,
+                       .g = g,
+                       .hooks = hooks,
+                       .hooks_arg = hooks_arg,
+                       .read_timeout_ms = read_timeout_ms};
     e->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     e->filter = e->bev ? bufferevent_filter_new(e->bev, edge_filter_in, edge_filter_out,
                                                 BEV_OPT_CLOSE_ON_FREE, edge_filter_gone, e)

@@ -35,12 +35,23 @@ char *form_decode(const char *s, size_t n) {
     return out;
 }
 
-void form_free(struct form *f) {
-    for (size_t i = 0; i < f->len; i++) {
-        mem_free(f->fields[i].name);
-        mem_free(f->fields[i].value);
+const char *form_fields_get(const struct form_field *fields, size_t len, const char *name) {
+    for (size_t i = 0; i < len; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return fields[i].value;
+    return NULL;
+}
+
+void form_fields_free(struct form_field *fields, size_t *len) {
+    for (size_t i = 0; i < *len; i++) {
+        mem_free(fields[i].name);
+        mem_free(fields[i].value);
     }
-    f->len = 0;
+    *len = 0;
+}
+
+void form_free(struct form *f) {
+    form_fields_free(f->fields, &f->len);
 }
 
 int form_parse(const char *body, size_t len, struct form *f) {
@@ -75,10 +86,7 @@ fail:
 }
 
 const char *form_get(const struct form *f, const char *name) {
-    for (size_t i = 0; i < f->len; i++)
-        if (strcmp(f->fields[i].name, name) == 0)
-            return f->fields[i].value;
-    return NULL;
+    return form_fields_get(f->fields, f->len, name);
 }
 
 static int form_cmp(const void *a, const void *b) {

@@ -18,6 +18,12 @@ struct form {
     size_t len;
 };
 
+/* form_fields_get: the first value of name among fields[0..len), borrowed;
+ * NULL if absent. form_fields_free: frees their strings and sets *len to 0.
+ * For any decoded name/value list (a form's, a query string's). */
+const char *form_fields_get(const struct form_field *fields, size_t len, const char *name);
+void form_fields_free(struct form_field *fields, size_t *len);
+
 /* form_parse: decodes body (len bytes, any bytes) into f. '+' is a space,
  * %XX a byte. Returns 0, or -1 (f emptied) on a bad escape, a NUL byte after
  * decoding, or more than FORM_MAX_FIELDS fields. Release with form_free(). */

@@ -85,16 +85,9 @@ int query_parse(const char *raw, const char *const *allowed, struct query *q,
 }
 
 const char *query_get(const struct query *q, const char *name) {
-    for (size_t i = 0; i < q->len; i++)
-        if (strcmp(q->params[i].name, name) == 0)
-            return q->params[i].value;
-    return NULL;
+    return form_fields_get(q->params, q->len, name);
 }
 
 void query_free(struct query *q) {
-    for (size_t i = 0; i < q->len; i++) {
-        mem_free(q->params[i].name);
-        mem_free(q->params[i].value);
-    }
-    q->len = 0;
+    form_fields_free(q->params, &q->len);
 }

@@ -4,19 +4,16 @@
 #ifndef HERALD_API_QUERY_H
 #define HERALD_API_QUERY_H
 
+#include "api/form.h"
+
 #include <stddef.h>
 
 struct val_errors;
 
 #define QUERY_MAX_PARAMS 16
 
-struct query_param {
-    char *name;  /* decoded, owned */
-    char *value; /* decoded, owned; no NUL inside */
-};
-
 struct query {
-    struct query_param params[QUERY_MAX_PARAMS];
+    struct form_field params[QUERY_MAX_PARAMS]; /* decoded, owned; no NUL inside */
     size_t len;
 };
 

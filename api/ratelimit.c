@@ -266,17 +266,10 @@ struct ratelimit *ratelimit_new(struct api_app *app) {
     return rl;
 }
 
-static void rl_slot_free(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
-    mem_free(val);
-}
-
 void ratelimit_free(struct ratelimit *rl) {
     if (!rl)
         return;
     req_scope_cancel(&rl->reqs);
-    hmap_each(rl->slots, rl_slot_free, NULL);
-    hmap_free(rl->slots);
+    hmap_free_with(rl->slots, mem_free);
     mem_free(rl);
 }

@@ -35,13 +35,15 @@ hmap *hmap_new(void) {
     return m;
 }
 
-void hmap_free(hmap *m) {
+void hmap_free_with(hmap *m, void (*free_val)(void *val)) {
     if (!m)
         return;
     for (size_t i = 0; i < m->nslots; i++) {
         struct hmap_ent *e = m->slots[i];
         while (e) {
             struct hmap_ent *n = e->next;
+            if (free_val)
+                free_val(e->val);
             mem_free(e->key);
             mem_free(e);
             e = n;
@@ -49,6 +51,10 @@ void hmap_free(hmap *m) {
     }
     mem_free(m->slots);
     mem_free(m);
+}
+
+void hmap_free(hmap *m) {
+    hmap_free_with(m, NULL);
 }
 
 static struct hmap_ent **hmap_find(const hmap *m, const char *key, uint64_t h) {

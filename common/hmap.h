@@ -9,6 +9,9 @@ typedef struct hmap hmap;
 /* hmap_new: caller frees with hmap_free(); values are never freed by the map. */
 hmap *hmap_new(void);
 void hmap_free(hmap *m);
+/* hmap_free_with: hmap_free, after free_val(value) for every entry (the maps
+ * that own their values). */
+void hmap_free_with(hmap *m, void (*free_val)(void *val));
 /* hmap_get: NULL when absent. */
 void *hmap_get(const hmap *m, const char *key);
 /* hmap_put: the key is copied; replaces and returns the old value (or NULL). */

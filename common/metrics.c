@@ -3,6 +3,7 @@
 #include "common/metrics.h"
 #include "common/buf.h"
 #include "common/hmap.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -50,28 +51,26 @@ metrics *metrics_new(void) {
     return m;
 }
 
+/* The maps own what they hold: families by name, each family's series by labels. */
+static void metrics_series_free(void *val) {
+    struct metrics_series *s = val;
+    mem_free(s->labels);
+    mem_free(s->le);
+    mem_free(s);
+}
+
+static void metrics_family_free(void *val) {
+    struct metrics_family *f = val;
+    hmap_free_with(f->series, metrics_series_free);
+    mem_free(f->name);
+    mem_free(f->help);
+    mem_free(f->buckets);
+    mem_free(f);
+}
+
 void metrics_free(metrics *m) {
-    if (!m)
-        return;
-    struct metrics_family *f = m->first;
-    while (f) {
-        struct metrics_family *fn = f->next;
-        struct metrics_series *s = f->first;
-        while (s) {
-            struct metrics_series *sn = s->next;
-            mem_free(s->labels);
-            mem_free(s->le);
-            mem_free(s);
-            s = sn;
-        }
-        hmap_free(f->series);
-        mem_free(f->name);
-        mem_free(f->help);
-        mem_free(f->buckets);
-        mem_free(f);
-        f = fn;
-    }
-    hmap_free(m->families);
+    if (m)
+        hmap_free_with(m->families, metrics_family_free);
     mem_free(m);
 }
 
@@ -89,11 +88,7 @@ void metrics_define(metrics *m, const char *name, enum metrics_type type, const 
         f->nbuckets = nbuckets;
     }
     f->series = hmap_new();
-    if (m->last)
-        m->last->next = f;
-    else
-        m->first = f;
-    m->last = f;
+    QUEUE_APPEND(m->first, m->last, f);
     hmap_put(m->families, name, f);
 }
 
@@ -117,11 +112,7 @@ static struct metrics_series *metrics_series_get(metrics *m, const char *name, c
     s->labels = mem_strdup(labels);
     if (f->type == METRICS_HISTOGRAM)
         s->le = mem_calloc(f->nbuckets ? f->nbuckets : 1, sizeof(uint64_t));
-    if (f->last)
-        f->last->next = s;
-    else
-        f->first = s;
-    f->last = s;
+    QUEUE_APPEND(f->first, f->last, s);
     hmap_put(f->series, labels, s);
     return s;
 }

@@ -475,12 +475,14 @@ cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
                const char *consumer, const struct cfg *c, const struct cons_hooks *hooks,
                void *arg) {
     cons *k = mem_calloc(1, sizeof(*k));
-    k->base = base;
-    k->rd = rd;
-    k->wr = wr;
-    k->ch = ch;
-    k->n = stream_count();
-    k->lanes = stream_lanes();
+    *k = (cons){.base = base,
+                .rd = rd,
+                .wr = wr,
+                .ch = ch,
+                .n = stream_count(),
+                .lanes = stream_lanes(),
+                .hooks = *hooks,
+                .arg = arg};
     k->keys = mem_calloc((size_t)k->n, sizeof(*k->keys));
     k->cursor = mem_calloc((size_t)k->n, sizeof(*k->cursor));
     k->acked = mem_calloc((size_t)k->n, sizeof(*k->acked));
@@ -495,8 +497,6 @@ cons *cons_new(struct event_base *base, rds *rd, rds *wr, enum notif_channel ch,
     }
     readplan_init(&k->plan);
     k->consumer = mem_strdup(consumer);
-    k->hooks = *hooks;
-    k->arg = arg;
     /* the rds deadline covers BLOCK too: stay well inside it */
     k->block_ms = c->redis_timeout_ms / 2 < 1000 ? c->redis_timeout_ms / 2 : 1000;
     if (k->block_ms < 1)

@@ -301,12 +301,6 @@ static void dest_merge_local(const char *key, void *val, void *arg) {
     }
 }
 
-static void dest_free_brk(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
-    mem_free(val);
-}
-
 /* dest_loaded: the shared circuits came (once): deliveries may go, and the
  * table is read every refresh_ms from now on. */
 static void dest_loaded(dests *s) {
@@ -356,8 +350,7 @@ static void dest_refresh_cb(void *arg, redisReply *reply, const char *err) {
         mem_free(d);
     }
     mem_free(w.gone);
-    hmap_each(w.remote, dest_free_brk, NULL);
-    hmap_free(w.remote);
+    hmap_free_with(w.remote, mem_free);
 }
 
 /* dest_tell_waiting: an open circuit that held more back since this worker
@@ -416,9 +409,7 @@ void dest_stop(dests *s) {
     event_del(s->refresh);
 }
 
-static void dest_free_one(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
+static void dest_free_one(void *val) {
     struct dest *d = val;
     mem_free(d->name);
     mem_free(d);
@@ -427,8 +418,7 @@ static void dest_free_one(const char *key, void *val, void *arg) {
 void dest_free(dests *s) {
     if (!s)
         return;
-    hmap_each(s->by_name, dest_free_one, NULL);
-    hmap_free(s->by_name);
+    hmap_free_with(s->by_name, dest_free_one);
     event_free(s->refresh);
     mem_free(s);
 }

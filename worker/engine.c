@@ -456,16 +456,16 @@ eng *eng_new(struct event_base *base, const struct cfg *c, db *d, rds *rd, rds *
              enum notif_channel ch, const struct dlv_ops *ops, void *ops_state,
              const char *consumer, int concurrency) {
     eng *e = mem_calloc(1, sizeof(*e));
-    e->base = base;
-    e->cfg = c;
-    e->d = d;
-    e->wr = wr;
-    e->ch = ch;
-    e->chname = notif_channel_name(ch);
-    e->ops = ops;
-    e->ops_state = ops_state;
-    e->consumer = mem_strdup(consumer);
-    e->concurrency = concurrency;
+    *e = (eng){.base = base,
+               .cfg = c,
+               .d = d,
+               .wr = wr,
+               .ch = ch,
+               .chname = notif_channel_name(ch),
+               .ops = ops,
+               .ops_state = ops_state,
+               .consumer = mem_strdup(consumer),
+               .concurrency = concurrency};
     tally_init(&e->t, ch);
     jobs_init(&e->jobs);
     /* one destination holds at most half the transfers, so the others

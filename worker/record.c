@@ -89,11 +89,7 @@ bool rec_idle(const rec *r) {
 rec *rec_new(struct event_base *base, db *d, const char *consumer, int retry_ms, rec_done_fn done,
              void (*db_status)(void *arg, const struct db_result *r), void *arg) {
     rec *r = mem_calloc(1, sizeof(*r));
-    r->d = d;
-    r->consumer = consumer;
-    r->done = done;
-    r->db_status = db_status;
-    r->arg = arg;
+    *r = (rec){.d = d, .consumer = consumer, .done = done, .db_status = db_status, .arg = arg};
     struct batch_cfg bc = {.max_inflight = REC_INFLIGHT,
                            .max_weight = REC_BATCH,
                            .retry_ms = retry_ms,

@@ -17,17 +17,14 @@ void turns_init(struct turns *t) {
     *t = (struct turns){.classes = hmap_new()};
 }
 
-static void turns_free_class(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
+static void turns_free_class(void *val) {
     struct turn_class *c = val;
     mem_free(c->key);
     mem_free(c);
 }
 
 void turns_fini(struct turns *t) {
-    hmap_each(t->classes, turns_free_class, NULL);
-    hmap_free(t->classes);
+    hmap_free_with(t->classes, turns_free_class);
     t->classes = NULL;
 }
 

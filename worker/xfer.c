@@ -327,12 +327,8 @@ void xfer_start(xfer *x, CURL *easy, const char *host, const struct xfer_turn *t
         hmap_put(x->hosts, host, h);
     }
     struct xfer_item *it = mem_calloc(1, sizeof(*it));
-    it->x = x;
-    it->easy = easy;
-    it->host = h;
-    it->start_by_ms = start_by_ms;
-    it->cb = cb;
-    it->arg = arg;
+    *it = (struct xfer_item){
+        .x = x, .easy = easy, .host = h, .start_by_ms = start_by_ms, .cb = cb, .arg = arg};
     curl_easy_setopt(easy, CURLOPT_PRIVATE, it);
     turns_push(&h->line, &it->turn, turn ? turn->prio : 0, turn ? turn->tenant : NULL);
     x->queued++;
@@ -403,9 +399,7 @@ xfer *xfer_new(struct event_base *base, int host_limit) {
     return x;
 }
 
-static void xfer_free_host(const char *key, void *val, void *arg) {
-    (void)key;
-    (void)arg;
+static void xfer_free_host(void *val) {
     struct xfer_host *h = val;
     while (h->line.head) {
         struct xfer_item *it = xfer_item_of(h->line.head);
@@ -423,8 +417,7 @@ void xfer_free(xfer *x) {
         return;
     /* running transfers belong to their owners, who cancel them first; any
      * left are detached here so curl_multi_cleanup does not touch them */
-    hmap_each(x->hosts, xfer_free_host, NULL);
-    hmap_free(x->hosts);
+    hmap_free_with(x->hosts, xfer_free_host);
     curl_multi_cleanup(x->multi);
     event_free(x->timer);
     event_free(x->tick);

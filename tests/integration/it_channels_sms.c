@@ -34,6 +34,13 @@ static struct json_object *form_of(struct json_object *req) {
     return f;
 }
 
+/* one_sms: one text to number and a worker with the right token. Returns the id. */
+static char *one_sms(const char *number) {
+    char *id = wt_enqueue_row("sms", number, NULL, "x", NULL);
+    start_sms_worker("test-token");
+    return id;
+}
+
 Test(channels_sms, form_fields_basic_auth_and_sid_kept) {
     char *id = wt_enqueue_row("sms", "+15551234567", NULL, "Your code is {{code}} – thanks",
                               "{\"code\":1234}");
@@ -68,8 +75,7 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
     wt_control("{\"to\": \"+15550000001\", \"responses\": [500,"
                " {\"status\": 400, \"code\": 20429, \"message\": \"Too Many Requests\","
                " \"retry_after\": 2}]}");
-    char *id = wt_enqueue_row("sms", "+15550000001", NULL, "x", NULL);
-    start_sms_worker("test-token");
+    char *id = one_sms("+15550000001");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     wt_expect_outcomes(id, "retry:500,retry:400,success:201");
     char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
@@ -89,8 +95,7 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
 }
 
 Test(channels_sms, invalid_number_fails_at_once_with_the_provider_code) {
-    char *id = wt_enqueue_row("sms", "+15005550001", NULL, "x", NULL);
-    start_sms_worker("test-token");
+    char *id = one_sms("+15005550001");
     cr_assert(wt_wait_status(id, "failed", 30000), "not failed");
     char *err = wt_field(id, "last_error");
     cr_assert_str_eq(err, "21211: The 'To' number +15005550001 is not a valid phone number.");
@@ -155,8 +160,7 @@ Test(channels_sms, early_receipts_are_applied_when_the_sid_is_stored) {
 
 Test(channels_sms, receipt_kept_after_the_sid_was_stored_is_applied) {
     /* the race's other order: the receipt commits after a sid it could not see */
-    char *id = wt_enqueue_row("sms", "+15551234567", NULL, "x", NULL);
-    start_sms_worker("test-token");
+    char *id = one_sms("+15551234567");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     char *ref = wt_field(id, "provider_ref");
     it_sql_exec("INSERT INTO sms_receipts (provider_ref, status) VALUES ($1, 'delivered')", ref,

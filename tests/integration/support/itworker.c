@@ -284,6 +284,12 @@ void wt_expect_outcomes(const char *id, const char *want) {
     mem_free(got);
 }
 
+void wt_expect_error(const char *id, const char *part) {
+    char *err = wt_field(id, "last_error");
+    cr_assert(err && strstr(err, part), "last_error of %s: %s (expected %s in it)", id, err, part);
+    mem_free(err);
+}
+
 void wt_expect_end(const char *id, const char *status, int attempts) {
     cr_assert(wt_wait_status(id, status, 30000), "%s is not %s", id, status);
     cr_assert_eq(wt_attempts(id), attempts, "attempts of %s", id);

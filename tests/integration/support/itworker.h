@@ -95,6 +95,8 @@ int wt_int(const char *sql, const char *param);
 /* wt_expect_outcomes: asserts that id's attempts had the outcomes want,
  * "outcome:status_code,..." in order (a status code of 0 for none). */
 void wt_expect_outcomes(const char *id, const char *want);
+/* wt_expect_error: asserts that id's last_error contains part. */
+void wt_expect_error(const char *id, const char *part);
 /* wt_attempts: the attempts column of the row id; -1 for no row. */
 int wt_attempts(const char *id);
 /* wt_expect_end: asserts that id reaches status within 30 s, having used
