@@ -43,7 +43,7 @@ static const char store_status_sql[] =
 #define STORE_ATTEMPT_COLS                                                                         \
     "SELECT a.attempt, floor(extract(epoch FROM a.started_at) * 1000)::bigint, a.duration_ms,"     \
     " a.outcome, a.status_code, a.error FROM notifications n"                                      \
-    " LEFT JOIN delivery_attempts a ON a.notification_id = n.id"
+    " LEFT JOIN notification_attempts a ON a.notification_id = n.id"
 static const char store_attempts_sql[] =
     STORE_ATTEMPT_COLS " WHERE n.id = $1 AND n.tenant_id = $2 AND n.kind = 'notification'"
                        " ORDER BY a.attempt";

@@ -70,7 +70,9 @@ enum ledger_record_col { LR_ID = 0, LR_NOW_MS, LR_NCOLS };
 
 /* ledger_record: applies n outcomes in one statement: every row that is
  * still leased to consumer gets its new state and clears the lease, and
- * every attempt (not LK_DEFER) gets a delivery_attempts row. An attempt that
+ * every attempt (not LK_DEFER) is recorded: a success at attempt 1 in the
+ * notification's own row (schema/010: first_started_at and its kin), every
+ * other in a delivery_attempts row. An attempt that
  * did not count (a provider auth error) is recorded under the number the next
  * counted attempt will use, which later replaces it. cb gets the updated rows
  * (enum ledger_record_col); ids missing from it had lost their lease. */

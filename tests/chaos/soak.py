@@ -1511,14 +1511,14 @@ def check(s, plan, pre, drained, submit_secs, t_drained, t_start):
     dup_by_ch = Counter(k[0] for k in dups)
     extra = sum(n - 1 for n in dups.values())
     by_ch = Counter(ch for _, ch in accepted.values())
-    attempts = dict(s.sql("SELECT outcome, count(*) FROM delivery_attempts GROUP BY outcome"))
+    attempts = dict(s.sql("SELECT outcome, count(*) FROM notification_attempts GROUP BY outcome"))
     timed_out = set(r[0] for r in s.sql(
-        "SELECT DISTINCT notification_id FROM delivery_attempts WHERE error LIKE '%timed out%'"))
+        "SELECT DISTINCT notification_id FROM notification_attempts WHERE error LIKE '%timed out%'"))
     dup_after_timeout = sum(1 for k in dups if k[1] in timed_out)
     attempt_errors = s.sql(
         "SELECT n.channel, regexp_replace(left(translate(coalesce(a.error, '-'),"
         " E'\\t\\n\\r', '   '), 70), '[0-9]+', 'N', 'g') AS e, count(*)"
-        " FROM delivery_attempts a JOIN notifications n ON n.id = a.notification_id"
+        " FROM notification_attempts a JOIN notifications n ON n.id = a.notification_id"
         " WHERE a.outcome <> 'success' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10")
     queues = s.ctl("queues", "--json", check=False).stdout.strip()
     st = s.stats

@@ -409,6 +409,30 @@ Test(api, cancel_and_attempts) {
     mem_free(id2);
 }
 
+/* a success at the first attempt is kept in the notification's row (schema/010), not in
+ * delivery_attempts; the list shows it as before, in place of an uncounted attempt 1 */
+Test(api, attempts_list_a_first_success_kept_in_the_row) {
+    char *id = create(key_a, EMAIL);
+    it_sql_exec("insert into delivery_attempts values ($1, 1, now(), 3, 'retry', 535, 'auth')", id,
+                NULL);
+    it_sql_exec("update notifications set status = 'sent', sent_at = now(), attempts = 1,"
+                " first_started_at = now(), first_duration_ms = 7, first_status_code = 250"
+                " where id = $1",
+                id, NULL);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/notifications/%s/attempts", id);
+    struct it_resp r = call("GET", path, key_a, NULL, NULL);
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    const char *one = strstr(r.body, "\"attempt\":1");
+    cr_expect(one && !strstr(one + 1, "\"attempt\":"), "one attempt: %s", r.body);
+    cr_expect(strstr(r.body, "\"duration_ms\":7"), "%s", r.body);
+    cr_expect(strstr(r.body, "\"status_code\":250"), "%s", r.body);
+    cr_expect(strstr(r.body, "\"outcome\":\"success\""), "%s", r.body);
+    cr_expect(strstr(r.body, "\"error\":null"), "%s", r.body);
+    it_resp_free(&r);
+    mem_free(id);
+}
+
 Test(api, revoked_key_refused) {
     struct it_resp r = call("GET", "/v1/notifications", key_a, NULL, NULL);
     cr_expect_eq(r.status, 200);

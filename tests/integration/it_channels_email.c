@@ -128,7 +128,7 @@ Test(channels_email, temporary_failure_at_rcpt_is_retried) {
     char *id = scripted("grey@example.org", "rcpt", "451 4.7.1 Greylisted, try again later");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     wt_expect_outcomes(id, "retry:451,success:250");
-    char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
+    char *err = it_sql_value("SELECT error FROM notification_attempts WHERE notification_id = $1"
                              " AND attempt = 1",
                              id, NULL);
     cr_assert(err && strstr(err, "451") && strstr(err, "RCPT TO") && strstr(err, "Greylisted"),

@@ -78,7 +78,7 @@ Test(channels_sms, server_errors_and_rate_limits_are_retried_with_retry_after) {
     char *id = one_sms("+15550000001");
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     wt_expect_outcomes(id, "retry:500,retry:400,success:201");
-    char *err = it_sql_value("SELECT error FROM delivery_attempts WHERE notification_id = $1"
+    char *err = it_sql_value("SELECT error FROM notification_attempts WHERE notification_id = $1"
                              " AND attempt = 2",
                              id, NULL);
     cr_assert_str_eq(err, "20429: Too Many Requests");

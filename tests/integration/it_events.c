@@ -460,7 +460,7 @@ Test(events, expired_between_retries) {
     cr_expect_geq(attempts, 1);
     cr_expect_lt(attempts, 100);
     /* no attempt started after the deadline */
-    char *late = it_sql_value("SELECT count(*) FROM delivery_attempts a JOIN notifications n"
+    char *late = it_sql_value("SELECT count(*) FROM notification_attempts a JOIN notifications n"
                               " ON n.id = a.notification_id WHERE n.id = $1"
                               " AND a.started_at > n.expires_at",
                               id, NULL);

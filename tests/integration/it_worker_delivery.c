@@ -66,7 +66,7 @@ Test(worker_delivery, body_headers_and_signature) {
     cr_assert_str_eq(wt_str(body, "created_at"), created);
 
     cr_assert_eq(wt_attempts(id), 1);
-    cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1"
+    cr_assert_eq(wt_int("SELECT count(*) FROM notification_attempts WHERE notification_id = $1"
                         " AND outcome = 'success' AND status_code = 200",
                         id),
                  1);
@@ -126,7 +126,7 @@ Test(worker_delivery, honours_retry_after) {
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     /* recorded start times, and the receiver's clock, at least 2 s apart */
     char *gap = it_sql_value("SELECT (extract(epoch FROM max(started_at) - min(started_at)) *"
-                             " 1000)::bigint FROM delivery_attempts WHERE notification_id = $1",
+                             " 1000)::bigint FROM notification_attempts WHERE notification_id = $1",
                              id, NULL);
     cr_assert_geq(atol(gap), 2000, "attempts only %s ms apart", gap);
     struct json_object *reqs = wt_requests("/busy");
@@ -143,8 +143,8 @@ Test(worker_delivery, always_500_is_dead_lettered_after_max_attempts) {
     char *id = scripted("/down", "\"default\": 500");
     wt_expect_end(id, "failed", 3);
     cr_assert_eq(wt_count("/down"), 3);
-    cr_assert_eq(wt_int("SELECT count(*) FROM delivery_attempts WHERE notification_id = $1", id),
-                 3);
+    cr_assert_eq(
+        wt_int("SELECT count(*) FROM notification_attempts WHERE notification_id = $1", id), 3);
     wt_expect_error(id, "500");
     char *failed_at = wt_field(id, "coalesce(failed_at::text, 'none')");
     cr_assert_str_neq(failed_at, "none");
@@ -177,7 +177,7 @@ Test(worker_delivery, redirect_is_not_followed) {
     cr_assert(wt_wait_status(id, "sent", 30000), "not sent");
     cr_assert_eq(wt_count("/elsewhere"), 0);
     cr_assert_eq(wt_count("/moved"), 2);
-    char *first = it_sql_value("SELECT outcome || ':' || status_code FROM delivery_attempts"
+    char *first = it_sql_value("SELECT outcome || ':' || status_code FROM notification_attempts"
                                " WHERE notification_id = $1 AND attempt = 1",
                                id, NULL);
     cr_assert_str_eq(first, "retry:302");
@@ -233,6 +233,33 @@ Test(worker_delivery, claim_skips_rows_not_due_and_rows_leased_by_others) {
 }
 
 /* nothing_pending: the webhook groups have no entry read and not acknowledged. */
+/* a success at the first attempt is kept in the notification's row; a retried one
+ * has a delivery_attempts row for each attempt; both read the same through
+ * notification_attempts (what GET /v1/notifications/{id}/attempts reads) */
+Test(worker_delivery, a_first_success_is_kept_in_its_row_retries_in_attempt_rows) {
+    wt_control("{\"path\": \"/again\", \"responses\": [503]}");
+    char *first = wt_enqueue("/first", "x");
+    char *again = wt_enqueue("/again", "x");
+    wt_start_worker(NULL);
+    cr_assert(wt_wait_status(first, "sent", 30000), "not sent");
+    cr_assert(wt_wait_status(again, "sent", 30000), "not sent");
+    const char *rows = "SELECT count(*) FROM delivery_attempts WHERE notification_id = $1";
+    cr_expect_eq(wt_int(rows, first), 0, "a first success writes no attempt row");
+    cr_expect_eq(wt_int(rows, again), 2);
+    wt_expect_outcomes(first, "success:200");
+    wt_expect_outcomes(again, "retry:503,success:200");
+    cr_expect_eq(wt_int("SELECT count(*) FROM notifications WHERE id = $1 AND first_status_code ="
+                        " 200 AND first_duration_ms >= 0 AND first_started_at <= sent_at",
+                        first),
+                 1);
+    cr_expect_eq(wt_int("SELECT count(*) FROM notifications WHERE id = $1"
+                        " AND first_started_at IS NULL",
+                        again),
+                 1);
+    mem_free(first);
+    mem_free(again);
+}
+
 static bool nothing_pending(void *arg) {
     (void)arg;
     return it_stream_pending("webhook") == 0;

@@ -272,9 +272,10 @@ int wt_int(const char *sql, const char *param) {
 
 /* wt_outcomes: "outcome:status_code,..." of id's attempts in order (mem_free). */
 static char *wt_outcomes(const char *id) {
-    char *s = it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0), ','"
-                           " ORDER BY attempt) FROM delivery_attempts WHERE notification_id = $1",
-                           id, NULL);
+    char *s =
+        it_sql_value("SELECT string_agg(outcome || ':' || coalesce(status_code, 0), ','"
+                     " ORDER BY attempt) FROM notification_attempts WHERE notification_id = $1",
+                     id, NULL);
     return s ? s : mem_strdup("");
 }
 
