@@ -140,8 +140,10 @@ static bool first_partition_dropped(void *arg) {
 }
 
 static const char fingerprint_sql[] =
-    /* kind (schema/009) comes after the conversion, with its default on every row */
-    "SELECT (SELECT md5(string_agg((to_jsonb(n) - 'kind')::text, '|' ORDER BY id))"
+    /* kind (schema/009) and the first attempt's columns (schema/010) come after the
+     * conversion, with their defaults on every row */
+    "SELECT (SELECT md5(string_agg((to_jsonb(n) - 'kind' - 'first_started_at' - "
+    "'first_duration_ms' - 'first_status_code')::text, '|' ORDER BY id))"
     " FROM notifications n) || ' ' || "
     "(SELECT md5(string_agg(a::text, '|' ORDER BY notification_id, attempt)) FROM "
     "delivery_attempts a) || ' ' || (SELECT count(*) FROM notifications) || ' ' || "
