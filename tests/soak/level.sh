@@ -23,8 +23,9 @@
 # what the workers deliver with room to drain a backlog left by a pause (a
 # checkpoint, a partition's autovacuum): pending rows keep their partition, so a
 # backlog would grow whatever retention does; the pending check says whether
-# it did. Channels scale by worker replicas, and one replica here delivers
-# about 2,000-2,100/s, so the hour at 2,000/s runs two.
+# it did. Channels scale by worker replicas; one replica delivered about
+# 2,000-2,100/s here while the worker planned every statement execution, too
+# little room to drain a pause's backlog at 2,000/s, so the hour runs two.
 # Run by hand; its own build (build-soak/) and servers, all on 127.0.0.1 under
 # tests/soak/out, stopped on exit; the databases are deleted after a pass and
 # kept (stopped) after a failure.
