@@ -48,7 +48,9 @@ db *db_open(struct event_base *base, const char *url, int nconns, int timeout_ms
  * then a nested loop of key lookups like one made on a full table, instead of
  * a scan kept for the life of the plan; and the lookups prune partitions per
  * row as they run. Planning every execution instead (force_custom_plan) cost
- * a fifth of PostgreSQL's CPU under load. */
+ * a fifth of PostgreSQL's CPU under load. The worker's sweeper shares these
+ * sessions: its statements read the partial indexes, which the settings do
+ * not touch. */
 #define DB_KEYED_PLANS 1u
 
 /* db_shutdown: drops every connection; queued and running queries get

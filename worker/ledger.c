@@ -76,12 +76,12 @@ struct req *ledger_claim(db *d, const char *consumer, enum notif_channel ch, con
 }
 
 static const char ledger_record_sql[] =
-    "WITH o0 AS ("
-    " SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bool[], $6::bigint[],"
+    "WITH o AS ("
+    " SELECT *, kind = 'success' AND attempt_no = 1 AS first"
+    " FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bool[], $6::bigint[],"
     " $7::bigint[], $8::int[], $9::int[], $10::text[], $11::text[])"
     " AS o(id, kind, attempt_no, counted, delay_ms, started_ms, duration_ms, status_code,"
     " error, provider_ref)),"
-    " o AS (SELECT o.*, o.kind = 'success' AND o.attempt_no = 1 AS first FROM o0 o),"
     " u AS ("
     " UPDATE notifications n SET"
     " attempts = n.attempts + CASE WHEN o.counted THEN 1 ELSE 0 END,"
